@@ -1,0 +1,203 @@
+"""Public functional API: grouped convolution and the IGC block on Triton kernels.
+
+Backends (see ``igc_triton.runtime``): CUDA tensors run the compiled Triton kernels; CPU
+tensors run the same kernels under Triton's interpreter when ``TRITON_INTERPRET=1`` is set,
+and otherwise fall back to the pure-PyTorch reference (``torch.nn.functional.conv2d`` and
+``igc_triton.reference``). Every argument is checked before any kernel launches; bad input
+raises ``ValueError`` (shapes, values, devices) or ``TypeError`` (types, dtypes).
+"""
+
+import torch
+import torch.nn.functional as F
+
+from igc_triton import reference, runtime
+
+SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def grouped_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution with groups; same arguments and result as ``torch.nn.functional.conv2d``.
+
+    Args:
+        input: ``(N, Cin, H, W)``, NCHW, channels_last or any strided view; float32, float16,
+            bfloat16 or float64.
+        weight: ``(Cout, Cin/groups, kH, kW)``.
+        bias: optional ``(Cout,)``.
+        stride, dilation: int or pair, >= 1.
+        padding: int or pair (>= 0), or ``"valid"`` / ``"same"`` (``"same"`` needs stride 1).
+        groups: number of groups; divides both ``Cin`` and ``Cout``.
+
+    Returns:
+        ``(N, Cout, OH, OW)`` in the input's dtype and memory format.
+
+    Runs the Triton kernels on CUDA tensors (FMA direct convolution when ``Cin/groups < 16``,
+    tensor-core implicit GEMM otherwise), the interpreter on CPU tensors under
+    ``TRITON_INTERPRET=1``, else ``F.conv2d``.
+
+    Example::
+
+        y = grouped_conv2d(x, w, stride=2, padding=1, groups=4)
+    """
+    _check_tensor("input", input)
+    _check_tensor("weight", weight, like=input)
+    if bias is not None:
+        _check_tensor("bias", bias, like=input, ndim=1)
+    stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    N, cin, H, W = input.shape
+    cout, cin_g, kh, kw = weight.shape
+    if cin % groups or cout % groups:
+        raise ValueError(f"input channels ({cin}) and output channels ({cout}) must be divisible by groups ({groups})")
+    if cin_g != cin // groups:
+        raise ValueError(f"weight of shape {tuple(weight.shape)} expects {cin_g * groups} input channels with "
+                         f"groups={groups}, but the input has {cin}")
+    if bias is not None and bias.shape[0] != cout:
+        raise ValueError(f"bias has {bias.shape[0]} elements, expected {cout} (weight.shape[0])")
+    pad, out_hw = _padding_and_output(padding, (H, W), (kh, kw), stride, dilation)
+
+    if runtime.backend_for(input) == runtime.REFERENCE:
+        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    from igc_triton import launchers
+    return launchers.grouped_conv2d_fwd(input, weight, bias, stride, pad, dilation, groups, out_hw)
+
+
+def igc_secondary(input, weight, L):
+    """IGC steps 2-4 fused: interleave, secondary 1x1 group conv (M partitions), permute back.
+
+    Args:
+        input: the primary output ``(N, C, H, W)`` with ``C = L*M``.
+        weight: secondary weight ``(C, L, 1, 1)`` (``nn.Conv2d(C, C, 1, groups=M)`` layout).
+        L: number of primary partitions.
+
+    Returns:
+        ``y`` with ``y[:, l*M + m] = sum_j weight[m*L + l, j] * input[:, j*M + m]``, same shape,
+        dtype and memory format as ``input``. The permuted tensor is never materialised:
+        the Triton kernel folds both permutations into its indexing (or, for L >= 16, into a
+        dense block-sparse 1x1 weight on tensor cores). CPU tensors without
+        ``TRITON_INTERPRET=1`` use ``igc_triton.reference.igc_secondary``.
+    """
+    _check_tensor("input", input)
+    _check_tensor("weight", weight, like=input)
+    C = input.shape[1]
+    _check_L(L, C, "input channels")
+    if tuple(weight.shape) != (C, L, 1, 1):
+        raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1) for "
+                         f"{C} channels and L={L}, got {tuple(weight.shape)}")
+    if runtime.backend_for(input) == runtime.REFERENCE:
+        return reference.igc_secondary(input, weight, L)
+    from igc_triton import launchers
+    return launchers.igc_secondary_fwd(input, weight, L)
+
+
+def igc_conv2d(input, primary_weight, secondary_weight, L, stride=1, padding=1, dilation=1):
+    """The whole IGC block ``y = P Ws P^T Wp x`` (DESIGN.md section 1).
+
+    Args:
+        input: ``(N, Cin, H, W)``.
+        primary_weight: ``(C, Cin/L, k, k)``, the primary group conv with L partitions.
+        secondary_weight: ``(C, L, 1, 1)``, the secondary 1x1 group conv with ``M = C/L``
+            partitions. ``Cin != C`` is allowed (transition blocks, e.g. stride 2 with the
+            channels doubled).
+        L: primary partitions; stride, padding, dilation: of the primary conv, as in ``F.conv2d``.
+
+    Returns:
+        ``(N, C, OH, OW)``; equal to ``F.conv2d(input, dense_equivalent_weight(...), ...)``.
+
+    Runs :func:`grouped_conv2d` (groups=L) then :func:`igc_secondary`, with the same backend
+    rule as they have.
+
+    Example::
+
+        y = igc_conv2d(x, wp, ws, L=8, stride=1, padding=1)
+    """
+    _check_tensor("input", input)
+    _check_tensor("primary_weight", primary_weight, like=input)
+    _check_tensor("secondary_weight", secondary_weight, like=input)
+    cin = input.shape[1]
+    C, cin_g = primary_weight.shape[:2]
+    _check_L(L, cin, "input channels")
+    _check_L(L, C, "output channels (primary_weight.shape[0])")
+    if cin_g * L != cin:
+        raise ValueError(f"primary weight of shape {tuple(primary_weight.shape)} expects {cin_g * L} input "
+                         f"channels with L={L}, but the input has {cin}")
+    if tuple(secondary_weight.shape) != (C, L, 1, 1):
+        raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
+                         f"got {tuple(secondary_weight.shape)}")
+    # Validate the primary geometry too, before the first launch.
+    _padding_and_output(padding, input.shape[2:], primary_weight.shape[2:], _pair("stride", stride),
+                        _pair("dilation", dilation))
+    t = grouped_conv2d(input, primary_weight, None, stride, padding, dilation, groups=L)
+    return igc_secondary(t, secondary_weight, L)
+
+
+def dense_equivalent_weight(primary_weight, secondary_weight, L):
+    """The regular convolution weight ``(C, Cin, k, k)`` computing the same function as the block.
+
+    ``F.conv2d(x, dense_equivalent_weight(wp, ws, L), stride=s, padding=p, dilation=d)``
+    equals ``igc_conv2d(x, wp, ws, L, s, p, d)``. Pure PyTorch on any device.
+    """
+    _check_tensor("primary_weight", primary_weight)
+    _check_tensor("secondary_weight", secondary_weight, like=primary_weight)
+    C = primary_weight.shape[0]
+    _check_L(L, C, "output channels (primary_weight.shape[0])")
+    if tuple(secondary_weight.shape) != (C, L, 1, 1):
+        raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
+                         f"got {tuple(secondary_weight.shape)}")
+    return reference.dense_equivalent_weight(primary_weight, secondary_weight, L)
+
+
+def _check_tensor(name, t, like=None, ndim=4):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name} has dtype {t.dtype}; supported: float32, float16, bfloat16, float64")
+    if t.dim() != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(t.shape)}")
+    if like is not None:
+        if t.dtype != like.dtype:
+            raise TypeError(f"{name} has dtype {t.dtype} but input has {like.dtype}; they must match")
+        if t.device != like.device:
+            raise ValueError(f"{name} is on {t.device} but input is on {like.device}; they must match")
+
+
+def _check_L(L, channels, what):
+    if not isinstance(L, int) or isinstance(L, bool) or L < 1:
+        raise ValueError(f"L must be a positive int, got {L!r}")
+    if channels % L:
+        raise ValueError(f"{what} ({channels}) must be divisible by L ({L})")
+
+
+def _pair(name, v):
+    pair = (v, v) if isinstance(v, int) else tuple(v) if isinstance(v, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or not all(isinstance(e, int) and not isinstance(e, bool) for e in pair):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be >= 1, got {v!r}")
+    return pair
+
+
+def _padding_and_output(padding, hw, khw, stride, dilation):
+    """(top, left) padding and the output size; PyTorch's "same" pads the extra row/col at the end."""
+    span = [d * (k - 1) for d, k in zip(dilation, khw)]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            return tuple(s // 2 for s in span), tuple(hw)
+        else:
+            raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    else:
+        pad = (padding, padding) if isinstance(padding, int) and not isinstance(padding, bool) else \
+            tuple(padding) if isinstance(padding, (tuple, list)) else None
+        if pad is None or len(pad) != 2 or not all(isinstance(e, int) and not isinstance(e, bool) for e in pad):
+            raise TypeError(f"padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
+        if min(pad) < 0:
+            raise ValueError(f"padding must be >= 0, got {padding!r}")
+    out = tuple((i + 2 * p - s - 1) // st + 1 for i, p, s, st in zip(hw, pad, span, stride))
+    if min(out) < 1:
+        raise ValueError(f"input of spatial size {tuple(hw)} is too small for kernel {tuple(khw)} with "
+                         f"padding {pad}, dilation {dilation}: output would be {out}")
+    return pad, out

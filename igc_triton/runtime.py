@@ -1,0 +1,49 @@
+"""Which backend runs an op on a given tensor: compiled Triton, the Triton interpreter, or PyTorch.
+
+- CUDA tensor: the compiled Triton kernels.
+- CPU tensor with ``TRITON_INTERPRET=1`` set before the kernels were first used: the same
+  kernels under Triton's interpreter (slow; meant for tests on machines without a GPU).
+- CPU tensor otherwise, or Triton not installed: the pure-PyTorch reference.
+
+Triton decides interpreter-or-compiler when a kernel is decorated, i.e. when its module is
+imported. The launchers import the kernel modules lazily, on first use, so the variable only
+has to be set before the first op runs, not before ``import igc_triton``.
+"""
+
+import functools
+
+import torch
+
+TRITON = "triton"
+INTERPRETER = "interpreter"
+REFERENCE = "reference"
+
+
+@functools.cache
+def triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def kernels_interpreted() -> bool:
+    """True when our kernels were built for Triton's interpreter (``TRITON_INTERPRET=1``)."""
+    if not triton_available():
+        return False
+    from triton.runtime.interpreter import InterpretedFunction
+
+    from igc_triton.kernels.grouped_conv2d_fwd import grouped_conv2d_fwd_fma_kernel
+    return isinstance(grouped_conv2d_fwd_fma_kernel, InterpretedFunction)
+
+
+def backend_for(t: torch.Tensor) -> str:
+    """The backend that runs an op whose inputs live on ``t.device``."""
+    if not triton_available():
+        return REFERENCE
+    if kernels_interpreted():
+        return INTERPRETER
+    if t.is_cuda:
+        return TRITON
+    return REFERENCE

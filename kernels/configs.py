@@ -1,0 +1,33 @@
+"""Launch-config spaces of every kernel (tile sizes, warps, pipeline stages).
+
+Every config listed here is compiled for sm_90 in a CPU test (``igc_triton.compile_check``),
+so the launchers may pick any of them. The first entry of each space is its default.
+Tile shapes follow the layouts: NCHW keeps a channel's pixels contiguous (wide pixel
+tiles coalesce), channels_last keeps a pixel's channels contiguous (wide channel tiles).
+"""
+
+from triton import Config
+
+# grouped_conv2d_fwd_fma_kernel and igc_secondary_fwd_kernel: [BLOCK_P pixels x BLOCK_C channels]
+FMA_CONFIGS = [
+    Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4, num_stages=1),  # default, NCHW
+    Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4, num_stages=1),  # default, channels_last
+    Config({"BLOCK_P": 256, "BLOCK_C": 8}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 64, "BLOCK_C": 32}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 128, "BLOCK_C": 32}, num_warps=8, num_stages=1),
+]
+
+# grouped_conv2d_fwd_gemm_kernel: [BLOCK_M pixels x BLOCK_N channels], K step BLOCK_K >= 16.
+# 4 warps at most: see the kernel's note on pytorch#173068.
+GEMM_CONFIGS = [
+    Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=2),  # default
+    Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=3),
+    Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=4, num_stages=2),
+    Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=4, num_stages=3),
+    Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 64}, num_warps=4, num_stages=3),
+]
+
+# Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
+# interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
+INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
+INTERPRET_GEMM = Config({"BLOCK_M": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
