@@ -97,8 +97,15 @@ def compile_variant(v: Variant, arch: int = 90) -> tuple[Variant, str | None]:
         triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", arch, 32),
                        options={"num_warps": v.num_warps, "num_stages": v.num_stages})
     except Exception as e:  # noqa: BLE001 - any compiler error is a finding to report
-        return v, f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        return v, _short_error(e)
     return v, None
+
+
+def _short_error(e: Exception) -> str:
+    lines = [line for line in str(e).strip().splitlines() if line.strip()]
+    if len(lines) >= 2 and lines[-1].strip() == "^":  # Triton's source excerpt: "at L:C:", code, caret
+        return f"{type(e).__name__} {lines[0]} {lines[-2].strip()}"
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"
 
 
 def check_all(arch: int = 90, jobs: int = 2, progress=None):

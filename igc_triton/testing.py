@@ -1,5 +1,5 @@
-"""Numerical comparison against the float64 reference (DESIGN.md section 4), shared by the
-tests and ``igc-lab verify``."""
+"""Test utilities shared by the test suite and ``igc-lab verify``: numerical comparison
+against the float64 reference (DESIGN.md section 4) and input layouts."""
 
 import math
 
@@ -35,3 +35,30 @@ def tolerance(dtype: torch.dtype, device_type: str) -> float:
 def passes(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype, device_type: str) -> bool:
     err = rel_error(out, ref)
     return err <= tolerance(dtype, device_type)  # False for NaN
+
+
+def assert_close(out: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype):
+    """Shape, dtype, and relative error within :func:`tolerance` (NaN fails)."""
+    assert out.shape == ref.shape, f"shape {tuple(out.shape)} != reference {tuple(ref.shape)}"
+    assert out.dtype == dtype, f"dtype {out.dtype} != {dtype}"
+    err = rel_error(out, ref)
+    tol = tolerance(dtype, out.device.type)
+    assert err <= tol, f"relative error {err:.3e} > {tol:.0e} ({dtype})"
+
+
+LAYOUTS = ("nchw", "channels_last", "strided")
+
+
+def to_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """``x`` as an NCHW-contiguous, channels_last, or non-contiguous strided tensor (same values)."""
+    if layout == "nchw":
+        return x.contiguous()
+    if layout == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    if layout == "strided":
+        # A view into a buffer twice as wide: a layout no kernel may assume.
+        n, c, h, w = x.shape
+        buf = torch.zeros(n, c, h, 2 * w, dtype=x.dtype, device=x.device)
+        buf[..., ::2] = x
+        return buf[..., ::2]
+    raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")

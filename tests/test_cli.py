@@ -1,0 +1,51 @@
+"""igc-lab: help on every subcommand, verify's table and exit status."""
+
+import importlib.metadata
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from igc_triton import cli, verify
+
+
+def test_console_script_is_installed():
+    eps = importlib.metadata.entry_points(group="console_scripts", name="igc-lab")
+    assert [ep.value for ep in eps] == ["igc_triton.cli:main"]
+
+
+@pytest.mark.parametrize("argv", [[], ["verify"], ["compile-check"]])
+def test_help(argv):
+    proc = subprocess.run([sys.executable, "-m", "igc_triton.cli", *argv, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: igc-lab" in proc.stdout
+
+
+def test_subcommands_listed_in_help():
+    out = cli.build_parser().format_help()
+    assert "verify" in out and "compile-check" in out
+
+
+def test_verify_prints_table_and_passes(capsys):
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert cli.main(["verify", "--device", device, "--dtype", "fp32"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("PASS") == len(verify.CASES) and "FAIL" not in out
+    assert f"{len(verify.CASES)}/{len(verify.CASES)} passed" in out
+
+
+def test_verify_exits_nonzero_on_a_wrong_result(capsys, monkeypatch):
+    from igc_triton import launchers
+    real = launchers.igc_secondary_fwd
+    monkeypatch.setattr(launchers, "igc_secondary_fwd", lambda t, w, L, path=None: real(t, w, L, path) * 1.01)
+    monkeypatch.setattr(verify, "CASES", [c for c in verify.CASES if c.op != "grouped_conv2d"][:1])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert cli.main(["verify", "--device", device, "--dtype", "fp32"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "1 FAILED" in out
+
+
+def test_verify_rejects_bf16_on_cpu(capsys):
+    assert cli.main(["verify", "--device", "cpu", "--dtype", "bf16"]) == 2
+    assert "bf16" in capsys.readouterr().err

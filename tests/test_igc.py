@@ -1,0 +1,80 @@
+"""igc_secondary and igc_conv2d (Triton) against the reference IGC block and its dense equivalent."""
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from igc_triton import dense_equivalent_weight, igc_conv2d, igc_secondary, launchers, reference
+from igc_triton.testing import LAYOUTS, assert_close, to_layout
+
+# M = 1 (Xception), L = 1 (regular conv + channel scale), and up to the paper's L = 24.
+SECONDARY_LM = [(1, 8), (2, 4), (4, 2), (8, 1), (3, 5), (16, 2), (24, 1)]
+
+
+@pytest.mark.parametrize("path", ["fma", "gemm"])
+@pytest.mark.parametrize("L,M", SECONDARY_LM, ids=lambda v: str(v))
+def test_secondary_paths_match_reference(L, M, path, device):
+    C = L * M
+    t = torch.randn(2, C, 5, 7, dtype=torch.float64, device=device)
+    ws = torch.randn(C, L, 1, 1, dtype=torch.float64, device=device)
+    ref = reference.igc_secondary(t, ws, L)
+    dtypes = [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else [])
+    for layout, dtype in itertools.product(LAYOUTS, dtypes):
+        out = launchers.igc_secondary_fwd(to_layout(t.to(dtype), layout), ws.to(dtype), L, path=path)
+        assert_close(out, ref, dtype)
+        if layout == "channels_last":
+            assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_secondary_public_function_picks_a_path(device):
+    for L, M in [(4, 2), (16, 2)]:
+        t = torch.randn(1, L * M, 3, 3, device=device)
+        ws = torch.randn(L * M, L, 1, 1, device=device)
+        assert_close(igc_secondary(t, ws, L), reference.igc_secondary(t.double(), ws.double(), L), torch.float32)
+
+
+# Covers M = 1, 2, 4, 8 and L = 1, 2, 4, 24.
+BLOCK_LM = [(1, 2), (1, 8), (2, 1), (2, 4), (4, 2), (4, 8), (24, 1), (24, 2)]
+# Transition blocks: stride 2 with the channels doubled (M doubles, L fixed), as in the paper.
+TRANSITIONS = [(24, 2), (4, 4), (2, 1)]
+
+
+def _check_block(cin, L, M, stride, device, layout="nchw", dtype=torch.float32):
+    C = L * M
+    x = torch.randn(2, cin, 9, 7, dtype=torch.float64, device=device)
+    block = reference.IGCConv2dReference(cin, C, 3, L=L, stride=stride, padding=1, dtype=torch.float64).to(device)
+    wp, ws = block.primary.weight.detach(), block.secondary.weight.detach()
+    with torch.no_grad():
+        ref = block(x)
+        dense = F.conv2d(x, dense_equivalent_weight(wp, ws, L), stride=stride, padding=1)
+    torch.testing.assert_close(dense, ref, rtol=1e-10, atol=1e-10)
+    out = igc_conv2d(to_layout(x.to(dtype), layout), wp.to(dtype), ws.to(dtype), L, stride=stride, padding=1)
+    assert_close(out, ref, dtype)
+    assert out.shape == (2, C, (9 - 1) // stride + 1, (7 - 1) // stride + 1)
+
+
+@pytest.mark.parametrize("L,M", BLOCK_LM, ids=lambda v: str(v))
+def test_block_matches_reference_and_dense_equivalent(L, M, device):
+    _check_block(L * M, L, M, 1, device)
+
+
+@pytest.mark.parametrize("L,M_in", TRANSITIONS, ids=lambda v: str(v))
+def test_transition_block(L, M_in, device):
+    _check_block(L * M_in, L, 2 * M_in, 2, device)
+
+
+@pytest.mark.parametrize("layout,dtype", [("channels_last", torch.float32), ("strided", torch.float16),
+                                          ("nchw", torch.float16)])
+def test_block_layouts_and_half(layout, dtype, device):
+    _check_block(16, 4, 4, 1, device, layout, dtype)
+
+
+def test_block_with_dilation(device):
+    L, M = 4, 2
+    x = torch.randn(1, 8, 9, 9, device=device)
+    wp, ws = torch.randn(8, 2, 3, 3, device=device), torch.randn(8, L, 1, 1, device=device)
+    out = igc_conv2d(x, wp, ws, L, stride=1, padding=2, dilation=2)
+    ref = reference.igc_conv2d(x.double(), wp.double(), ws.double(), L, 1, 2, 2)
+    assert_close(out, ref, torch.float32)
