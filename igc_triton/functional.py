@@ -5,6 +5,9 @@ tensors run the same kernels under Triton's interpreter when ``TRITON_INTERPRET=
 and otherwise fall back to the pure-PyTorch reference (``torch.nn.functional.conv2d`` and
 ``igc_triton.reference``). Every argument is checked before any kernel launches; bad input
 raises ``ValueError`` (shapes, values, devices) or ``TypeError`` (types, dtypes).
+
+The Triton kernels are forward-only so far: with autograd recording and an input that
+requires grad they raise ``NotImplementedError`` instead of dropping the gradient.
 """
 
 import torch
@@ -58,6 +61,7 @@ def grouped_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
 
     if runtime.backend_for(input) == runtime.REFERENCE:
         return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    _check_no_grad(input, weight, bias)
     from igc_triton import launchers
     return launchers.grouped_conv2d_fwd(input, weight, bias, stride, pad, dilation, groups, out_hw)
 
@@ -86,6 +90,7 @@ def igc_secondary(input, weight, L):
                          f"{C} channels and L={L}, got {tuple(weight.shape)}")
     if runtime.backend_for(input) == runtime.REFERENCE:
         return reference.igc_secondary(input, weight, L)
+    _check_no_grad(input, weight)
     from igc_triton import launchers
     return launchers.igc_secondary_fwd(input, weight, L)
 
@@ -145,6 +150,14 @@ def dense_equivalent_weight(primary_weight, secondary_weight, L):
         raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
                          f"got {tuple(secondary_weight.shape)}")
     return reference.dense_equivalent_weight(primary_weight, secondary_weight, L)
+
+
+def _check_no_grad(*tensors):
+    # The Triton path has no backward yet: refuse rather than return a result that silently
+    # drops the gradient.
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        raise NotImplementedError("the Triton kernels are forward-only for now: call under torch.no_grad() "
+                                  "(or detach the inputs), or use igc_triton.reference for training")
 
 
 def _check_tensor(name, t, like=None, ndim=4):

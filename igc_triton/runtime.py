@@ -28,8 +28,12 @@ def triton_available() -> bool:
     return True
 
 
+@functools.cache
 def kernels_interpreted() -> bool:
-    """True when our kernels were built for Triton's interpreter (``TRITON_INTERPRET=1``)."""
+    """True when our kernels were built for Triton's interpreter (``TRITON_INTERPRET=1``).
+
+    Fixed by the first call, which imports (and so decorates) the kernels.
+    """
     if not triton_available():
         return False
     from triton.runtime.interpreter import InterpretedFunction

@@ -82,3 +82,11 @@ def test_dense_equivalent_weight_rejects():
         it.dense_equivalent_weight(x4(16, 2, 3, 3), x4(16, 2, 1, 1), 4)
     with pytest.raises(ValueError, match="divisible by L"):
         it.dense_equivalent_weight(x4(18, 2, 3, 3), x4(18, 4, 1, 1), 4)
+
+
+def test_triton_path_refuses_to_drop_gradients():
+    x, w = x4(1, 4, 5, 5), x4(4, 2, 3, 3).requires_grad_()
+    with pytest.raises(NotImplementedError, match="forward-only"):
+        it.grouped_conv2d(x, w, groups=2)
+    with pytest.raises(NotImplementedError, match="forward-only"):
+        it.igc_secondary(x.requires_grad_(), x4(4, 2, 1, 1), 2)
