@@ -41,6 +41,12 @@ def _cmd_compile_check(args) -> int:
     return compile_check.run(args.arch, args.jobs)
 
 
+def _cmd_paper_tables(args) -> int:
+    from igc_triton import paper_tables
+    print(paper_tables.render(args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="igc-lab",
@@ -63,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", type=int, default=90, help="compute capability x10 (default 90: H100/H200)")
     p.add_argument("--jobs", type=int, default=2, help="parallel compiler processes (default 2)")
     p.set_defaults(func=_cmd_compile_check)
+
+    p = sub.add_parser("paper-tables", help="the paper's params/FLOPs numbers beside our counts",
+                       description="Every parameter and FLOP number of the seed slides beside our count of the "
+                                   "same network (paper conventions: multiply-adds of conv and FC layers, "
+                                   "no BN, no projection shortcuts), the relative difference and whether it "
+                                   "matches at the printed precision. Mismatches carry their explanation.")
+    p.add_argument("--format", choices=["md", "csv", "json"], default="md",
+                   help="md: aligned markdown table, readable in a terminal (default); csv; json")
+    p.set_defaults(func=_cmd_paper_tables)
     return parser
 
 
