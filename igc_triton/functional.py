@@ -6,14 +6,14 @@ and otherwise fall back to the pure-PyTorch reference (``torch.nn.functional.con
 ``igc_triton.reference``). Every argument is checked before any kernel launches; bad input
 raises ``ValueError`` (shapes, values, devices) or ``TypeError`` (types, dtypes).
 
-The Triton kernels are forward-only so far: with autograd recording and an input that
-requires grad they raise ``NotImplementedError`` instead of dropping the gradient.
+Every function is differentiable (Triton backward kernels, through the ``igc::`` custom ops
+of ``igc_triton.ops``), works under ``torch.compile(fullgraph=True)`` and follows autocast
+like ``F.conv2d``.
 """
 
 import torch
-import torch.nn.functional as F
 
-from igc_triton import reference, runtime
+from igc_triton import ops, reference
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -35,7 +35,7 @@ def grouped_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
 
     Runs the Triton kernels on CUDA tensors (FMA direct convolution when ``Cin/groups < 16``,
     tensor-core implicit GEMM otherwise), the interpreter on CPU tensors under
-    ``TRITON_INTERPRET=1``, else ``F.conv2d``.
+    ``TRITON_INTERPRET=1``, else ``F.conv2d``. Differentiable in input, weight and bias.
 
     Example::
 
@@ -57,13 +57,8 @@ def grouped_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
                          f"groups={groups}, but the input has {cin}")
     if bias is not None and bias.shape[0] != cout:
         raise ValueError(f"bias has {bias.shape[0]} elements, expected {cout} (weight.shape[0])")
-    pad, out_hw = _padding_and_output(padding, (H, W), (kh, kw), stride, dilation)
-
-    if runtime.backend_for(input) == runtime.REFERENCE:
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    _check_no_grad(input, weight, bias)
-    from igc_triton import launchers
-    return launchers.grouped_conv2d_fwd(input, weight, bias, stride, pad, dilation, groups, out_hw)
+    pads = _padding(padding, (H, W), (kh, kw), stride, dilation)
+    return ops.grouped_conv2d(input, weight, bias, list(stride), pads, list(dilation), groups)
 
 
 def igc_secondary(input, weight, L):
@@ -88,11 +83,7 @@ def igc_secondary(input, weight, L):
     if tuple(weight.shape) != (C, L, 1, 1):
         raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1) for "
                          f"{C} channels and L={L}, got {tuple(weight.shape)}")
-    if runtime.backend_for(input) == runtime.REFERENCE:
-        return reference.igc_secondary(input, weight, L)
-    _check_no_grad(input, weight)
-    from igc_triton import launchers
-    return launchers.igc_secondary_fwd(input, weight, L)
+    return ops.igc_secondary(input, weight, L)
 
 
 def igc_conv2d(input, primary_weight, secondary_weight, L, stride=1, padding=1, dilation=1):
@@ -130,8 +121,7 @@ def igc_conv2d(input, primary_weight, secondary_weight, L, stride=1, padding=1, 
         raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
                          f"got {tuple(secondary_weight.shape)}")
     # Validate the primary geometry too, before the first launch.
-    _padding_and_output(padding, input.shape[2:], primary_weight.shape[2:], _pair("stride", stride),
-                        _pair("dilation", dilation))
+    _padding(padding, input.shape[2:], primary_weight.shape[2:], _pair("stride", stride), _pair("dilation", dilation))
     t = grouped_conv2d(input, primary_weight, None, stride, padding, dilation, groups=L)
     return igc_secondary(t, secondary_weight, L)
 
@@ -150,14 +140,6 @@ def dense_equivalent_weight(primary_weight, secondary_weight, L):
         raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
                          f"got {tuple(secondary_weight.shape)}")
     return reference.dense_equivalent_weight(primary_weight, secondary_weight, L)
-
-
-def _check_no_grad(*tensors):
-    # The Triton path has no backward yet: refuse rather than return a result that silently
-    # drops the gradient.
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
-        raise NotImplementedError("the Triton kernels are forward-only for now: call under torch.no_grad() "
-                                  "(or detach the inputs), or use igc_triton.reference for training")
 
 
 def _check_tensor(name, t, like=None, ndim=4):
@@ -190,16 +172,17 @@ def _pair(name, v):
     return pair
 
 
-def _padding_and_output(padding, hw, khw, stride, dilation):
-    """(top, left) padding and the output size; PyTorch's "same" pads the extra row/col at the end."""
+def _padding(padding, hw, khw, stride, dilation):
+    """``[top, bottom, left, right]``; PyTorch's "same" puts the odd extra row/column last.
+    Raises if the output would be empty."""
     span = [d * (k - 1) for d, k in zip(dilation, khw)]
     if isinstance(padding, str):
         if padding == "valid":
-            pad = (0, 0)
+            pads = [0, 0, 0, 0]
         elif padding == "same":
             if stride != (1, 1):
                 raise ValueError("padding='same' is not supported for strided convolutions")
-            return tuple(s // 2 for s in span), tuple(hw)
+            pads = [span[0] // 2, span[0] - span[0] // 2, span[1] // 2, span[1] - span[1] // 2]
         else:
             raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
     else:
@@ -209,8 +192,9 @@ def _padding_and_output(padding, hw, khw, stride, dilation):
             raise TypeError(f"padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
         if min(pad) < 0:
             raise ValueError(f"padding must be >= 0, got {padding!r}")
-    out = tuple((i + 2 * p - s - 1) // st + 1 for i, p, s, st in zip(hw, pad, span, stride))
+        pads = [pad[0], pad[0], pad[1], pad[1]]
+    out = ops.output_hw(hw, khw, stride, pads, dilation)
     if min(out) < 1:
         raise ValueError(f"input of spatial size {tuple(hw)} is too small for kernel {tuple(khw)} with "
-                         f"padding {pad}, dilation {dilation}: output would be {out}")
-    return pad, out
+                         f"padding {padding!r}, dilation {dilation}: output would be {tuple(out)}")
+    return pads

@@ -10,6 +10,7 @@ import torch
 import triton
 
 from igc_triton import reference, tuning
+from igc_triton.runtime import is_channels_last
 
 FMA = "fma"
 GEMM = "gemm"
@@ -20,10 +21,6 @@ GEMM_MIN_CIN_PER_GROUP = 16
 # Smallest L for which the secondary step runs as one dense tl.dot with the folded weight
 # (K = C, M-fold redundant FLOPs) rather than L FMAs per output.
 FOLDED_SECONDARY_MIN_L = 16
-
-
-def is_channels_last(x: torch.Tensor) -> bool:
-    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def alloc_output(x: torch.Tensor, shape) -> torch.Tensor:

@@ -51,3 +51,8 @@ def backend_for(t: torch.Tensor) -> str:
     if t.is_cuda:
         return TRITON
     return REFERENCE
+
+
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Dense channels_last (NHWC) and not also NCHW-contiguous: outputs follow this layout."""
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()

@@ -5,6 +5,7 @@ autotuner replaces it. Under the interpreter, one large-tile config keeps the nu
 (slow, Python-level) program instances small.
 """
 
+import torch
 import triton
 
 from igc_triton import runtime
@@ -26,6 +27,46 @@ def gemm_config(channels_per_group: int) -> triton.Config:
         cfg = configs.INTERPRET_GEMM
         return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], max(16, triton.next_power_of_2(channels_per_group))))
     return configs.GEMM_CONFIGS[2 if channels_per_group <= 32 else 0]
+
+
+def reduce_config(channels: int, channels_last: bool) -> triton.Config:
+    """Config for the pixel-reducing kernels (FMA wgrad, bias gradient, secondary wgrad)."""
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        cfg = configs.INTERPRET_REDUCE
+        return _with(cfg, BLOCK_C=min(cfg.kwargs["BLOCK_C"], max(16, triton.next_power_of_2(channels))))
+    return configs.REDUCE_FMA_CONFIGS[1 if channels_last else 0]
+
+
+def wgrad_gemm_config() -> triton.Config:
+    from igc_triton.kernels import configs
+    return configs.INTERPRET_WGRAD_GEMM if runtime.kernels_interpreted() else configs.WGRAD_GEMM_CONFIGS[0]
+
+
+def dgrad_fma_config(channels: int, channels_last: bool) -> triton.Config:
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        return fma_config(channels, channels_last)
+    return configs.DGRAD_FMA_CONFIGS[1 if channels_last else 0]
+
+
+def dgrad_gemm_config(channels_per_group: int) -> triton.Config:
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        return gemm_config(channels_per_group)
+    return configs.DGRAD_GEMM_CONFIGS[1 if channels_per_group <= 32 else 0]
+
+
+def pixel_splits(pixels: int, block: int, other_programs: int, device) -> tuple[int, int]:
+    """How a pixel reduction is split: (number of splits, pixels per split, a multiple of
+    ``block``). Enough programs to fill the GPU about four times over; one under the interpreter."""
+    if runtime.kernels_interpreted() or device.type != "cuda":
+        splits = 1
+    else:
+        sms = torch.cuda.get_device_properties(device).multi_processor_count
+        splits = max(1, min(triton.cdiv(4 * sms, max(other_programs, 1)), triton.cdiv(pixels, block)))
+    per_split = triton.cdiv(triton.cdiv(pixels, splits), block) * block
+    return triton.cdiv(pixels, per_split), per_split
 
 
 def _with(cfg: triton.Config, **kwargs) -> triton.Config:

@@ -27,7 +27,23 @@ GEMM_CONFIGS = [
     Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 64}, num_warps=4, num_stages=3),
 ]
 
+# Backward kernels. dgrad tiles are [input pixels x input channels] like the forward's;
+# wgrad and bias tiles reduce BLOCK_P pixels of [pixels x output channels] per step, or
+# (GEMM) a [BLOCK_M out-channels x BLOCK_K pixels] . [BLOCK_K pixels x BLOCK_N in-channels] dot.
+DGRAD_FMA_CONFIGS = FMA_CONFIGS[:2]
+DGRAD_GEMM_CONFIGS = [GEMM_CONFIGS[0], GEMM_CONFIGS[2]]
+REDUCE_FMA_CONFIGS = [
+    Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4, num_stages=1),  # default, NCHW
+    Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4, num_stages=1),  # default, channels_last
+]
+WGRAD_GEMM_CONFIGS = [
+    Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=2),  # default
+    Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 64}, num_warps=4, num_stages=2),
+]
+
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
 # interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
 INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_GEMM = Config({"BLOCK_M": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
+INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
+INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)

@@ -1,0 +1,230 @@
+"""The ``igc::`` operators: ``torch.library`` custom ops with fake (meta) implementations,
+autograd and autocast, so that eager, ``torch.compile(fullgraph=True)`` and AOT autograd all
+see one opaque, differentiable op per step.
+
+One implementation serves every device: it runs the Triton launchers (compiled on CUDA, the
+interpreter on CPU under ``TRITON_INTERPRET=1``) or, where neither applies, the PyTorch
+reference (see ``igc_triton.runtime``). Arguments are validated by ``igc_triton.functional``.
+
+Ops (padding is ``[top, bottom, left, right]`` so that PyTorch's asymmetric ``"same"`` is
+representable and the output size is a function of the input shape):
+
+- ``igc::grouped_conv2d(x, weight, bias?, stride[2], padding[4], dilation[2], groups)``
+- ``igc::grouped_conv2d_dgrad / _wgrad``, ``igc::channel_sum`` (its backward)
+- ``igc::igc_secondary(t, weight, L)`` and ``igc::igc_secondary_wgrad`` (its backward; the
+  input gradient is ``igc::igc_secondary`` itself with block-transposed weights)
+"""
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from igc_triton import reference, runtime
+
+
+def output_hw(hw, khw, stride, padding, dilation):
+    """Output size of a convolution with ``padding = [top, bottom, left, right]``."""
+    pads = ((padding[0], padding[1]), (padding[2], padding[3]))
+    return [(i + a + b - d * (k - 1) - 1) // s + 1 for i, (a, b), k, s, d in zip(hw, pads, khw, stride, dilation)]
+
+
+def _format(x: Tensor):
+    # The launchers' rule (launchers.alloc_output), so fake, reference and Triton outputs agree.
+    return torch.channels_last if runtime.is_channels_last(x) else torch.contiguous_format
+
+
+def _empty_like_layout(x: Tensor, shape) -> Tensor:
+    return x.new_empty(shape).contiguous(memory_format=_format(x))
+
+
+def _use_triton(x: Tensor) -> bool:
+    backend = runtime.backend_for(x)
+    if backend == runtime.INTERPRETER and x.dtype == torch.bfloat16:
+        # Triton 3.6's interpreter raises on bf16 and 3.9's computes garbage: refuse.
+        raise TypeError("bfloat16 is not supported by Triton's interpreter (TRITON_INTERPRET=1); "
+                        "use float32 or float16 on CPU")
+    return backend != runtime.REFERENCE
+
+
+def _reference_conv(x, weight, bias, stride, padding, dilation, groups):
+    xp = F.pad(x, (padding[2], padding[3], padding[0], padding[1]))
+    return F.conv2d(xp, weight, bias, stride, 0, dilation, groups)
+
+
+def _reference_conv_backward(dy, x, weight, stride, padding, dilation, groups, mask):
+    """(dx, dw, db) of the reference convolution, each None unless asked for in ``mask``."""
+    xp = F.pad(x, (padding[2], padding[3], padding[0], padding[1]))
+    dxp, dw, db = torch.ops.aten.convolution_backward(
+        dy, xp, weight, [weight.shape[0]], stride, [0, 0], dilation, False, [0, 0], groups, mask)
+    dx = None
+    if dxp is not None:
+        dx = dxp[:, :, padding[0]:padding[0] + x.shape[2], padding[2]:padding[2] + x.shape[3]]
+    return dx, dw, db
+
+
+# ---------------------------------------------------------------------------------------------
+# grouped convolution
+
+
+@torch.library.custom_op("igc::grouped_conv2d", mutates_args=())
+def grouped_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int], padding: list[int],
+                   dilation: list[int], groups: int) -> Tensor:
+    if _use_triton(x):
+        from igc_triton import launchers
+        out_hw = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+        return launchers.grouped_conv2d_fwd(x, weight, bias, tuple(stride), (padding[0], padding[2]),
+                                            tuple(dilation), groups, out_hw)
+    return _reference_conv(x, weight, bias, stride, padding, dilation, groups).contiguous(memory_format=_format(x))
+
+
+@grouped_conv2d.register_fake
+def _(x, weight, bias, stride, padding, dilation, groups):
+    oh, ow = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    return _empty_like_layout(x, (x.shape[0], weight.shape[0], oh, ow))
+
+
+@torch.library.custom_op("igc::grouped_conv2d_dgrad", mutates_args=())
+def grouped_conv2d_dgrad(dy: Tensor, x: Tensor, weight: Tensor, stride: list[int], padding: list[int],
+                         dilation: list[int], groups: int) -> Tensor:
+    if _use_triton(x):
+        from igc_triton import launchers_bwd
+        return launchers_bwd.grouped_conv2d_dgrad(dy, weight, x, tuple(stride), (padding[0], padding[2]),
+                                                  tuple(dilation), groups)
+    dx = _reference_conv_backward(dy, x, weight, stride, padding, dilation, groups, [True, False, False])[0]
+    return dx.contiguous(memory_format=_format(x))
+
+
+@grouped_conv2d_dgrad.register_fake
+def _(dy, x, weight, stride, padding, dilation, groups):
+    return _empty_like_layout(x, x.shape)
+
+
+@torch.library.custom_op("igc::grouped_conv2d_wgrad", mutates_args=())
+def grouped_conv2d_wgrad(dy: Tensor, x: Tensor, weight: Tensor, stride: list[int], padding: list[int],
+                         dilation: list[int], groups: int) -> Tensor:
+    if _use_triton(x):
+        from igc_triton import launchers_bwd
+        return launchers_bwd.grouped_conv2d_wgrad(x, dy, tuple(weight.shape), tuple(stride), (padding[0], padding[2]),
+                                                  tuple(dilation), groups)
+    return _reference_conv_backward(dy, x, weight, stride, padding, dilation, groups,
+                                    [False, True, False])[1].contiguous()
+
+
+@grouped_conv2d_wgrad.register_fake
+def _(dy, x, weight, stride, padding, dilation, groups):
+    return weight.new_empty(weight.shape)
+
+
+@torch.library.custom_op("igc::channel_sum", mutates_args=())
+def channel_sum(dy: Tensor) -> Tensor:
+    if _use_triton(dy):
+        from igc_triton import launchers_bwd
+        return launchers_bwd.channel_sum(dy)
+    return dy.sum((0, 2, 3))
+
+
+@channel_sum.register_fake
+def _(dy):
+    return dy.new_empty(dy.shape[1])
+
+
+def _conv_setup_context(ctx, inputs, output):
+    x, weight, bias, stride, padding, dilation, groups = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.geometry = (stride, padding, dilation, groups)
+    ctx.has_bias = bias is not None
+
+
+def _conv_backward(ctx, dy):
+    x, weight = ctx.saved_tensors
+    dx = dw = db = None
+    if ctx.needs_input_grad[0]:
+        dx = grouped_conv2d_dgrad(dy, x, weight, *ctx.geometry)
+    if ctx.needs_input_grad[1]:
+        dw = grouped_conv2d_wgrad(dy, x, weight, *ctx.geometry)
+    if ctx.has_bias and ctx.needs_input_grad[2]:
+        db = channel_sum(dy)
+    return dx, dw, db, None, None, None, None
+
+
+grouped_conv2d.register_autograd(_conv_backward, setup_context=_conv_setup_context)
+
+
+# ---------------------------------------------------------------------------------------------
+# fused interleave -> secondary 1x1 group conv -> permute back
+
+
+@torch.library.custom_op("igc::igc_secondary", mutates_args=())
+def igc_secondary(t: Tensor, weight: Tensor, L: int) -> Tensor:
+    if _use_triton(t):
+        from igc_triton import launchers
+        return launchers.igc_secondary_fwd(t, weight, L)
+    return reference.igc_secondary(t, weight, L).contiguous(memory_format=_format(t))
+
+
+@igc_secondary.register_fake
+def _(t, weight, L):
+    return _empty_like_layout(t, t.shape)
+
+
+@torch.library.custom_op("igc::igc_secondary_wgrad", mutates_args=())
+def igc_secondary_wgrad(dy: Tensor, t: Tensor, L: int) -> Tensor:
+    if _use_triton(t):
+        from igc_triton import launchers_bwd
+        return launchers_bwd.igc_secondary_wgrad(t, dy, L)
+    C = t.shape[1]
+    M = C // L
+    u, dv = reference.interleave(t, L), reference.interleave(dy, L)
+    dw = torch.ops.aten.convolution_backward(dv, u, t.new_empty(C, L, 1, 1), None, [1, 1], [0, 0], [1, 1], False,
+                                             [0, 0], M, [False, True, False])[1]
+    return dw.contiguous()
+
+
+@igc_secondary_wgrad.register_fake
+def _(dy, t, L):
+    return t.new_empty(t.shape[1], L, 1, 1)
+
+
+def _secondary_setup_context(ctx, inputs, output):
+    t, weight, L = inputs
+    ctx.save_for_backward(t, weight)
+    ctx.L = L
+
+
+def _secondary_backward(ctx, dy):
+    t, weight = ctx.saved_tensors
+    dt = dw = None
+    if ctx.needs_input_grad[0]:
+        C = weight.shape[0]
+        # The input gradient is the same step with each L x L block of the weight transposed.
+        w_t = weight.reshape(C // ctx.L, ctx.L, ctx.L).transpose(1, 2).reshape(C, ctx.L, 1, 1)
+        dt = igc_secondary(dy, w_t, ctx.L)
+    if ctx.needs_input_grad[1]:
+        dw = igc_secondary_wgrad(dy, t, ctx.L)
+    return dt, dw, None
+
+
+igc_secondary.register_autograd(_secondary_backward, setup_context=_secondary_setup_context)
+
+
+# ---------------------------------------------------------------------------------------------
+# autocast: like F.conv2d, run in the autocast dtype (fp16 or bf16, whichever is active).
+
+
+def _register_autocast(op, device_type: str):
+    def kernel(*args):
+        dtype = torch.get_autocast_dtype(device_type)
+        cast = [a.to(dtype) if isinstance(a, Tensor) and a.is_floating_point() and a.dtype != torch.float64
+                and a.device.type == device_type else a for a in args]
+        with torch.autocast(device_type, enabled=False):
+            return op(*cast)
+
+    torch.library.impl(op._qualname, "Autocast" + ("CUDA" if device_type == "cuda" else "CPU"), kernel,
+                       lib=op._lib)
+
+
+for _op in (grouped_conv2d, igc_secondary):
+    for _device in ("cuda", "cpu"):
+        _register_autocast(_op, _device)
