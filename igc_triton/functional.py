@@ -150,7 +150,8 @@ def _check_tensor(name, t, like=None, ndim=4):
     if t.dim() != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(t.shape)}")
     if like is not None:
-        if t.dtype != like.dtype:
+        # Under autocast the ops cast every floating input to the autocast dtype, as F.conv2d does.
+        if t.dtype != like.dtype and not torch.is_autocast_enabled(like.device.type):
             raise TypeError(f"{name} has dtype {t.dtype} but input has {like.dtype}; they must match")
         if t.device != like.device:
             raise ValueError(f"{name} is on {t.device} but input is on {like.device}; they must match")

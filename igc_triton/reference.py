@@ -69,8 +69,9 @@ def dense_equivalent_weight(primary_weight: torch.Tensor, secondary_weight: torc
 class IGCConv2dReference(nn.Module):
     """An IGC block from two ``nn.Conv2d``: ``primary`` (k x k, groups=L) and ``secondary`` (1x1, groups=M).
 
-    The state_dict (``primary.weight``, ``secondary.weight``) is the layout shared by every
-    IGC module of this package, so checkpoints move between the reference and Triton modules.
+    The state_dict (``primary.weight``, ``secondary.weight``, and ``secondary.bias`` with
+    ``bias=True``) is the layout shared by every IGC module of this package, so checkpoints
+    move between the reference and Triton modules.
 
     Example::
 
@@ -78,8 +79,8 @@ class IGCConv2dReference(nn.Module):
         y = block(torch.randn(2, 64, 32, 32))
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size=3, *, L: int, stride=1, padding=1,
-                 dilation=1, device=None, dtype=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size=3, L: int = 1, stride=1, padding=1,
+                 dilation=1, bias: bool = False, device=None, dtype=None):
         super().__init__()
         if L < 1 or in_channels % L or out_channels % L:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must be "
@@ -89,10 +90,14 @@ class IGCConv2dReference(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.primary = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation,
                                  groups=L, bias=False, **factory)
-        self.secondary = nn.Conv2d(out_channels, out_channels, 1, groups=self.M, bias=False, **factory)
+        # A bias belongs to the block's output; on the secondary conv it is applied before the
+        # permutation back, so output channel l*M + m gets secondary.bias[m*L + l].
+        self.secondary = nn.Conv2d(out_channels, out_channels, 1, groups=self.M, bias=bias, **factory)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return deinterleave(self.secondary(interleave(self.primary(x), self.L)), self.L)
 
     def extra_repr(self) -> str:
-        return f"L={self.L}, M={self.M}"
+        p = self.primary
+        return (f"{p.in_channels}, {p.out_channels}, kernel_size={p.kernel_size}, L={self.L}, M={self.M}, "
+                f"stride={p.stride}, padding={p.padding}, dilation={p.dilation}, bias={self.secondary.bias is not None}")

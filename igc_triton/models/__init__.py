@@ -1,6 +1,6 @@
 """The paper's networks, parameterised, and the paper's parameter/FLOP counting.
 
-Every IGC layer is an ``igc_triton.nn.IGCConv2d`` whose backend ("reference" or "triton")
+Every IGC layer is an ``igc_triton.nn.IGCConv2d`` whose backend ("triton", the default, or "reference")
 is chosen with ``backend=`` or ``igc_triton.nn.set_backend``; the state_dict is the same.
 """
 

@@ -10,7 +10,7 @@ from igc_triton.models.blocks import BasicBlock, bn, check_depth, check_LM, conv
 
 
 def plain_cifar(depth: int, width: int | None = None, L: int | None = None, M: int | None = None,
-                num_classes: int = 10, backend: str = "reference") -> nn.Sequential:
+                num_classes: int = 10, backend: str = "triton") -> nn.Sequential:
     """Plain (no skip connection) CIFAR net of depth ``3n+2``.
 
     Either ``width`` (RegConv-W<width>: regular 3x3 convs, widths w/2w/4w) or ``L`` and ``M``
@@ -61,7 +61,7 @@ class ResNetCIFAR(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-def resnet_cifar(depth: int, L: int, M: int, num_classes: int = 100, backend: str = "reference") -> ResNetCIFAR:
+def resnet_cifar(depth: int, L: int, M: int, num_classes: int = 100, backend: str = "triton") -> ResNetCIFAR:
     """IGC-L<L>M<M> residual net of depth ``6n+2`` (the paper's state-of-the-art table, depth 20).
 
     Widths G/2G/4G with G = L*M, L fixed and M doubling; n basic blocks per stage of two IGC
@@ -75,7 +75,7 @@ def resnet_cifar(depth: int, L: int, M: int, num_classes: int = 100, backend: st
 
 
 def xception_cifar(L: int, M: int, blocks: int = 6, num_classes: int = 100,
-                   backend: str = "reference") -> nn.Sequential:
+                   backend: str = "triton") -> nn.Sequential:
     """The Xception-comparison net: stem 3x3 conv 3 -> G (G = L*M), ``blocks`` IGC blocks at
     constant width G with no down-sampling (each IGC, BN, ReLU), global pool, FC.
 

@@ -34,7 +34,7 @@ def resnet18_imagenet(width: int = 64, num_classes: int = 1000) -> ResNet18:
 
 
 def igc_resnet18_imagenet(L: int, M: int, widen: str = "M", num_classes: int = 1000,
-                          backend: str = "reference") -> ResNet18:
+                          backend: str = "triton") -> ResNet18:
     """IGC-L<L>M<M>+Ident.: ResNet-18 with every 3x3 conv replaced by an IGC block.
 
     Stage widths are L*M * 1/2/4/8. ``widen="M"`` (IGC-L4M32, IGC-L16M16): L fixed, M doubles

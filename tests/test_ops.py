@@ -1,0 +1,88 @@
+"""The igc:: custom ops: torch.library.opcheck, torch.compile(fullgraph=True), autocast."""
+
+import pytest
+import torch
+
+from igc_triton import grouped_conv2d, igc_secondary, models, ops
+from igc_triton.nn import set_backend
+from igc_triton.testing import rel_error
+
+f32 = torch.float32
+
+
+def conv_args(device, layout="nchw", requires_grad=True, bias=True):
+    x = torch.randn(2, 4, 5, 6, device=device)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(6, 2, 3, 3, device=device)
+    b = torch.randn(6, device=device) if bias else None
+    for t in (x, w, b):
+        if t is not None:
+            t.requires_grad_(requires_grad)
+    return x, w, b, [2, 1], [1, 0, 2, 1], [1, 1], 2
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_opcheck_grouped_conv2d(layout, bias, device):
+    torch.library.opcheck(ops.grouped_conv2d, conv_args(device, layout, bias=bias))
+
+
+def test_opcheck_conv_backward_ops(device):
+    x, w, b, stride, padding, dilation, groups = conv_args(device, requires_grad=False)
+    dy = torch.randn(2, 6, 3, 7, device=device)
+    torch.library.opcheck(ops.grouped_conv2d_dgrad, (dy, x, w, stride, padding, dilation, groups))
+    torch.library.opcheck(ops.grouped_conv2d_wgrad, (dy, x, w, stride, padding, dilation, groups))
+    torch.library.opcheck(ops.channel_sum, (dy,))
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_opcheck_igc_secondary(layout, device):
+    t = torch.randn(2, 8, 3, 5, device=device, requires_grad=True)
+    if layout == "channels_last":
+        t = t.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(8, 4, 1, 1, device=device, requires_grad=True)
+    torch.library.opcheck(ops.igc_secondary, (t, w, 4))
+    torch.library.opcheck(ops.igc_secondary_wgrad, (torch.randn_like(t).detach(), t.detach(), 4))
+
+
+def test_compile_fullgraph_paper_model_matches_eager(device):
+    torch._dynamo.reset()
+    net = set_backend(models.xception_cifar(4, 2, blocks=2), "triton").to(device).eval()
+    x = torch.randn(2, 3, 8, 8, device=device)
+    with torch.no_grad():
+        eager = net(x)
+        compiled = torch.compile(net, fullgraph=True)(x)
+    assert rel_error(compiled, eager) <= 1e-5
+
+
+def test_compile_fullgraph_training_step(device):
+    torch._dynamo.reset()
+    net = set_backend(models.plain_cifar(5, L=2, M=2), "triton").to(device)
+    x = torch.randn(2, 3, 8, 8, device=device)
+
+    def step(model):
+        model.zero_grad()
+        loss = model(x).square().mean()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    eager_loss, eager_grads = step(net)
+    compiled = torch.compile(net, fullgraph=True)
+    loss, grads = step(compiled)
+    assert rel_error(loss, eager_loss) <= 1e-5
+    for g, e in zip(grads, eager_grads):
+        assert rel_error(g, e) <= 1e-4
+
+
+def test_autocast_runs_in_the_autocast_dtype(device):
+    # fp16 on CPU (the interpreter has no bf16); on a GPU both.
+    dtypes = [torch.float16] + ([torch.bfloat16] if device.type == "cuda" else [])
+    x, w, b, *_ = conv_args(device, requires_grad=False)
+    for dtype in dtypes:
+        with torch.autocast(device.type, dtype=dtype):
+            y = grouped_conv2d(x, w, b, 2, 1, 1, 2)
+            t = igc_secondary(y, torch.randn(6, 3, 1, 1, device=device), 3)
+            ref = torch.nn.functional.conv2d(x, w, b, 2, 1, 1, 2)
+        assert y.dtype == t.dtype == ref.dtype == dtype
+        assert rel_error(y, ref.double()) <= 1e-2
