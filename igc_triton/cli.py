@@ -47,6 +47,36 @@ def _cmd_paper_tables(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    import torch
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu" and "triton" in args.backends:
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+        print("note: no GPU, so the triton backend runs under Triton's interpreter (slow); "
+              "try --steps 20 --size 8")
+    from igc_triton import train
+    every = max(1, args.steps // 10)
+
+    def progress(backend, step, loss):
+        if step % every == 0 or step == args.steps - 1:
+            print(f"  [{backend}] step {step + 1}/{args.steps}  loss {loss:.4f}", flush=True)
+
+    runs = []
+    for backend in args.backends:
+        print(f"training {train.MODELS[args.model][1]} with the {backend} backend on {device}")
+        runs.append(train.train(args.model, backend, args.steps, args.batch, args.size, seed=args.seed,
+                                device=device, progress=progress))
+    title = f"{train.MODELS[args.model][1]}, batch {args.batch}, {args.size}x{args.size}, {device}"
+    csv_path, png_path = train.write_outputs(runs, args.out, title)
+    for r in runs:
+        print(f"{r.backend:>10}: final loss {r.losses[-1]:.4f}, accuracy {r.accuracy[-1]:.2f}, {r.seconds:.1f} s")
+    if len(runs) > 1:
+        gap = max(abs(a - b) for a, b in zip(runs[0].losses, runs[1].losses))
+        print(f"largest loss difference between {runs[0].backend} and {runs[1].backend}: {gap:.2e}")
+    print(f"wrote {csv_path}" + (f" and {png_path}" if png_path else " (install matplotlib for the plot)"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="igc-lab",
@@ -78,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["md", "csv", "json"], default="md",
                    help="md: aligned markdown table, readable in a terminal (default); csv; json")
     p.set_defaults(func=_cmd_paper_tables)
+
+    p = sub.add_parser("train", help="train a paper network with each backend and plot the loss curves",
+                       description="Train one of the paper's networks on generated CIFAR-shaped data with the "
+                                   "Triton and the reference backend from the same seed, and write losses.csv "
+                                   "and losses.png to --out.")
+    p.add_argument("--model", choices=["plain-igc", "resnet-igc", "xception-igc"], default="plain-igc")
+    p.add_argument("--backends", type=lambda s: s.split(","), default=["triton", "reference"],
+                   help="comma-separated, from triton,reference (default: both)")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--size", type=int, default=16, help="image height = width (default 16)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
+    p.set_defaults(func=_cmd_train)
     return parser
 
 

@@ -12,8 +12,10 @@ import concurrent.futures
 import sys
 from dataclasses import dataclass
 
-# Every config is compiled in the dtypes that change the generated code (tensor-core operand
-# types); float64 and 64-bit integer arguments (sizes or strides >= 2**31) once per kernel.
+from igc_triton.tuning import wgrad_fma_tile
+
+# The dtypes whose tensor-core lowering differs; float64 and 64-bit integer arguments (sizes or
+# strides >= 2**31) are compiled once per kernel, with its default config.
 TILE_DTYPES = ("fp32", "fp16", "bf16")
 
 
@@ -41,15 +43,21 @@ def variants() -> list[Variant]:
                 out.append(Variant(kernel, _cfg_name(cfg), dt, tuple(sorted(ce.items())),
                                    cfg.num_warps, cfg.num_stages, int_type))
 
-    def add_all(kernel, cfg_list, extra):
-        add(kernel, cfg_list, extra)
+    def add_all(kernel, cfg_list, extra, uses_dot=True):
+        # Tile configs meet the tensor-core lowering only in tl.dot kernels: those compile in
+        # every dtype; CUDA-core kernels compile every config once (fp16) and the default in all.
+        if uses_dot:
+            add(kernel, cfg_list, extra)
+        else:
+            add(kernel, cfg_list, extra, dtypes=("fp16",))
+            add(kernel, cfg_list[:1], extra, dtypes=("fp32", "bf16"))
         add(kernel, cfg_list[:1], extra, dtypes=("fp64",))
         add(kernel, cfg_list[:1], extra, int_type="i64")
 
     # The INTERPRET_* configs never reach the GPU compiler (they run only under the interpreter).
     fma, gemm = configs.FMA_CONFIGS, configs.GEMM_CONFIGS
     add_all("grouped_conv2d_fwd_fma_kernel", fma,
-            lambda dt: {"HAS_BIAS": True, "CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3})
+            lambda dt: {"HAS_BIAS": True, "CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3}, uses_dot=False)
     add_all("grouped_conv2d_fwd_gemm_kernel", gemm,
             lambda dt: {"HAS_BIAS": True, "KH": 3, "KW": 3, "DOT_PRECISION": "tf32" if dt == "fp32" else "ieee"})
     # fp32 with TF32 disabled, and the 1x1 form used by the folded secondary step.
@@ -57,7 +65,26 @@ def variants() -> list[Variant]:
                                                                 "DOT_PRECISION": "ieee"}, dtypes=("fp32",))
     add("grouped_conv2d_fwd_gemm_kernel", gemm[:1], lambda dt: {"HAS_BIAS": False, "KH": 1, "KW": 1,
                                                                 "DOT_PRECISION": "ieee"})
-    add_all("igc_secondary_fwd_kernel", fma, lambda dt: {"L": 4, "M": 2})
+    add_all("igc_secondary_fwd_kernel", fma, lambda dt: {"L": 4, "M": 2}, uses_dot=False)
+
+    # Backward.
+    def dot_precision(dt):
+        return "tf32" if dt == "fp32" else "ieee"
+
+    add_all("grouped_conv2d_dgrad_fma_kernel", configs.DGRAD_FMA_CONFIGS,
+            lambda dt: {"CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3}, uses_dot=False)
+    add_all("grouped_conv2d_dgrad_gemm_kernel", configs.DGRAD_GEMM_CONFIGS,
+            lambda dt: {"KH": 3, "KW": 3, "DOT_PRECISION": dot_precision(dt)})
+    conv = {"CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3, "TAPS": 16}
+    add_all("grouped_conv2d_wgrad_fma_kernel", configs.WGRAD_FMA_CONFIGS, lambda dt: conv, uses_dot=False)
+    for k in (5, 7):  # larger kernels: more taps per tile, BLOCK_P scaled down by the launcher
+        taps = 32 if k == 5 else 64
+        add("grouped_conv2d_wgrad_fma_kernel", [wgrad_fma_tile(configs.WGRAD_FMA_CONFIGS[0], taps)],
+            lambda dt, k=k, taps=taps: {**conv, "KH": k, "KW": k, "TAPS": taps}, dtypes=("fp32",))
+    add_all("grouped_conv2d_wgrad_gemm_kernel", configs.WGRAD_GEMM_CONFIGS,
+            lambda dt: {"KH": 3, "KW": 3, "DOT_PRECISION": dot_precision(dt)})
+    add_all("channel_sum_kernel", configs.REDUCE_FMA_CONFIGS, lambda dt: {}, uses_dot=False)
+    add_all("igc_secondary_wgrad_kernel", configs.REDUCE_FMA_CONFIGS, lambda dt: {"L": 4, "M": 2}, uses_dot=False)
     return out
 
 
@@ -68,8 +95,9 @@ def _cfg_name(cfg) -> str:
 def _kernel(name):
     from triton.runtime.jit import JITFunction
 
-    from igc_triton.kernels import grouped_conv2d_fwd, igc_secondary_fwd
-    k = getattr(grouped_conv2d_fwd, name, None) or getattr(igc_secondary_fwd, name)
+    from igc_triton.kernels import grouped_conv2d_bwd, grouped_conv2d_fwd, igc_secondary_bwd, igc_secondary_fwd
+    modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd)
+    k = next(getattr(m, name) for m in modules if hasattr(m, name))
     # Under TRITON_INTERPRET=1 the module holds interpreter wrappers; compile the plain function.
     return JITFunction(getattr(k, "fn", k))
 

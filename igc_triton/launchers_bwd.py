@@ -76,13 +76,14 @@ def grouped_conv2d_wgrad(x, dy, weight_shape, stride, padding, dilation, groups,
         regime = GEMM if min(cin_g, cout_g) >= WGRAD_GEMM_MIN_CHANNELS_PER_GROUP else FMA
     common = (*x.stride(), *dy.stride(), *_geometry(stride, padding, dilation))
     if regime == FMA:
-        cfg = tuning.reduce_config(cout, is_channels_last(x))
-        per_tile = (triton.cdiv(cout, cfg.kwargs["BLOCK_C"]), cin_g * kh * kw)
+        taps = triton.next_power_of_2(kh * kw)
+        cfg = tuning.wgrad_fma_config(cout, taps)
+        per_tile = (triton.cdiv(cout, cfg.kwargs["BLOCK_C"]), cin_g)
         splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], per_tile[0] * per_tile[1], x.device)
         part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
         grouped_conv2d_wgrad_fma_kernel[(splits, *per_tile)](
             x, dy, part, N, H, W, OH, OW, cout, *common, per_split,
-            CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype),
+            CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, TAPS=taps, ACC_DTYPE=_acc_dtype(x.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
     elif regime == GEMM:
         cfg = tuning.wgrad_gemm_config()

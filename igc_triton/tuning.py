@@ -38,6 +38,21 @@ def reduce_config(channels: int, channels_last: bool) -> triton.Config:
     return configs.REDUCE_FMA_CONFIGS[1 if channels_last else 0]
 
 
+def wgrad_fma_config(channels: int, taps: int) -> triton.Config:
+    """Config for ``grouped_conv2d_wgrad_fma_kernel``, whose tile is [BLOCK_P x BLOCK_C x taps]:
+    BLOCK_P shrinks as the (power-of-two) tap count grows past 16, keeping the tile size."""
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        cfg = configs.INTERPRET_REDUCE
+        return _with(cfg, BLOCK_C=min(cfg.kwargs["BLOCK_C"], max(16, triton.next_power_of_2(channels))))
+    return wgrad_fma_tile(configs.WGRAD_FMA_CONFIGS[0], taps)
+
+
+def wgrad_fma_tile(cfg: triton.Config, taps: int) -> triton.Config:
+    """``cfg`` (sized for 16 taps) with BLOCK_P scaled down for ``taps`` > 16."""
+    return _with(cfg, BLOCK_P=max(4, cfg.kwargs["BLOCK_P"] * 16 // max(taps, 16)))
+
+
 def wgrad_gemm_config() -> triton.Config:
     from igc_triton.kernels import configs
     return configs.INTERPRET_WGRAD_GEMM if runtime.kernels_interpreted() else configs.WGRAD_GEMM_CONFIGS[0]

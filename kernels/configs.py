@@ -36,6 +36,9 @@ REDUCE_FMA_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4, num_stages=1),  # default, NCHW
     Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4, num_stages=1),  # default, channels_last
 ]
+# grouped_conv2d_wgrad_fma_kernel: [BLOCK_P x BLOCK_C x 16 taps] for 3x3; the launcher shrinks
+# BLOCK_P for larger kernels (tuning.wgrad_fma_config).
+WGRAD_FMA_CONFIGS = [Config({"BLOCK_P": 32, "BLOCK_C": 16}, num_warps=4, num_stages=1)]
 WGRAD_GEMM_CONFIGS = [
     Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=2),  # default
     Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 64}, num_warps=4, num_stages=2),

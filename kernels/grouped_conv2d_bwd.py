@@ -139,42 +139,46 @@ def grouped_conv2d_wgrad_fma_kernel(
     COUT_G: tl.constexpr,
     KH: tl.constexpr,
     KW: tl.constexpr,
+    TAPS: tl.constexpr,  # KH * KW rounded up to a power of two
     ACC_DTYPE: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK_C: tl.constexpr,  # output channels per program
 ):
+    # One program reduces every tap of one input channel ci at once, on a
+    # [pixels x out-channels x taps] tile: dy is read once per ci, not once per (ci, tap).
     split = tl.program_id(0)
     co = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    r = tl.program_id(2)  # which (ci, kh, kw) of the weight this program reduces
-    ci = r // (KH * KW)
-    kh = (r // KW) % KH
-    kw = r % KW
+    ci = tl.program_id(2)
     c_mask = co < COUT
-    cmask = c_mask[None, :]
+    t = tl.arange(0, TAPS)
+    t_ok = t < KH * KW
+    kh = t // KW
+    kw = t % KW
     x_c = ((co // COUT_G) * CIN_G + ci).to(tl.int64) * sx_c
     dy_c = co.to(tl.int64) * sdy_c
     total = N * OH * OW
     start = split * pix_per_split
 
-    acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=ACC_DTYPE)
+    acc = tl.zeros((BLOCK_P, BLOCK_C, TAPS), dtype=ACC_DTYPE)
     for p0 in range(start, start + pix_per_split, BLOCK_P):
         p = p0 + tl.arange(0, BLOCK_P)
         p64 = p.to(tl.int64)
         ow = p64 % OW
         oh = (p64 // OW) % OH
         n = p64 // (OW * OH)
-        ih = oh * stride_h - pad_h + kh * dil_h
-        iw = ow * stride_w - pad_w + kw * dil_w
         p_ok = p < total
-        x_ok = p_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        ih = (oh * stride_h - pad_h)[:, None] + (kh * dil_h)[None, :]
+        iw = (ow * stride_w - pad_w)[:, None] + (kw * dil_w)[None, :]
+        x_ok = p_ok[:, None] & t_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        x_sp = (n * sx_n)[:, None] + ih * sx_h + iw * sx_w
+        xv = tl.load(x_ptr + (x_sp[:, None, :] + x_c[None, :, None]),
+                     mask=x_ok[:, None, :] & c_mask[None, :, None], other=0.0)
         dyv = tl.load(dy_ptr + ((n * sdy_n + oh * sdy_h + ow * sdy_w)[:, None] + dy_c[None, :]),
-                      mask=p_ok[:, None] & cmask, other=0.0)
-        xv = tl.load(x_ptr + ((n * sx_n + ih * sx_h + iw * sx_w)[:, None] + x_c[None, :]),
-                     mask=x_ok[:, None] & cmask, other=0.0)
-        acc += dyv.to(ACC_DTYPE) * xv.to(ACC_DTYPE)
+                      mask=p_ok[:, None] & c_mask[None, :], other=0.0)
+        acc += dyv.to(ACC_DTYPE)[:, :, None] * xv.to(ACC_DTYPE)
 
-    out = (split * COUT + co).to(tl.int64) * (CIN_G * KH * KW) + r
-    tl.store(part_ptr + out, tl.sum(acc, axis=0), mask=c_mask)
+    out = (split * COUT + co).to(tl.int64)[:, None] * (CIN_G * KH * KW) + (ci * (KH * KW) + t)[None, :]
+    tl.store(part_ptr + out, tl.sum(acc, axis=0), mask=c_mask[:, None] & t_ok[None, :])
 
 
 @triton.jit

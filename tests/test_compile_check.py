@@ -21,12 +21,22 @@ def test_every_kernel_config_compiles_for_sm90():
 def test_variants_cover_every_config_and_kernel():
     from igc_triton.kernels import configs
     vs = compile_check.variants()
-    for kernel, space in [("grouped_conv2d_fwd_fma_kernel", configs.FMA_CONFIGS),
-                          ("grouped_conv2d_fwd_gemm_kernel", configs.GEMM_CONFIGS),
-                          ("igc_secondary_fwd_kernel", configs.FMA_CONFIGS)]:
-        for cfg in space:
+    spaces = [("grouped_conv2d_fwd_fma_kernel", configs.FMA_CONFIGS, False),
+              ("grouped_conv2d_fwd_gemm_kernel", configs.GEMM_CONFIGS, True),
+              ("igc_secondary_fwd_kernel", configs.FMA_CONFIGS, False),
+              ("grouped_conv2d_dgrad_fma_kernel", configs.DGRAD_FMA_CONFIGS, False),
+              ("grouped_conv2d_dgrad_gemm_kernel", configs.DGRAD_GEMM_CONFIGS, True),
+              ("grouped_conv2d_wgrad_fma_kernel", configs.WGRAD_FMA_CONFIGS, False),
+              ("grouped_conv2d_wgrad_gemm_kernel", configs.WGRAD_GEMM_CONFIGS, True),
+              ("channel_sum_kernel", configs.REDUCE_FMA_CONFIGS, False),
+              ("igc_secondary_wgrad_kernel", configs.REDUCE_FMA_CONFIGS, False)]
+    for kernel, space, uses_dot in spaces:
+        for i, cfg in enumerate(space):
             dtypes = {v.dtype for v in vs if v.kernel == kernel and v.config == compile_check._cfg_name(cfg)}
-            assert dtypes >= {"fp32", "fp16", "bf16"}, (kernel, cfg)
+            # tl.dot kernels: every config in every tensor-core dtype; others: every config once,
+            # the default config in every dtype.
+            assert dtypes >= ({"fp32", "fp16", "bf16"} if uses_dot or i == 0 else {"fp16"}), (kernel, cfg)
+    assert {v.kernel for v in vs} == {k for k, _, _ in spaces}
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Triton's bundled ptxas is Linux-only")

@@ -89,7 +89,7 @@ def test_convert_backend_swap_keeps_outputs_and_parameters(device):
 
 
 def test_convert_to_igc_reports_the_savings(capsys, device):
-    model = models.resnet18_imagenet(16, num_classes=10).to(device)
+    model = models.resnet18_imagenet(8, num_classes=10).to(device)
     record = convert(model, igc_L=4, input_size=(3, 32, 32), verbose=True)
     igc = [m for m in model.modules() if isinstance(m, IGCConv2d)]
     assert len(igc) == 16  # the 3x3 convs; the 7x7 stem has 3 input channels, not divisible by 4
@@ -97,7 +97,7 @@ def test_convert_to_igc_reports_the_savings(capsys, device):
     assert any("not divisible by L=4" in why for _, why in record.skipped)
     out = capsys.readouterr().out
     assert "IGCConv2d(L=4, M=" in out and "multiply-adds per image" in out
-    model(torch.randn(2, 3, 32, 32, device=device)).sum().backward()  # trains
+    model(torch.randn(2, 3, 16, 16, device=device)).sum().backward()  # trains
     record.undo()
     assert not any(isinstance(m, IGCConv2d) for m in model.modules())
 
