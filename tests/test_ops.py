@@ -47,16 +47,8 @@ def test_opcheck_igc_secondary(layout, device):
 
 
 def test_compile_fullgraph_paper_model_matches_eager(device):
-    torch._dynamo.reset()
-    net = set_backend(models.xception_cifar(4, 2, blocks=2), "triton").to(device).eval()
-    x = torch.randn(2, 3, 8, 8, device=device)
-    with torch.no_grad():
-        eager = net(x)
-        compiled = torch.compile(net, fullgraph=True)(x)
-    assert rel_error(compiled, eager) <= 1e-5
-
-
-def test_compile_fullgraph_training_step(device):
+    """A paper model built from the modules compiles without graph breaks; its loss (forward)
+    and every gradient (backward) match eager."""
     torch._dynamo.reset()
     net = set_backend(models.plain_cifar(5, L=2, M=2), "triton").to(device)
     x = torch.randn(2, 3, 8, 8, device=device)
