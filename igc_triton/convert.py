@@ -56,7 +56,8 @@ class Conversion:
         lines = [f"{len(self.swaps)} layer(s) swapped:"]
         width = max((len(s.name) for s in self.swaps), default=4)
         for s in self.swaps:
-            lines.append(f"  {s.name:<{width}}  {s.before} -> {s.after}  params {s.params_before:,} -> {s.params_after:,}")
+            lines.append(f"  {s.name:<{width}}  {s.before} -> {s.after}  "
+                         f"params {s.params_before:,} -> {s.params_after:,}")
         for name, why in self.skipped:
             lines.append(f"  {name:<{width}}  kept: {why}")
         lines.append(f"swapped layers' params: {self.params_before:,} -> {self.params_after:,}"

@@ -66,7 +66,8 @@ def _claims():
                 Claim(plain, f"IGC-L24M2 d{d}", "params", p_igc, 1e6),
                 Claim(plain, f"IGC-L24M2 d{d}", "FLOPs", f_igc, 1e8)]
     imagenet = "ImageNet, ResNet-18 vs IGC"
-    out += [Claim(imagenet, "ResNet-18 w69", "params", "1.333", 1e7), Claim(imagenet, "ResNet-18 w69", "FLOPs", "2.1", 1e9),
+    out += [Claim(imagenet, "ResNet-18 w69", "params", "1.333", 1e7),
+            Claim(imagenet, "ResNet-18 w69", "FLOPs", "2.1", 1e9),
             Claim(imagenet, "IGC-L100M2+Ident.", "params", "0.861", 1e7),
             Claim(imagenet, "IGC-L100M2+Ident.", "FLOPs", "1.3", 1e9)]
     for size, rows in (("small", (("Xception G=64", "3.62", "3.05"), ("IGC-L40M2", "3.80", "3.07"))),

@@ -100,4 +100,5 @@ class IGCConv2dReference(nn.Module):
     def extra_repr(self) -> str:
         p = self.primary
         return (f"{p.in_channels}, {p.out_channels}, kernel_size={p.kernel_size}, L={self.L}, M={self.M}, "
-                f"stride={p.stride}, padding={p.padding}, dilation={p.dilation}, bias={self.secondary.bias is not None}")
+                f"stride={p.stride}, padding={p.padding}, dilation={p.dilation}, "
+                f"bias={self.secondary.bias is not None}")

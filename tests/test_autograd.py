@@ -49,7 +49,8 @@ def test_igc_secondary_gradcheck(L, M, layout, device):
     assert torch.autograd.gradcheck(lambda t, w: igc_secondary(t, w, L), (t, w), fast_mode=True)
 
 
-@pytest.mark.parametrize("cin,L,M,stride,dilation", [(4, 2, 2, 1, 1), (4, 4, 1, 2, 1), (3, 1, 3, 1, 2), (4, 2, 4, 2, 1)])
+@pytest.mark.parametrize("cin,L,M,stride,dilation",
+                         [(4, 2, 2, 1, 1), (4, 4, 1, 2, 1), (3, 1, 3, 1, 2), (4, 2, 4, 2, 1)])
 def test_igc_conv2d_gradcheck(cin, L, M, stride, dilation, device):
     C = L * M
     x = torch.randn(1, cin, 5, 5, dtype=f64, device=device, requires_grad=True)

@@ -72,7 +72,7 @@ def test_block_layouts_and_half(layout, dtype, device):
 
 
 def test_block_with_dilation(device):
-    L, M = 4, 2
+    L = 4  # M = 2
     x = torch.randn(1, 8, 9, 9, device=device)
     wp, ws = torch.randn(8, 2, 3, 3, device=device), torch.randn(8, L, 1, 1, device=device)
     out = igc_conv2d(x, wp, ws, L, stride=1, padding=2, dilation=2)

@@ -8,7 +8,8 @@ import pathlib
 
 import pytest
 
-from igc_triton import cli, paper_tables as pt
+from igc_triton import cli
+from igc_triton import paper_tables as pt
 
 ROWS = {(r.claim.network, r.claim.quantity): r for r in pt.rows()}
 

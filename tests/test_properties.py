@@ -5,7 +5,6 @@ Hypothesis draws shape, groups, kernel (not always square), stride, padding (int
 CPU (the kernels run under the interpreter, so sizes stay tiny); 1000 on a GPU.
 """
 
-import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings

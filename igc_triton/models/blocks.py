@@ -51,6 +51,27 @@ class BasicBlock(nn.Module):
         return self.relu(out + (x if self.projection is None else self.projection(x)))
 
 
+class ResidualNet(nn.Module):
+    """stem -> stages of ``blocks_per_stage`` basic blocks (stride 2 in the first block of every
+    stage but the first; stage s has width ``widths[s]`` and 3x3 layers with ``Ls[s]``
+    partitions, None for regular convolutions) -> global pool, FC."""
+
+    def __init__(self, stem: nn.Module, stem_width: int, widths: list[int], Ls: list[int | None],
+                 blocks_per_stage: int, num_classes: int, backend: str):
+        super().__init__()
+        self.stem = stem
+        blocks, cin = [], stem_width
+        for stage, (cout, L) in enumerate(zip(widths, Ls)):
+            for i in range(blocks_per_stage):
+                blocks.append(BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1, L, backend, 0.1))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(*head(cin, num_classes))
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)))
+
+
 def head(channels: int, num_classes: int) -> list[nn.Module]:
     return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
 

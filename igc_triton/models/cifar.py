@@ -6,7 +6,7 @@ See ``igc_triton.models`` for the counting conventions. Widths and layouts follo
 
 import torch.nn as nn
 
-from igc_triton.models.blocks import BasicBlock, bn, check_depth, check_LM, conv3x3, head
+from igc_triton.models.blocks import ResidualNet, bn, check_depth, check_LM, conv3x3, head
 
 
 def plain_cifar(depth: int, width: int | None = None, L: int | None = None, M: int | None = None,
@@ -41,27 +41,7 @@ def plain_cifar(depth: int, width: int | None = None, L: int | None = None, M: i
     return nn.Sequential(*layers, *head(cin, num_classes))
 
 
-class ResNetCIFAR(nn.Module):
-    """Residual IGC net of the state-of-the-art table: stem, three stages of basic blocks, head."""
-
-    def __init__(self, n: int, L: int, M: int, num_classes: int, backend: str):
-        super().__init__()
-        G = L * M
-        self.stem = nn.Sequential(nn.Conv2d(3, G, 3, 1, 1, bias=False), bn(G, 0.1), nn.ReLU(inplace=True))
-        blocks, cin = [], G
-        for stage in range(3):
-            cout = G << stage
-            for i in range(n):
-                blocks.append(BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1, L, backend, 0.1))
-                cin = cout
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(*head(cin, num_classes))
-
-    def forward(self, x):
-        return self.head(self.blocks(self.stem(x)))
-
-
-def resnet_cifar(depth: int, L: int, M: int, num_classes: int = 100, backend: str = "triton") -> ResNetCIFAR:
+def resnet_cifar(depth: int, L: int, M: int, num_classes: int = 100, backend: str = "triton") -> ResidualNet:
     """IGC-L<L>M<M> residual net of depth ``6n+2`` (the paper's state-of-the-art table, depth 20).
 
     Widths G/2G/4G with G = L*M, L fixed and M doubling; n basic blocks per stage of two IGC
@@ -71,7 +51,9 @@ def resnet_cifar(depth: int, L: int, M: int, num_classes: int = 100, backend: st
     """
     n = check_depth(depth, 6, "residual CIFAR")
     check_LM(L, M)
-    return ResNetCIFAR(n, L, M, num_classes, backend)
+    G = L * M
+    stem = nn.Sequential(nn.Conv2d(3, G, 3, 1, 1, bias=False), bn(G, 0.1), nn.ReLU(inplace=True))
+    return ResidualNet(stem, G, [G, 2 * G, 4 * G], [L] * 3, n, num_classes, backend)
 
 
 def xception_cifar(L: int, M: int, blocks: int = 6, num_classes: int = 100,

@@ -6,35 +6,24 @@ four stages of two basic blocks (stride 2 in the first block of stages 2-4); glo
 
 import torch.nn as nn
 
-from igc_triton.models.blocks import BasicBlock, bn, check_LM, head
+from igc_triton.models.blocks import ResidualNet, bn, check_LM
 
 
-class ResNet18(nn.Module):
-    def __init__(self, stem: int, widths: list[int], Ls: list[int | None], num_classes: int, backend: str):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, stem, 7, 2, 3, bias=False), bn(stem, 0.1), nn.ReLU(inplace=True),
-                                  nn.MaxPool2d(3, 2, 1))
-        blocks, cin = [], stem
-        for stage, (cout, L) in enumerate(zip(widths, Ls)):
-            for i in range(2):
-                blocks.append(BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1, L, backend, 0.1))
-                cin = cout
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(*head(cin, num_classes))
-
-    def forward(self, x):
-        return self.head(self.blocks(self.stem(x)))
+def _resnet18(stem_width: int, widths: list[int], Ls: list[int | None], num_classes: int, backend: str) -> ResidualNet:
+    stem = nn.Sequential(nn.Conv2d(3, stem_width, 7, 2, 3, bias=False), bn(stem_width, 0.1), nn.ReLU(inplace=True),
+                         nn.MaxPool2d(3, 2, 1))
+    return ResidualNet(stem, stem_width, widths, Ls, 2, num_classes, backend)
 
 
-def resnet18_imagenet(width: int = 64, num_classes: int = 1000) -> ResNet18:
+def resnet18_imagenet(width: int = 64, num_classes: int = 1000) -> ResidualNet:
     """ResNet-18 with stage widths width/2w/4w/8w (the paper compares width 69 with IGC-L100M2)."""
     if not isinstance(width, int) or width < 1:
         raise ValueError(f"width must be a positive int, got {width!r}")
-    return ResNet18(width, [width << s for s in range(4)], [None] * 4, num_classes, "reference")
+    return _resnet18(width, [width << s for s in range(4)], [None] * 4, num_classes, "reference")
 
 
 def igc_resnet18_imagenet(L: int, M: int, widen: str = "M", num_classes: int = 1000,
-                          backend: str = "triton") -> ResNet18:
+                          backend: str = "triton") -> ResidualNet:
     """IGC-L<L>M<M>+Ident.: ResNet-18 with every 3x3 conv replaced by an IGC block.
 
     Stage widths are L*M * 1/2/4/8. ``widen="M"`` (IGC-L4M32, IGC-L16M16): L fixed, M doubles
@@ -49,4 +38,4 @@ def igc_resnet18_imagenet(L: int, M: int, widen: str = "M", num_classes: int = 1
         stem, Ls = L, [L << s for s in range(4)]
     else:
         raise ValueError(f"widen must be 'M' or 'L', got {widen!r}")
-    return ResNet18(stem, [(L * M) << s for s in range(4)], Ls, num_classes, backend)
+    return _resnet18(stem, [(L * M) << s for s in range(4)], Ls, num_classes, backend)
