@@ -1,5 +1,6 @@
-"""Backward launchers: input, weight and bias gradients of the grouped convolution and of the
-fused interleave-secondary step.
+"""Backward launchers: input, weight and bias gradients of the grouped convolution, and the
+weight gradient of the fused interleave-secondary step (its input gradient is the forward
+step with ``reference.secondary_adjoint_weight``).
 
 As in ``launchers``: arguments arrive validated, gradients of activations are allocated in
 the memory format of the activation they belong to, and the kernels take every stride.
@@ -114,17 +115,6 @@ def channel_sum(dy):
         dy, part, N, H, W, C, *dy.stride(), per_split, ACC_DTYPE=_acc_dtype(dy.dtype),
         num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
     return part.sum(0).to(dy.dtype)
-
-
-def block_transposed_secondary_weight(weight, L):
-    """``w'[m*L + l, l2] = w[m*L + l2, l]``: the secondary step with this weight, applied to
-    ``dy``, gives the input gradient of the secondary step."""
-    C = weight.shape[0]
-    return weight.reshape(C // L, L, L).transpose(1, 2).reshape(C, L, 1, 1)
-
-
-def igc_secondary_dgrad(dy, weight, L, path=None):
-    return launchers.igc_secondary_fwd(dy, block_transposed_secondary_weight(weight, L), L, path)
 
 
 def igc_secondary_wgrad(t, dy, L):

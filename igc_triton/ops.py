@@ -197,10 +197,7 @@ def _secondary_backward(ctx, dy):
     t, weight = ctx.saved_tensors
     dt = dw = None
     if ctx.needs_input_grad[0]:
-        C = weight.shape[0]
-        # The input gradient is the same step with each L x L block of the weight transposed.
-        w_t = weight.reshape(C // ctx.L, ctx.L, ctx.L).transpose(1, 2).reshape(C, ctx.L, 1, 1)
-        dt = igc_secondary(dy, w_t, ctx.L)
+        dt = igc_secondary(dy, reference.secondary_adjoint_weight(weight, ctx.L), ctx.L)
     if ctx.needs_input_grad[1]:
         dw = igc_secondary_wgrad(dy, t, ctx.L)
     return dt, dw, None

@@ -54,6 +54,13 @@ def folded_secondary_weight(secondary_weight: torch.Tensor, L: int) -> torch.Ten
     return torch.einsum("mab,mn->ambn", ws, eye).reshape(C, C, 1, 1)
 
 
+def secondary_adjoint_weight(secondary_weight: torch.Tensor, L: int) -> torch.Tensor:
+    """``w'[m*L + l, l2] = w[m*L + l2, l]``, each L x L block transposed: steps 2-4 with this
+    weight, applied to the output gradient, give the gradient of their input."""
+    C = secondary_weight.shape[0]
+    return secondary_weight.reshape(C // L, L, L).transpose(1, 2).reshape(C, L, 1, 1)
+
+
 def dense_equivalent_weight(primary_weight: torch.Tensor, secondary_weight: torch.Tensor, L: int) -> torch.Tensor:
     """The regular-convolution weight ``(C, Cin, k, k)`` that computes the whole IGC block.
 

@@ -44,6 +44,16 @@ def test_secondary_equals_dense_block_sparse_1x1(L, M):
     assert (folded != 0).sum().item() == C * L  # density 1/M
 
 
+@pytest.mark.parametrize("L,M", [(4, 2), (1, 3), (3, 1)])
+def test_secondary_adjoint_weight_gives_the_input_gradient(L, M):
+    C = L * M
+    t, ws = rand(2, C, 3, 3).requires_grad_(), rand(C, L, 1, 1)
+    y = ref.igc_secondary(t, ws, L)
+    dy = torch.randn_like(y)
+    (dt,) = torch.autograd.grad(y, t, dy)
+    torch.testing.assert_close(ref.igc_secondary(dy, ref.secondary_adjoint_weight(ws, L), L), dt)
+
+
 def test_L1_is_regular_conv_then_channel_scale():
     C = 6
     x, wp, ws = rand(2, C, 5, 5), rand(C, C, 3, 3), rand(C, 1, 1, 1)
