@@ -77,6 +77,77 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    import torch
+    shard = args.shard
+    from igc_triton import harness
+    if shard is None:
+        shard = harness.torchrun_shard() or (0, 1)
+    device = args.device
+    if device == "auto":
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            device = f"cuda:{local}"
+        else:
+            device = "cpu"
+    if device == "cpu":
+        # Without a GPU the Triton providers are checked for correctness under the interpreter.
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    from igc_triton import providers, suites
+    name = args.suite or ("paper-layers" if device.startswith("cuda") else "smoke")
+    try:
+        suite = suites.load(name)
+        if args.providers:
+            providers.parse_providers(args.providers)
+        for flag, values, allowed in (("--dtype", args.dtype, suites.DTYPES), ("--layout", args.layout, suites.LAYOUTS)):
+            bad = [v for v in values or [] if v not in allowed]
+            if bad:
+                raise ValueError(f"unknown {flag} {', '.join(bad)}; choose from {', '.join(allowed)}")
+    except ValueError as e:
+        print(f"igc-lab bench: {e}", file=sys.stderr)
+        return 2
+    out = args.out or os.path.join("runs", name)
+    print(f"igc-lab bench: suite {name} ({len(suite.layers)} layers, {len(suite.networks)} network pairs) on "
+          f"{device}, shard {shard[0]}/{shard[1]}, results in {out}")
+    try:
+        done, skipped = harness.run(suite, out, args.providers, args.dtype, args.layout, args.resume, shard, device,
+                                    progress=lambda line: print(line, flush=True))
+    except (FileExistsError, ValueError) as e:
+        print(f"igc-lab bench: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished measurements are saved in {out}; rerun with --resume to complete",
+              file=sys.stderr)
+        return 130
+    print(f"{done} measurements run" + (f", {skipped} already done (--resume)" if skipped else ""))
+    if args.report and shard[1] == 1:
+        from igc_triton import report
+        path = report.write(out)
+        print(f"report: {path}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from igc_triton import report
+    try:
+        path = report.write(args.results_dir, args.out)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"igc-lab report: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
+    return 0
+
+
+def _shard(text):
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must be I/N, e.g. 0/4, got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, got {text!r}")
+    return i, n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="igc-lab",
@@ -123,6 +194,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("bench", help="run a benchmark suite: every provider, dtype and layout, checked then timed",
+                       description="Run a benchmark suite. Each measurement is checked against a float64 "
+                                   "reference before it is timed (CUDA events, L2 flushed, median and p20/p80); "
+                                   "results are appended row by row to RESULTS_DIR/results.csv, so an "
+                                   "interrupted run can --resume. Without a GPU, PyTorch's CPU providers are "
+                                   "timed and the Triton providers are checked under Triton's interpreter.")
+    p.add_argument("--suite", help="suite name (smoke, paper-layers, lm-sweep, networks) or a .toml path "
+                                   "(default: paper-layers on a GPU, smoke on a CPU)")
+    p.add_argument("--providers", type=lambda s: s.split(","), help="comma-separated provider names (default: all)")
+    p.add_argument("--dtype", type=lambda s: s.split(","), help="comma-separated, from fp32,fp16,bf16 "
+                                                                "(default: the suite's)")
+    p.add_argument("--layout", type=lambda s: s.split(","), help="comma-separated, from nchw,channels_last "
+                                                                 "(default: the suite's)")
+    p.add_argument("--out", help="results folder (default runs/SUITE)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--shard", type=_shard, help="run shard I of N (default: RANK/WORLD_SIZE under torchrun, else 0/1)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--no-report", dest="report", action="store_false", help="do not write report.md at the end")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("report", help="write report.md and figures from a results folder",
+                       description="Read every results*.csv and env*.json in RESULTS_DIR (all shards) and write "
+                                   "report.md and figures/*.png. Every number in the report comes from the CSV.")
+    p.add_argument("results_dir")
+    p.add_argument("--out", help="report folder (default: RESULTS_DIR)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

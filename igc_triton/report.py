@@ -1,0 +1,332 @@
+"""``igc-lab report``: ``report.md`` and figures from a results folder.
+
+Every number in the report is computed from rows of the results CSV files, and each one is
+recorded in ``report_numbers.json`` with the rows it came from (file and line) and the
+formula (the value itself, a minimum, or a ratio), so that anyone -- and the tests -- can
+trace it back. Nothing is typed in by hand.
+"""
+
+import csv
+import glob
+import json
+import math
+import os
+
+from igc_triton import providers
+
+IGC_BASELINES = ("cudnn-igc-eager", "cudnn-igc-folded", "cudnn-igc-eager+graph", "cudnn-igc-folded+graph")
+
+
+def load(results_dir: str) -> tuple[list[dict], list[dict]]:
+    """All result rows (with their ``_file`` and ``_line``) and all environments of a folder."""
+    files = sorted(glob.glob(os.path.join(results_dir, "results*.csv")))
+    if not files:
+        raise FileNotFoundError(f"no results*.csv in {results_dir}; run igc-lab bench --out {results_dir} first")
+    rows = []
+    for path in files:
+        with open(path, newline="") as f:
+            for line, r in enumerate(csv.DictReader(f), start=2):
+                r["_file"], r["_line"] = os.path.basename(path), line
+                rows.append(r)
+    envs = []
+    for path in sorted(glob.glob(os.path.join(results_dir, "env*.json"))):
+        with open(path) as f:
+            envs.append(json.load(f))
+    return rows, envs
+
+
+class Cite:
+    """Formats numbers for the report and records where each one came from."""
+
+    def __init__(self):
+        self.numbers = []
+        self.table = None
+
+    def __call__(self, value: float, fmt: str, rows: list[dict], formula: str, field: str = "value") -> str:
+        """``value`` formatted; ``formula`` says how it follows from ``rows``: "value" (of ``field``
+        in the one row), "ratio" (of ``field`` in two rows), "count" (of the rows)."""
+        text = format(value, fmt)
+        self.numbers.append({"text": text, "format": fmt, "formula": formula, "field": field, "table": self.table,
+                             "sources": [{"file": r["_file"], "line": r["_line"], "metric": r["metric"]}
+                                         for r in rows]})
+        return text
+
+
+def _f(r) -> float:
+    return float(r["value"])
+
+
+def _best(rows):
+    """The row with the smallest value (e.g. the fastest layout)."""
+    return min(rows, key=_f) if rows else None
+
+
+def _md_table(header, body) -> list[str]:
+    widths = [max(len(str(h)), *(len(str(b[i])) for b in body)) for i, h in enumerate(header)] if body else \
+        [len(h) for h in header]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(b) for b in body]
+
+
+def write(results_dir: str, out_dir: str | None = None) -> str:
+    """Write ``report.md``, ``report_numbers.json`` and ``figures/*.png``; returns report.md's path."""
+    rows, envs = load(results_dir)
+    out_dir = out_dir or results_dir
+    os.makedirs(os.path.join(out_dir, "figures"), exist_ok=True)
+    cite = Cite()
+    suite = rows[0]["suite"] if rows else "?"
+    device = rows[0]["device"] if rows else "?"
+    md = [f"# igc-triton benchmark report: suite `{suite}`", ""]
+    md += _environment(envs, device)
+    timed = [r for r in rows if r["metric"] == "latency_ms"]
+    status = [r for r in rows if r["metric"] == "status"]
+    md += _ceilings(rows, cite)
+    md += _status(status, cite)
+    md += _correctness(rows, cite)
+    layer_lat = [r for r in timed if r["kind"] == "layer"]
+    if layer_lat:
+        md += _layers(layer_lat, cite)
+    net_lat = [r for r in timed if r["kind"] == "network"]
+    if net_lat:
+        md += _networks(net_lat, cite)
+    figures = _figures(rows, out_dir)
+    if figures:
+        md += ["## Figures", ""] + [f"![{title}](figures/{name})" for name, title in figures] + [""]
+    md += ["## Method", "",
+           "Each measurement is checked against a float64 reference (on its first two images) before it is "
+           "timed; a wrong result is recorded as `wrong_result` and never timed. GPU times are CUDA-event "
+           "medians with p20/p80 over repeated calls, with the L2 cache flushed before each call and warm-up "
+           "(compilation, autotuning) outside the timed region; `+graph` providers replay a CUDA graph. "
+           "cuDNN runs with `cudnn.benchmark=True`; each provider's best layout (NCHW or channels_last) is "
+           "reported, and named. TFLOP/s count the paper's multiply-adds x2 (useful work only); GB/s count the "
+           "minimal bytes (input and output once, weights once). Every number above is traced to its CSV rows "
+           "in `report_numbers.json`.", ""]
+    path = os.path.join(out_dir, "report.md")
+    with open(path, "w") as f:
+        f.write("\n".join(md))
+    with open(os.path.join(out_dir, "report_numbers.json"), "w") as f:
+        json.dump(cite.numbers, f, indent=1)
+    return path
+
+
+def _environment(envs, device) -> list[str]:
+    md = []
+    if device == "cpu":
+        md += ["> **No GPU was used.** The times below are PyTorch's own CPU convolutions. The Triton "
+               "providers ran under Triton's interpreter, for correctness only (status `checked`), and are not "
+               "timed. Nothing here says anything about GPU performance.", ""]
+    for env in envs[:1] + [e for e in envs[1:] if e.get("gpu_name") != envs[0].get("gpu_name")]:
+        where = env.get("gpu_name") or f"CPU ({env.get('cpu', '?')}, {env.get('cpu_count', '?')} cores)"
+        md.append(f"- Device: **{where}**" + (f", driver {env['driver']}" if env.get("driver") else "")
+                  + (f", SM clock {env['sm_clock_mhz']}/{env['sm_clock_max_mhz']} MHz" if env.get("sm_clock_mhz")
+                     else ""))
+    if envs:
+        e = envs[0]
+        gpu = device == "cuda"
+        md += [f"- Software: torch {e.get('torch')}, triton {e.get('triton')}"
+               + (f", cuDNN {e.get('cudnn')}" if gpu else "")
+               + f", igc-triton {e.get('igc_triton')} (commit `{e.get('git_commit')}`), Python {e.get('python')}",
+               "- Settings: " + (f"cudnn.benchmark={e.get('cudnn_benchmark')}, cudnn.allow_tf32="
+                                 f"{e.get('cudnn_allow_tf32')} (fp32 convolutions and Triton's fp32 implicit GEMM "
+                                 f"may use TF32 tensor cores), matmul.allow_tf32={e.get('matmul_allow_tf32')}; "
+                                 if gpu else "") + f"Triton: {e.get('triton_mode')}",
+               f"- Run: {e.get('timestamp')} on {e.get('host')}, {len(envs)} shard(s)", ""]
+    return md
+
+
+def _ceilings(rows, cite) -> list[str]:
+    ceil = [r for r in rows if r["kind"] == "ceiling"]
+    if not ceil:
+        return []
+    cite.table = "ceilings"
+    body = [[r["metric"], cite(_f(r), ".4g", [r], "value"), r["unit"], r["detail"]] for r in ceil]
+    return ["## Measured ceilings", ""] + _md_table(["ceiling", "value", "unit", "how"], body) + [""]
+
+
+def _status(status, cite) -> list[str]:
+    cite.table = "runs"
+    counts = _group(status, "status")
+    md = ["## Runs", "", ", ".join(f"{cite(len(rs), 'd', rs, 'count')} {s}" for (s,), rs in sorted(counts.items()))
+          + " measurements.", ""]
+    bad = [r for r in status if r["status"] in ("error", "wrong_result")]
+    if bad:
+        md += ["Failed measurements (recorded, not timed):", ""]
+        md += _md_table(["case", "provider", "dtype", "layout", "mode", "status", "detail"],
+                        [[r["case"] + (f"/{r['side']}" if r["side"] else ""), r["provider"], r["dtype"], r["layout"],
+                          r["mode"], r["status"], r["detail"]] for r in bad]) + [""]
+    return md
+
+
+def _correctness(rows, cite) -> list[str]:
+    errs = [r for r in rows if r["metric"] == "rel_error" and r["value"] not in ("", "nan")]
+    if not errs:
+        return []
+    tols = {(r["_file"], r["case"], r["side"], r["provider"], r["dtype"], r["layout"], r["mode"]): r
+            for r in rows if r["metric"] == "tolerance"}
+    cite.table = "correctness"
+    body = []
+    for (prov, dtype), rs in sorted(_group(errs, "provider", "dtype").items()):
+        worst = max(rs, key=_f)
+        tol = tols[(worst["_file"], worst["case"], worst["side"], prov, dtype, worst["layout"], worst["mode"])]
+        wrong = [r for r in rs if r["status"] == "wrong_result"]
+        body.append([prov, dtype, cite(len(rs), "d", rs, "count"), cite(_f(worst), ".2e", [worst], "value"),
+                     cite(_f(tol), ".0e", [tol], "value"), cite(len(wrong), "d", wrong, "count")])
+    return ["## Correctness", "", "Relative L2 error against the float64 reference, worst case per provider "
+            "and dtype (every measurement is checked before it is timed).", ""] + _md_table(
+        ["provider", "dtype", "checked", "worst rel. error", "tolerance", "wrong results"], body) + [""]
+
+
+def _group(rows, *keys):
+    out = {}
+    for r in rows:
+        out.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return out
+
+
+def _layers(lat, cite) -> list[str]:
+    md = ["## Layers", "",
+          "Median latency in ms of each provider's best layout (`nc` NCHW, `cl` channels_last). "
+          "*IGC/regular*: the fastest cuDNN IGC time over the cuDNN regular convolution of the same width, beside "
+          "the FLOP ratio it would have if time followed FLOPs. *Triton*: speedup of `triton-igc` over the fastest "
+          "cuDNN IGC baseline (eager or folded, plain or CUDA graph, either layout).", ""]
+    names = [p for p in providers.PROVIDERS if providers.PROVIDERS[p].kind == "layer"]
+    for (dtype, mode), group in sorted(_group(lat, "dtype", "mode").items()):
+        present = [p for p in names if any(r["provider"] == p for r in group)]
+        cite.table = f"layers {dtype} {mode}"
+        body = []
+        for case, rows in _group(group, "case").items():
+            by_p = _group(rows, "provider")
+            first = rows[0]
+            cells = [case[0]] + [cite(float(first[k]), "g", [first], "value", k) if first[k] else "-" for k in "LM"]
+            for p in present:
+                best = _best(by_p.get((p,), []))
+                cells.append(f"{cite(_f(best), '.4g', [best], 'value')} {'cl' if best['layout'] == 'channels_last' else 'nc'}"
+                             if best else "")
+            regular = _best(by_p.get(("cudnn-regular",), []))
+            igc_base = _best([r for p in IGC_BASELINES for r in by_p.get((p,), [])])
+            if regular and igc_base:
+                cells.append(cite(_f(igc_base) / _f(regular), ".2f", [igc_base, regular], "ratio"))
+                cells.append(cite(float(igc_base["macs"]) / float(regular["macs"]), ".2f", [igc_base, regular],
+                                  "ratio", "macs"))
+            else:
+                cells += ["", ""]
+            triton = _best(by_p.get(("triton-igc",), []))
+            cells.append(cite(_f(igc_base) / _f(triton), ".2f", [igc_base, triton], "ratio")
+                         if triton and igc_base else "")
+            body.append(cells)
+        md += [f"### {dtype}, {mode}", ""] + _md_table(["case", "L", "M"] + present + ["IGC/regular time",
+                                                                                        "IGC/regular FLOPs",
+                                                                                        "Triton speedup"], body) + [""]
+    return md
+
+
+def _networks(lat, cite) -> list[str]:
+    md = ["## Networks: does the FLOP saving become a time saving?", "",
+          "For each paper pair, the IGC network's time over its baseline's (best layout each), per provider and "
+          "mode, beside the FLOP ratio (the paper's multiply-adds). A time ratio below the FLOP ratio means the "
+          "IGC network runs its FLOPs less efficiently than the baseline.", ""]
+    for (dtype,), group in sorted(_group(lat, "dtype").items()):
+        cite.table = f"networks {dtype}"
+        body = []
+        for (case, mode, prov), rows in sorted(_group(group, "case", "mode", "provider").items()):
+            igc = _best([r for r in rows if r["side"] == "igc"])
+            base = _best([r for r in rows if r["side"] == "baseline"])
+            # The baseline of a pair may only run on cuDNN (no IGC layer): compare with that.
+            if igc and not base:
+                base = _best([r for r in group if r["case"] == case and r["mode"] == mode
+                              and r["side"] == "baseline" and r["provider"] == "net-cudnn"])
+            if not (igc and base):
+                continue
+            body.append([case, mode, prov, cite(_f(igc), ".4g", [igc], "value"), cite(_f(base), ".4g", [base], "value"),
+                         base["provider"], cite(_f(igc) / _f(base), ".2f", [igc, base], "ratio"),
+                         cite(float(igc["macs"]) / float(base["macs"]), ".2f", [igc, base], "ratio", "macs"),
+                         cite(float(igc["params"]) / float(base["params"]), ".2f", [igc, base], "ratio", "params")])
+        md += [f"### {dtype}", ""] + _md_table(["pair", "mode", "IGC provider", "IGC ms", "baseline ms",
+                                                "baseline provider", "time ratio", "FLOP ratio", "params ratio"],
+                                               body) + [""]
+    return md
+
+
+def _figures(rows, out_dir) -> list[tuple[str, str]]:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    made = []
+    lat = [r for r in rows if r["metric"] == "latency_ms" and r["kind"] == "layer"]
+    if lat:
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for (p,), rs in sorted(_group(lat, "provider").items()):
+            ax.scatter([2 * float(r["macs"]) for r in rs], [_f(r) for r in rs], label=p, s=14)
+        ax.set(xscale="log", yscale="log", xlabel="FLOPs (2 x multiply-adds)", ylabel="median latency (ms)",
+               title="Latency against FLOPs, per provider")
+        ax.legend(fontsize=7)
+        made.append(_save(fig, out_dir, "latency_vs_flops.png", "Latency against FLOPs", plt))
+        tf = {(r["_file"], r["case"], r["provider"], r["dtype"], r["layout"]): r for r in rows
+              if r["metric"] == "tflops" and r["kind"] == "layer"}
+        ceil = {r["metric"]: _f(r) for r in rows if r["kind"] == "ceiling"}
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for (p,), rs in sorted(_group([r for r in lat if r["min_bytes"]], "provider").items()):
+            pts = [(2 * float(r["macs"]) / float(r["min_bytes"]),
+                    _f(tf[(r["_file"], r["case"], r["provider"], r["dtype"], r["layout"])]))
+                   for r in rs if (r["_file"], r["case"], r["provider"], r["dtype"], r["layout"]) in tf]
+            if pts:
+                ax.scatter(*zip(*pts), label=p, s=14)
+        if "copy_gbps" in ceil:
+            xs = [10 ** (i / 10) for i in range(-10, 41)]
+            bw = ceil["copy_gbps"] / 1e3
+            for name, peak in ((k, v) for k, v in ceil.items() if k.startswith("gemm_tflops")):
+                ax.plot(xs, [min(bw * x, peak) for x in xs], "--", lw=1,
+                        label=f"roof: {ceil['copy_gbps']:.0f} GB/s copy, {peak:.3g} TFLOP/s {name[12:]} GEMM")
+        ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP per minimal byte)",
+               ylabel="achieved TFLOP/s", title="Roofline with the measured ceilings")
+        ax.legend(fontsize=6)
+        made.append(_save(fig, out_dir, "roofline.png", "Roofline with the measured ceilings", plt))
+        speed = []
+        for (case, dtype), rs in _group(lat, "case", "dtype").items():
+            base = _best([r for r in rs if r["provider"] in IGC_BASELINES])
+            tri = _best([r for r in rs if r["provider"] == "triton-igc"])
+            if base and tri:
+                speed.append((f"L{base['L']}M{base['M']} {dtype}\n{case}", _f(base) / _f(tri)))
+        if speed:
+            fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(speed)), 4.5))
+            ax.bar(range(len(speed)), [s for _, s in speed])
+            ax.axhline(1, color="k", lw=0.8)
+            ax.set_xticks(range(len(speed)), [n for n, _ in speed], rotation=90, fontsize=5)
+            ax.set(ylabel="speedup of triton-igc over the best cuDNN IGC", title="Speedup per (L, M)")
+            made.append(_save(fig, out_dir, "speedup_per_LM.png", "Speedup per (L, M)", plt))
+    thr = [r for r in rows if r["metric"] == "images_per_s"]
+    if thr:
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for (p, side), rs in sorted(_group(thr, "provider", "side").items()):
+            ax.scatter([float(r["params"]) for r in rs], [_f(r) for r in rs], label=f"{p} ({side})", s=16,
+                       marker="o" if side == "igc" else "s")
+        ax.set(xscale="log", yscale="log", xlabel="parameters (paper convention)", ylabel="images / s",
+               title="Network throughput against parameters")
+        ax.legend(fontsize=7)
+        made.append(_save(fig, out_dir, "throughput_vs_params.png", "Network throughput against parameters", plt))
+    return made
+
+
+def _save(fig, out_dir, name, title, plt):
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "figures", name), dpi=120)
+    plt.close(fig)
+    return name, title
+
+
+def recompute(entry: dict, rows_by_source: dict) -> str:
+    """Recompute one cited number from its CSV rows (used by the tests to trace the report)."""
+    src = [rows_by_source[(s["file"], s["line"])] for s in entry["sources"]]
+    f, field = entry["formula"], entry["field"]
+    if f == "value":
+        v = float(src[0][field])
+    elif f == "ratio":
+        v = float(src[0][field]) / float(src[1][field])
+    elif f == "count":
+        v = len(src)
+    else:
+        raise ValueError(f"unknown formula {f!r}")
+    return format(v, entry["format"])

@@ -1,0 +1,106 @@
+"""Timers and hardware ceilings for the benchmark harness.
+
+GPU: CUDA events around each call, the L2 cache flushed before every call (a 256 MB buffer
+is zeroed, as ``triton.testing.do_bench`` does), warm-up first; optionally the call is
+captured once as a CUDA graph and the graph replayed (no launch gaps). CPU:
+``time.perf_counter`` around each call after warm-up (no cache flush). Both report the
+median and the 20th/80th percentiles in milliseconds.
+"""
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Timing:
+    p50: float
+    p20: float
+    p80: float
+    reps: int
+    timer: str
+
+
+def _quantiles(ms: list[float], timer: str) -> Timing:
+    ms = sorted(ms)
+    if len(ms) == 1:
+        return Timing(ms[0], ms[0], ms[0], 1, timer)
+    q = statistics.quantiles(ms, n=10, method="inclusive")  # deciles: q[1] = p20, q[7] = p80
+    return Timing(statistics.median(ms), q[1], q[7], len(ms), timer)
+
+
+def time_cuda(fn, warmup_ms: float = 25, rep_ms: float = 100, graph: bool = False, max_reps: int = 1000) -> Timing:
+    cache = torch.empty(256 * 1024 * 1024 // 4, dtype=torch.int32, device="cuda")
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    call = fn
+    if graph:
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            fn()  # warm the side stream before capture
+        torch.cuda.current_stream().wait_stream(stream)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            fn()
+        call = g.replay
+    # Estimate one call to size warm-up and repetitions.
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(5):
+        cache.zero_()
+        call()
+    end.record()
+    torch.cuda.synchronize()
+    estimate = max(start.elapsed_time(end) / 5, 1e-3)
+    for _ in range(max(1, int(warmup_ms / estimate))):
+        call()
+    reps = max(5, min(max_reps, int(rep_ms / estimate)))
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    for s, e in zip(starts, ends):
+        cache.zero_()  # flush L2 so every call reads its inputs from HBM
+        s.record()
+        call()
+        e.record()
+    torch.cuda.synchronize()
+    return _quantiles([s.elapsed_time(e) for s, e in zip(starts, ends)], "cuda-graph" if graph else "cuda-events")
+
+
+def time_cpu(fn, min_seconds: float = 0.2, max_reps: int = 50) -> Timing:
+    fn()
+    fn()
+    ms, spent = [], 0.0
+    while len(ms) < 3 or (spent < min_seconds and len(ms) < max_reps):
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        ms.append(dt * 1e3)
+        spent += dt
+    return _quantiles(ms, "cpu-perf-counter")
+
+
+def time_fn(fn, device: torch.device, graph: bool = False) -> Timing:
+    return time_cuda(fn, graph=graph) if device.type == "cuda" else time_cpu(fn)
+
+
+def copy_bandwidth(device: torch.device) -> float:
+    """Measured device-to-device copy bandwidth in GB/s (bytes read + bytes written)."""
+    n = (1 << 30) if device.type == "cuda" else (1 << 27)
+    src = torch.empty(n // 4, dtype=torch.float32, device=device).fill_(1.0)
+    dst = torch.empty_like(src)
+    t = time_fn(lambda: dst.copy_(src), device)
+    return 2 * n / (t.p50 * 1e-3) / 1e9
+
+
+def gemm_tflops(device: torch.device, dtype: torch.dtype) -> float:
+    """Measured dense GEMM rate in TFLOP/s (8192^3 on a GPU, 1024^3 on a CPU), for ``dtype``
+    with the current TF32 settings (fp32 on a GPU is TF32 when torch allows it)."""
+    n = 8192 if device.type == "cuda" else 1024
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    t = time_fn(lambda: a @ b, device)
+    return 2 * n ** 3 / (t.p50 * 1e-3) / 1e12

@@ -1,0 +1,259 @@
+"""The benchmark lab on a CPU: smoke suite, CSV schema, traceable report, resume, shards,
+torchrun, failing providers, and bad input."""
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from igc_triton import cli, harness, providers, report, suites
+
+TINY_SUITE = """
+description = "test suite"
+dtypes = ["fp32"]
+layouts = ["nchw", "channels_last"]
+{layers}
+"""
+TINY_LAYER = """
+[[layer]]
+name = "igc-{i}"
+batch = 2
+cin = 8
+cout = 8
+hw = {hw}
+L = 4
+"""
+FAST = ["cudnn-regular", "cudnn-igc-eager", "cudnn-igc-folded"]
+
+
+def tiny_suite(tmp_path, layers=2, name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(TINY_SUITE.format(layers="".join(TINY_LAYER.format(i=i, hw=6 + i) for i in range(layers))))
+    return str(path)
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def status_keys(rows):
+    return [(r["case"], r["side"], r["provider"], r["dtype"], r["layout"], r["mode"]) for r in rows
+            if r["metric"] == "status"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("smoke"))
+    assert cli.main(["bench", "--suite", "smoke", "--out", out]) == 0
+    return out
+
+
+def test_smoke_writes_csv_env_report_and_figures(smoke):
+    for name in ("results.csv", "env.json", "report.md", "report_numbers.json"):
+        assert os.path.getsize(os.path.join(smoke, name)) > 0, name
+    figures = os.listdir(os.path.join(smoke, "figures"))
+    assert {"latency_vs_flops.png", "roofline.png", "throughput_vs_params.png"} <= set(figures)
+    for f in figures:
+        with open(os.path.join(smoke, "figures", f), "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(fh.name) > 5000
+    text = open(os.path.join(smoke, "report.md")).read()
+    assert "No GPU was used" in text.splitlines()[2]
+
+
+def test_csv_schema(smoke):
+    df = pd.read_csv(os.path.join(smoke, "results.csv"))
+    assert list(df.columns) == harness.COLUMNS
+    assert set(df["status"]) <= {"ok", "checked", "skipped", "wrong_result", "error"}
+    planned = harness.plan(suites.load("smoke"))
+    keys = status_keys(read_rows(os.path.join(smoke, "results.csv")))
+    assert sorted(keys) == sorted(m.key for m in planned) and len(set(keys)) == len(keys)
+    timed = df[df.metric == "latency_ms"]
+    assert (timed.value > 0).all() and (timed.p20 <= timed.value).all() and (timed.value <= timed.p80).all()
+    # On a CPU the Triton providers are checked, never timed; no wrong result is ever timed.
+    assert not timed.provider.str.startswith(("triton", "net-triton")).any()
+    assert set(df[df.provider.str.contains("triton")].status) == {"checked"}
+    assert {"copy_gbps", "gemm_tflops_fp32"} <= set(df[df.kind == "ceiling"].metric)
+
+
+def test_every_report_number_traces_to_csv_rows(smoke):
+    import json
+    numbers = json.load(open(os.path.join(smoke, "report_numbers.json")))
+    rows = {(os.path.basename(p), line): r for p in [os.path.join(smoke, "results.csv")]
+            for line, r in enumerate(read_rows(p), start=2)}
+    for entry in numbers:
+        assert report.recompute(entry, rows) == entry["text"], entry
+    # Every numeric table cell of report.md is one of the cited numbers.
+    cited = {n["text"] for n in numbers}
+    number = re.compile(r"^-?\d+(\.\d+)?(e[+-]?\d+)?( nc| cl)?$")
+    text = open(os.path.join(smoke, "report.md")).read()
+    cells = [c.strip() for line in text.splitlines() if line.startswith("| ") for c in line.strip("|").split("|")]
+    numeric = [c for c in cells if number.match(c)]
+    assert numeric and all(c.split()[0] in cited for c in numeric), [c for c in numeric if c.split()[0] not in cited]
+    runs_line = text.split("## Runs")[1].strip().splitlines()[0]
+    assert all(n in cited for n in re.findall(r"\d+", runs_line))
+
+
+def test_sigint_and_kill_then_resume(tmp_path):
+    suite = tiny_suite(tmp_path, layers=6)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    total = len(harness.plan(suites.load(suite), FAST))
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        out = tmp_path / f"run-{sig.name}"
+        cmd = [sys.executable, "-m", "igc_triton.cli", "bench", "--suite", suite, "--out", str(out), "--no-report",
+               "--providers", ",".join(FAST)]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        results = out / "results.csv"
+        deadline = time.time() + 120
+        while time.time() < deadline and not (results.exists() and len(status_keys(read_rows(results))) >= 3):
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        output = proc.communicate(timeout=60)[0]
+        if sig == signal.SIGINT:
+            assert proc.returncode == 130 and "--resume" in output, output
+        done_before = status_keys(read_rows(results))
+        assert 3 <= len(done_before) < total, (len(done_before), total)
+        before = open(results).read()
+        complete = before[:before.find("\n", before.rfind(",status,")) + 1]  # up to the last finished one
+        subprocess.run(cmd + ["--resume"], env=env, check=True, capture_output=True)
+        keys = status_keys(read_rows(results))
+        assert len(keys) == total == len(set(keys))
+        # Finished measurements were kept byte for byte, not measured again.
+        assert open(results).read().startswith(complete)
+
+
+def test_resume_drops_a_cut_off_measurement(tmp_path):
+    suite = suites.load(tiny_suite(tmp_path))
+    out = str(tmp_path / "out")
+    harness.run(suite, out, FAST, progress=lambda s: None)
+    path = os.path.join(out, "results.csv")
+    lines = open(path).read().splitlines(keepends=True)
+    assert ",status," in lines[-1]
+    # The last measurement lost its status row, cut off half-way through the line.
+    with open(path, "w") as f:
+        f.writelines(lines[:-1])
+        f.write(lines[-1][:20])
+    run, skipped = harness.run(suite, out, FAST, resume=True, progress=lambda s: None)
+    assert run == 1 and skipped == len(harness.plan(suite, FAST)) - 1
+    keys = status_keys(read_rows(path))
+    assert len(keys) == len(set(keys)) == len(harness.plan(suite, FAST))
+
+
+def test_existing_results_need_resume(tmp_path):
+    suite = suites.load(tiny_suite(tmp_path, layers=1))
+    out = str(tmp_path / "out")
+    harness.run(suite, out, ["cudnn-regular"], progress=lambda s: None)
+    with pytest.raises(FileExistsError, match="--resume"):
+        harness.run(suite, out, ["cudnn-regular"], progress=lambda s: None)
+
+
+def test_shards_partition_the_suite_and_merge(tmp_path):
+    suite = suites.load(tiny_suite(tmp_path, layers=3))
+    out = str(tmp_path / "out")
+    for i in range(2):
+        harness.run(suite, out, FAST, shard=(i, 2), progress=lambda s: None)
+    shard_keys = [set(status_keys(read_rows(os.path.join(out, f"results-shard{i}of2.csv")))) for i in range(2)]
+    assert not shard_keys[0] & shard_keys[1]
+    assert shard_keys[0] | shard_keys[1] == {m.key for m in harness.plan(suite, FAST)}
+    report.write(out)
+    numbers = {n["table"] for n in __import__("json").load(open(os.path.join(out, "report_numbers.json")))}
+    assert "layers fp32 fwd" in numbers and "2 shard(s)" in open(os.path.join(out, "report.md")).read()
+
+
+def test_torchrun_spreads_the_suite_over_ranks(tmp_path):
+    suite = tiny_suite(tmp_path, layers=2)
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--module",
+                    "igc_triton.cli", "bench", "--suite", suite, "--out", str(out), "--no-report",
+                    "--providers", ",".join(FAST)], check=True, capture_output=True, timeout=300)
+    keys = [set(status_keys(read_rows(out / f"results-shard{i}of2.csv"))) for i in range(2)]
+    assert keys[0] and keys[1] and not keys[0] & keys[1]
+    assert keys[0] | keys[1] == {m.key for m in harness.plan(suites.load(suite), FAST)}
+
+
+def test_failing_providers_are_recorded_and_the_suite_goes_on(tmp_path, monkeypatch):
+    def broken(c, t):
+        raise RuntimeError("compile error: no kernel for you")
+
+    def wrong(c, t):
+        return lambda: providers.F.conv2d(t["x"], t["w_regular"], None, c.stride, 1) * 1.5
+
+    monkeypatch.setitem(providers.PROVIDERS, "broken", providers.Provider(
+        "broken", "layer", "raises", False, broken, providers._ref_regular, macs=providers.regular_macs,
+        weights=lambda c: 0))
+    monkeypatch.setitem(providers.PROVIDERS, "wrong", providers.Provider(
+        "wrong", "layer", "wrong answer", False, wrong, providers._ref_regular, macs=providers.regular_macs,
+        weights=lambda c: 0))
+    suite = suites.load(tiny_suite(tmp_path, layers=1))
+    out = str(tmp_path / "out")
+    harness.run(suite, out, ["broken", "wrong", "cudnn-regular"], progress=lambda s: None)
+    rows = read_rows(os.path.join(out, "results.csv"))
+    status = {(r["provider"], r["layout"]): r for r in rows if r["metric"] == "status"}
+    assert status[("broken", "nchw")]["status"] == "error" and "compile error" in status[("broken", "nchw")]["detail"]
+    assert status[("wrong", "nchw")]["status"] == "wrong_result"
+    assert status[("cudnn-regular", "nchw")]["status"] == "ok"
+    assert not [r for r in rows if r["provider"] in ("broken", "wrong") and r["metric"] == "latency_ms"]
+
+
+@pytest.mark.parametrize("content,message", [
+    ('dtypes = ["fp32"]\n[[layer]]\nname = "a"\nbatch = 1\ncin = 4\ncout = 4\nhw = 4\n', "missing description"),
+    ('description = "d"\n[[layer]]\nname = "a"\nbatch = 1\ncin = 6\ncout = 6\nhw = 4\nL = 4\n',
+     "must be divisible by L"),
+    ('description = "d"\n[[layer]]\nname = "a"\nbatch = 1\ncin = 4\ncout = 4\nhw = 4\nkernel = 5\n',
+     "unknown key"),
+    ('description = "d"\ndtypes = ["fp8"]\n[[layer]]\nname = "a"\nbatch = 1\ncin = 4\ncout = 4\nhw = 4\n',
+     "dtypes must be"),
+    ('description = "d"\n[[network]]\nname = "n"\nbatch = 1\ninput = [3, 8, 8]\n'
+     'igc = { builder = "plain_cifar", args = { depth = 7, L = 2, M = 2 } }\n', "3n\\+2"),
+    ('description = "d"\n[[network]]\nname = "n"\nbatch = 1\ninput = [3, 8, 8]\nigc = { builder = "vgg" }\n',
+     "unknown builder"),
+    ("description = \n", "not valid TOML"),
+    ('description = "d"\n', "no \\[\\[layer\\]\\]"),
+])
+def test_bad_suite_files(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(suites.SuiteError, match=message):
+        suites.load(str(path))
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--suite", "nope"], "unknown suite 'nope'"),
+    (["--providers", "cudnn-regular,warp-drive"], "unknown provider(s) warp-drive"),
+    (["--dtype", "fp8"], "unknown --dtype fp8"),
+    (["--layout", "nhwc"], "unknown --layout nhwc"),
+])
+def test_bad_arguments_exit_nonzero_with_one_line(tmp_path, capsys, argv, message):
+    assert cli.main(["bench", "--out", str(tmp_path / "x"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_shipped_suites_load_and_paper_layers_cover_the_paper_networks():
+    import torch
+
+    from igc_triton import models
+    from igc_triton.nn import IGCConv2d
+    assert set(suites.available()) >= {"smoke", "paper-layers", "lm-sweep", "networks"}
+    for name in suites.available():
+        suites.load(name)
+    layers = {(c.cin, c.cout, c.hw, c.L, c.stride) for c in suites.load("paper-layers").layers}
+    for build, hw in [(lambda: models.plain_cifar(20, L=24, M=2), 32), (lambda: models.resnet_cifar(20, 32, 26), 32),
+                      (lambda: models.xception_cifar(85, 2), 32),
+                      (lambda: models.igc_resnet18_imagenet(100, 2, widen="L"), 224)]:
+        with torch.device("meta"):
+            net = build()
+        seen = []
+        hooks = [m.register_forward_hook(lambda m, i, o: seen.append(
+            (i[0].shape[1], m.primary.out_channels, i[0].shape[2], m.L, m.primary.stride[0])))
+            for m in net.modules() if isinstance(m, IGCConv2d)]
+        net.eval()(torch.empty(1, 3, hw, hw, device="meta"))
+        for h in hooks:
+            h.remove()
+        assert seen and set(seen) <= layers
