@@ -85,7 +85,7 @@ def available() -> list[str]:
 def load(name_or_path: str) -> Suite:
     """A shipped suite by name (``smoke``, ``paper-layers``, ...) or a suite file by path."""
     path = pathlib.Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or "/" in name_or_path or "\\" in name_or_path:
         if not path.is_file():
             raise SuiteError(f"suite file {name_or_path} does not exist")
         text, name = path.read_text(), path.stem
