@@ -99,7 +99,8 @@ def _cmd_bench(args) -> int:
         suite = suites.load(name)
         if args.providers:
             providers.parse_providers(args.providers)
-        for flag, values, allowed in (("--dtype", args.dtype, suites.DTYPES), ("--layout", args.layout, suites.LAYOUTS)):
+        for flag, values, allowed in (("--dtype", args.dtype, suites.DTYPES),
+                                      ("--layout", args.layout, suites.LAYOUTS)):
             bad = [v for v in values or [] if v not in allowed]
             if bad:
                 raise ValueError(f"unknown {flag} {', '.join(bad)}; choose from {', '.join(allowed)}")

@@ -63,7 +63,8 @@ def plan(suite: Suite, provider_names=None, dtypes=None, layouts=None) -> list[M
     for case in suite.layers:
         for p in chosen:
             if p.kind == "layer" and p.applies(case) is None:
-                out += [Measurement(case, "", p, d, lay, mode) for mode in suite.modes for d in dtypes for lay in layouts]
+                out += [Measurement(case, "", p, d, lay, mode)
+                        for mode in suite.modes for d in dtypes for lay in layouts]
     for case in suite.networks:
         sides = [("igc", case.igc)] + ([("baseline", case.baseline)] if case.baseline else [])
         for side, spec in sides:
@@ -154,9 +155,10 @@ class Runner:
     # -- rows --------------------------------------------------------------------------------
     def _base(self, m: Measurement, timer: str, status: str) -> dict:
         c = m.case
-        base = dict(suite=self.suite.name, case=c.name, side=m.side, kind="layer" if isinstance(c, Layer) else "network",
-                    provider=m.provider.name, dtype=m.dtype, layout=m.layout, mode=m.mode, device=self.device.type,
-                    timer=timer, status=status, batch=c.batch)
+        kind = "layer" if isinstance(c, Layer) else "network"
+        base = dict(suite=self.suite.name, case=c.name, side=m.side, kind=kind, provider=m.provider.name,
+                    dtype=m.dtype, layout=m.layout, mode=m.mode, device=self.device.type, timer=timer, status=status,
+                    batch=c.batch)
         if isinstance(c, Layer):
             bytes_ = BYTES[m.dtype] * (c.batch * (c.cin * c.hw ** 2 + c.cout * c.out_hw ** 2) + m.provider.weights(c))
             base.update(cin=c.cin, cout=c.cout, hw=c.hw, L=c.L, M=c.M, stride=c.stride, macs=m.provider.macs(c),
@@ -214,7 +216,8 @@ class Runner:
         out = fn()  # first call: compilation and autotuning happen here, outside the timed region
         t64 = {name: (v[:k] if name == "x" else v).double() for name, v in t.items()}
         err, tol, ok = self._check(out[:k], p.reference(c, t64), m.dtype)
-        metrics = [("rel_error", err, None, None, "", "vs float64, first images"), ("tolerance", tol, None, None, "", "")]
+        metrics = [("rel_error", err, None, None, "", "vs float64, first images"),
+                   ("tolerance", tol, None, None, "", "")]
         if not ok:
             return self._rows(m, "", WRONG, f"relative error {err:.3e} > tolerance {tol:.0e}", metrics)
         if interpret_only:

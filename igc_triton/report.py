@@ -9,7 +9,6 @@ trace it back. Nothing is typed in by hand.
 import csv
 import glob
 import json
-import math
 import os
 
 from igc_triton import providers
@@ -200,8 +199,8 @@ def _layers(lat, cite) -> list[str]:
             cells = [case[0]] + [cite(float(first[k]), "g", [first], "value", k) if first[k] else "-" for k in "LM"]
             for p in present:
                 best = _best(by_p.get((p,), []))
-                cells.append(f"{cite(_f(best), '.4g', [best], 'value')} {'cl' if best['layout'] == 'channels_last' else 'nc'}"
-                             if best else "")
+                layout = "cl" if best and best["layout"] == "channels_last" else "nc"
+                cells.append(f"{cite(_f(best), '.4g', [best], 'value')} {layout}" if best else "")
             regular = _best(by_p.get(("cudnn-regular",), []))
             igc_base = _best([r for p in IGC_BASELINES for r in by_p.get((p,), [])])
             if regular and igc_base:

@@ -257,3 +257,9 @@ def test_shipped_suites_load_and_paper_layers_cover_the_paper_networks():
         for h in hooks:
             h.remove()
         assert seen and set(seen) <= layers
+
+
+def test_a_folder_named_like_a_suite_does_not_shadow_it(tmp_path, monkeypatch):
+    (tmp_path / "smoke").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert suites.load("smoke").name == "smoke"
