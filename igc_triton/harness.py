@@ -119,7 +119,7 @@ class ResultsFile:
             if r["suite"] != suite:
                 raise ValueError(f"{path} holds results of suite {r['suite']!r}, not {suite!r}")
             pending.append(line)
-            if r["kind"] == "ceiling":
+            if r["kind"] in ("ceiling", "claim"):
                 keep += pending
                 pending = []
                 self.has_ceilings = True
@@ -312,6 +312,29 @@ def ceiling_rows(suite: str, device: torch.device, ceilings: dict) -> list[dict]
     return rows
 
 
+def claim_rows(suite: Suite, device: torch.device) -> list[dict]:
+    """The paper's printed params and FLOPs of the suite's networks (``paper = {...}`` in the
+    suite), beside our per-image counts of the same networks, so that the report's claims
+    table comes from the results file too."""
+    from igc_triton import paper_tables
+    rows = []
+    for case in suite.networks:
+        for side, name in case.paper:
+            counts = paper_tables.network_counts(name)
+            base = dict(suite=suite.name, case=case.name, side=side, kind="claim", provider=name, device=device.type,
+                        status=OK, batch=1, hw=case.input[1])
+            for c in paper_tables.CLAIMS:
+                if c.network == name and c.quantity in ("params", "FLOPs"):
+                    ours = counts.params if c.quantity == "params" else counts.macs
+                    rows += [dict(base, metric=f"paper_{c.quantity.lower()}", value=float(c.printed) * c.unit,
+                                  unit="multiply-adds" if c.quantity == "FLOPs" else "", detail=f"printed {c.printed} "
+                                  f"x {c.unit:g} ({c.table})"),
+                             dict(base, metric=f"ours_{c.quantity.lower()}", value=ours,
+                                  unit="multiply-adds" if c.quantity == "FLOPs" else "",
+                                  detail="igc_triton.models.count, per image")]
+    return [{k: _fmt(v) for k, v in r.items()} for r in rows]
+
+
 def run(suite: Suite, out_dir: str, provider_names=None, dtypes=None, layouts=None, resume=False,
         shard=(0, 1), device=None, progress=print) -> tuple[int, int]:
     """Run (this shard of) ``suite`` into ``out_dir``; returns (measurements run now, skipped
@@ -333,7 +356,7 @@ def run(suite: Suite, out_dir: str, provider_names=None, dtypes=None, layouts=No
     else:
         progress("measuring the ceilings (copy bandwidth, dense GEMM) ...")
         ceilings = measure_ceilings(device, dtypes_run)
-        results.append(ceiling_rows(suite.name, device, ceilings))
+        results.append(ceiling_rows(suite.name, device, ceilings) + claim_rows(suite, device))
     env["ceilings"] = ceilings
     with open(os.path.join(out_dir, env_name), "w") as f:
         json.dump(env, f, indent=2)

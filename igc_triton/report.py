@@ -86,6 +86,7 @@ def write(results_dir: str, out_dir: str | None = None) -> str:
     if layer_lat:
         md += _layers(layer_lat, cite)
     net_lat = [r for r in timed if r["kind"] == "network"]
+    md += _claims([r for r in rows if r["kind"] == "claim"], net_lat, cite)
     if net_lat:
         md += _networks(net_lat, cite)
     figures = _figures(rows, out_dir)
@@ -216,6 +217,53 @@ def _layers(lat, cite) -> list[str]:
         md += [f"### {dtype}, {mode}", ""] + _md_table(["case", "L", "M"] + present + ["IGC/regular time",
                                                                                         "IGC/regular FLOPs",
                                                                                         "Triton speedup"], body) + [""]
+    return md
+
+
+def _claims(claims, lat, cite) -> list[str]:
+    if not claims:
+        return []
+    by = {(r["case"], r["side"], r["metric"]): r for r in claims}
+    cases = list(dict.fromkeys(r["case"] for r in claims))
+    cite.table = "claims"
+    body = []
+    for case in cases:
+        for side in ("igc", "baseline"):
+            if (case, side, "paper_params") not in by:
+                continue
+            cells = [case, side, by[(case, side, "paper_params")]["provider"]]
+            for q, fmt in (("params", ".4g"), ("flops", ".4g")):
+                for who in ("paper", "ours"):
+                    r = by.get((case, side, f"{who}_{q}"))
+                    cells.append(cite(_f(r), fmt, [r], "value") if r else "")
+            body.append(cells)
+    md = ["## The paper's claims, and the time", "",
+          "The paper's printed parameters and FLOPs (multiply-adds) of each network beside our count of the same "
+          "network (`igc-lab paper-tables` explains the three numbers that differ), then the measured time ratio "
+          "IGC / baseline (best layout, baseline on cuDNN) beside the paper's FLOP ratio: time follows FLOPs where "
+          "the two agree.", ""]
+    md += _md_table(["pair", "side", "network", "params (paper)", "params (ours)", "FLOPs (paper)", "FLOPs (ours)"],
+                    body) + [""]
+    for (dtype,), group in sorted(_group(lat, "dtype").items()):
+        cite.table = f"claims {dtype}"
+        body = []
+        for case in cases:
+            pi, pb = by.get((case, "igc", "paper_flops")), by.get((case, "baseline", "paper_flops"))
+            if not (pi and pb):
+                continue
+            cells = [case, cite(_f(pi) / _f(pb), ".2f", [pi, pb], "ratio")]
+            for mode in ("inference", "train"):
+                base = _best([r for r in group if r["case"] == case and r["side"] == "baseline"
+                              and r["mode"] == mode and r["provider"] == "net-cudnn"])
+                for prov in ("net-cudnn", "net-triton"):
+                    igc = _best([r for r in group if r["case"] == case and r["side"] == "igc" and r["mode"] == mode
+                                 and r["provider"] == prov])
+                    cells.append(cite(_f(igc) / _f(base), ".2f", [igc, base], "ratio") if igc and base else "")
+            body.append(cells)
+        if body:
+            md += [f"### Time ratio IGC / baseline, {dtype}", ""] + _md_table(
+                ["pair", "FLOP ratio (paper)", "inference, cuDNN IGC", "inference, Triton IGC", "train, cuDNN IGC",
+                 "train, Triton IGC"], body) + [""]
     return md
 
 

@@ -62,6 +62,7 @@ class Network:
     input: tuple[int, int, int]
     igc: NetSpec
     baseline: NetSpec | None
+    paper: tuple = ()  # ((side, network name in igc_triton.paper_tables.NETWORKS), ...)
 
 
 @dataclass
@@ -128,12 +129,13 @@ def parse(name: str, data: dict) -> Suite:
         w = f"{where}, network {d.get('name', i + 1)!r}" if isinstance(d, dict) else f"{where}, network {i + 1}"
         if not isinstance(d, dict):
             raise SuiteError(f"{w}: must be a table")
-        _keys(w, d, required={"name", "batch", "input", "igc"}, optional={"source", "baseline"})
+        _keys(w, d, required={"name", "batch", "input", "igc"}, optional={"source", "baseline", "paper"})
         inp = d["input"]
         if not (isinstance(inp, list) and len(inp) == 3 and all(isinstance(v, int) and v > 0 for v in inp)):
             raise SuiteError(f"{w}: input must be [C, H, W] of positive ints, got {inp!r}")
         net = Network(_str(w, d, "name"), d.get("source", ""), _pos(w, d, "batch"), tuple(inp),
-                      _netspec(w, d["igc"]), _netspec(w, d["baseline"]) if "baseline" in d else None)
+                      _netspec(w, d["igc"]), _netspec(w, d["baseline"]) if "baseline" in d else None,
+                      _paper(w, d.get("paper", {})))
         _unique(w, net.name, seen)
         suite.networks.append(net)
     if not suite.layers and not suite.networks:
@@ -153,6 +155,18 @@ def _netspec(where, d) -> NetSpec:
     except (TypeError, ValueError) as e:
         raise SuiteError(f"{where}: {d['builder']}({dict(spec.args)}) is not a valid network: {e}") from None
     return spec
+
+
+def _paper(where, d) -> tuple:
+    """The networks of the paper's tables these sides are (names of ``paper_tables.NETWORKS``)."""
+    from igc_triton import paper_tables
+    if not isinstance(d, dict) or not set(d) <= {"igc", "baseline"}:
+        raise SuiteError(f"{where}: paper must be {{ igc = NAME, baseline = NAME }}, got {d!r}")
+    for side, name in d.items():
+        if name not in paper_tables.NETWORKS:
+            raise SuiteError(f"{where}: paper.{side} = {name!r} is not a network of the paper's tables; known: "
+                             f"{', '.join(paper_tables.NETWORKS)}")
+    return tuple(sorted(d.items()))
 
 
 def _keys(where, d, required, optional):

@@ -82,22 +82,44 @@ def test_csv_schema(smoke):
     assert {"copy_gbps", "gemm_tflops_fp32"} <= set(df[df.kind == "ceiling"].metric)
 
 
-def test_every_report_number_traces_to_csv_rows(smoke):
+def assert_report_traceable(folder):
+    import glob
     import json
-    numbers = json.load(open(os.path.join(smoke, "report_numbers.json")))
-    rows = {(os.path.basename(p), line): r for p in [os.path.join(smoke, "results.csv")]
+    numbers = json.load(open(os.path.join(folder, "report_numbers.json")))
+    rows = {(os.path.basename(p), line): r for p in glob.glob(os.path.join(folder, "results*.csv"))
             for line, r in enumerate(read_rows(p), start=2)}
     for entry in numbers:
         assert report.recompute(entry, rows) == entry["text"], entry
     # Every numeric table cell of report.md is one of the cited numbers.
     cited = {n["text"] for n in numbers}
     number = re.compile(r"^-?\d+(\.\d+)?(e[+-]?\d+)?( nc| cl)?$")
-    text = open(os.path.join(smoke, "report.md")).read()
+    text = open(os.path.join(folder, "report.md")).read()
     cells = [c.strip() for line in text.splitlines() if line.startswith("| ") for c in line.strip("|").split("|")]
     numeric = [c for c in cells if number.match(c)]
     assert numeric and all(c.split()[0] in cited for c in numeric), [c for c in numeric if c.split()[0] not in cited]
     runs_line = text.split("## Runs")[1].strip().splitlines()[0]
     assert all(n in cited for n in re.findall(r"\d+", runs_line))
+    return text
+
+
+def test_every_report_number_traces_to_csv_rows(smoke):
+    assert_report_traceable(smoke)
+
+
+def test_claims_table_comes_from_the_results(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text('description = "d"\nnetwork_modes = ["inference"]\n[[network]]\nname = "pair"\nbatch = 2\n'
+                    'input = [3, 8, 8]\nigc = { builder = "plain_cifar", args = { depth = 5, L = 2, M = 2 } }\n'
+                    'baseline = { builder = "plain_cifar", args = { depth = 5, width = 4 } }\n'
+                    'paper = { igc = "IGC-L24M2 d20", baseline = "RegConv-W18 d20" }\n')
+    out = str(tmp_path / "out")
+    harness.run(suites.load(str(path)), out, ["net-cudnn"], progress=lambda s: None)
+    report.write(out)
+    text = assert_report_traceable(out)
+    assert "The paper's claims" in text and "| pair | igc      | IGC-L24M2 d20" in text
+    rows = read_rows(os.path.join(out, "results.csv"))
+    paper = {(r["side"], r["metric"]): float(r["value"]) for r in rows if r["kind"] == "claim"}
+    assert paper[("igc", "paper_params")] == 0.15e6 and paper[("baseline", "paper_flops")] == 0.51e8
 
 
 def test_sigint_and_kill_then_resume(tmp_path):
@@ -213,6 +235,9 @@ def test_failing_providers_are_recorded_and_the_suite_goes_on(tmp_path, monkeypa
      'igc = { builder = "plain_cifar", args = { depth = 7, L = 2, M = 2 } }\n', "3n\\+2"),
     ('description = "d"\n[[network]]\nname = "n"\nbatch = 1\ninput = [3, 8, 8]\nigc = { builder = "vgg" }\n',
      "unknown builder"),
+    ('description = "d"\n[[network]]\nname = "n"\nbatch = 1\ninput = [3, 8, 8]\n'
+     'igc = { builder = "xception_cifar", args = { L = 2, M = 2 } }\npaper = { igc = "IGC-L2M2" }\n',
+     "not a network of the paper's tables"),
     ("description = \n", "not valid TOML"),
     ('description = "d"\n', "no \\[\\[layer\\]\\]"),
 ])
