@@ -52,7 +52,7 @@ def variants() -> list[Variant]:
             add(kernel, cfg_list, extra, dtypes=("fp16",))
             add(kernel, cfg_list[:1], extra, dtypes=("fp32", "bf16"))
         add(kernel, cfg_list[:1], extra, dtypes=("fp64",))
-        add(kernel, cfg_list[:1], extra, int_type="i64")
+        add(kernel, cfg_list[:1], extra, dtypes=("fp16",), int_type="i64")
 
     # The INTERPRET_* configs never reach the GPU compiler (they run only under the interpreter).
     fma, gemm = configs.FMA_CONFIGS, configs.GEMM_CONFIGS

@@ -9,11 +9,11 @@ tiles coalesce), channels_last keeps a pixel's channels contiguous (wide channel
 from triton import Config
 
 # grouped_conv2d_fwd_fma_kernel and igc_secondary_fwd_kernel: [BLOCK_P pixels x BLOCK_C channels]
+# Untuned starting points (no config has been measured on a GPU yet); the per-L/M autotuner
+# widens these spaces once it can choose among them.
 FMA_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4, num_stages=1),  # default, NCHW
     Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4, num_stages=1),  # default, channels_last
-    Config({"BLOCK_P": 256, "BLOCK_C": 8}, num_warps=4, num_stages=1),
-    Config({"BLOCK_P": 64, "BLOCK_C": 32}, num_warps=4, num_stages=1),
     Config({"BLOCK_P": 128, "BLOCK_C": 32}, num_warps=8, num_stages=1),
 ]
 
@@ -22,16 +22,14 @@ FMA_CONFIGS = [
 GEMM_CONFIGS = [
     Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=2),  # default
     Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=3),
-    Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=4, num_stages=2),
-    Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=4, num_stages=3),
-    Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 64}, num_warps=4, num_stages=3),
+    Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=4, num_stages=2),  # default, <= 32 channels
 ]
 
 # Backward kernels. dgrad tiles are [input pixels x input channels] like the forward's;
 # wgrad and bias tiles reduce BLOCK_P pixels of [pixels x output channels] per step, or
 # (GEMM) a [BLOCK_M out-channels x BLOCK_K pixels] . [BLOCK_K pixels x BLOCK_N in-channels] dot.
 DGRAD_FMA_CONFIGS = FMA_CONFIGS[:2]
-DGRAD_GEMM_CONFIGS = [GEMM_CONFIGS[0], GEMM_CONFIGS[2]]
+DGRAD_GEMM_CONFIGS = [GEMM_CONFIGS[0], GEMM_CONFIGS[2]]  # default, <= 32 channels
 REDUCE_FMA_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4, num_stages=1),  # default, NCHW
     Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4, num_stages=1),  # default, channels_last
