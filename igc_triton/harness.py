@@ -200,10 +200,18 @@ class Runner:
         self.results.append(rows)
         return rows
 
-    def _check(self, out, ref, dtype, factor=1):
+    def _check(self, m: Measurement, out, ref, interpret_only: bool, what: str, factor: int = 1):
+        """(error metrics, final rows): the rows are set when the measurement ends at the check,
+        with a wrong result (never timed) or a Triton run under the interpreter (not timed)."""
         err = testing.rel_error(out, ref)
-        tol = testing.tolerance(providers.DTYPES[dtype], self.device.type) * factor
-        return err, tol, err <= tol
+        tol = testing.tolerance(providers.DTYPES[m.dtype], self.device.type) * factor
+        metrics = [("rel_error", err, None, None, "", f"vs float64, {what}"), ("tolerance", tol, None, None, "", "")]
+        if not err <= tol:  # NaN fails too
+            return metrics, self._rows(m, "", WRONG, f"relative error {err:.3e} > tolerance {tol:.0e}", metrics)
+        if interpret_only:
+            return metrics, self._rows(m, "triton-interpreter", CHECKED, "correct under the interpreter; not timed",
+                                       metrics)
+        return metrics, None
 
     def _measure_layer(self, m: Measurement):
         c, p = m.case, m.provider
@@ -215,13 +223,9 @@ class Runner:
         fn = p.make(c, t)
         out = fn()  # first call: compilation and autotuning happen here, outside the timed region
         t64 = {name: (v[:k] if name == "x" else v).double() for name, v in t.items()}
-        err, tol, ok = self._check(out[:k], p.reference(c, t64), m.dtype)
-        metrics = [("rel_error", err, None, None, "", "vs float64, first images"),
-                   ("tolerance", tol, None, None, "", "")]
-        if not ok:
-            return self._rows(m, "", WRONG, f"relative error {err:.3e} > tolerance {tol:.0e}", metrics)
-        if interpret_only:
-            return self._rows(m, "triton-interpreter", CHECKED, "correct under the interpreter; not timed", metrics)
+        metrics, final = self._check(m, out[:k], p.reference(c, t64), interpret_only, "first images")
+        if final:
+            return final
         tm = timing.time_fn(fn, self.device, graph=p.graph)
         base = self._base(m, tm.timer, OK)
         return self._rows(m, tm.timer, OK, "", metrics + self._perf(tm, base["macs"], base["min_bytes"], m.dtype, fn,
@@ -246,13 +250,10 @@ class Runner:
         ref_net = providers.build_network(spec, torch.float64, m.layout, self.device, "reference").eval()
         with torch.no_grad():
             ref = ref_net(x[:k].double())
-        err, tol, ok = self._check(out[:k], ref, m.dtype, NETWORK_TOLERANCE_FACTOR)
-        metrics = [("rel_error", err, None, None, "", "vs float64, inference output, first images"),
-                   ("tolerance", tol, None, None, "", "")]
-        if not ok:
-            return self._rows(m, "", WRONG, f"relative error {err:.3e} > tolerance {tol:.0e}", metrics)
-        if interpret_only:
-            return self._rows(m, "triton-interpreter", CHECKED, "correct under the interpreter; not timed", metrics)
+        metrics, final = self._check(m, out[:k], ref, interpret_only, "inference output, first images",
+                                     NETWORK_TOLERANCE_FACTOR)
+        if final:
+            return final
         fn = p.make(factory, x, m.mode)
         fn()
         tm = timing.time_fn(fn, self.device, graph=p.graph)
