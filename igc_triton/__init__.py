@@ -11,11 +11,13 @@ paper's networks.
 """
 
 from igc_triton.convert import Conversion, convert
-from igc_triton.functional import dense_equivalent_weight, grouped_conv2d, igc_conv2d, igc_secondary
+from igc_triton.functional import dense_equivalent_weight, grouped_conv2d, igc_block, igc_conv2d, igc_secondary
+from igc_triton.fuse import fuse_for_inference
 from igc_triton.nn import GroupedConv2d, IGCConv2d, set_backend
 from igc_triton.reference import IGCConv2dReference
 
 __version__ = "0.1.0"
 
-__all__ = ["grouped_conv2d", "igc_secondary", "igc_conv2d", "dense_equivalent_weight", "GroupedConv2d", "IGCConv2d",
-           "IGCConv2dReference", "convert", "Conversion", "set_backend", "__version__"]
+__all__ = ["grouped_conv2d", "igc_secondary", "igc_conv2d", "igc_block", "dense_equivalent_weight", "GroupedConv2d",
+           "IGCConv2d",
+           "IGCConv2dReference", "convert", "Conversion", "set_backend", "fuse_for_inference", "__version__"]

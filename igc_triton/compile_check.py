@@ -12,7 +12,7 @@ import concurrent.futures
 import sys
 from dataclasses import dataclass
 
-from igc_triton.tuning import wgrad_fma_tile
+from igc_triton.tuning import _with, wgrad_fma_tile
 
 # The dtypes whose tensor-core lowering differs; float64 and 64-bit integer arguments (sizes or
 # strides >= 2**31) are compiled once per kernel, with its default config.
@@ -85,7 +85,26 @@ def variants() -> list[Variant]:
             lambda dt: {"KH": 3, "KW": 3, "DOT_PRECISION": dot_precision(dt)})
     add_all("channel_sum_kernel", configs.REDUCE_FMA_CONFIGS, lambda dt: {}, uses_dot=False)
     add_all("igc_secondary_wgrad_kernel", configs.REDUCE_FMA_CONFIGS, lambda dt: {"L": 4, "M": 2}, uses_dot=False)
+
+    # The fused block: every config with every epilogue at C_PAD = 64; the widest block
+    # (C_PAD = 256: the most registers) and the narrowest (16, the dot's minimum K) once.
+    def fused(dt, c_pad=64):
+        return {"CIN_G": 2, "M": 4, "KH": 3, "KW": 3, "HAS_AFFINE": True, "HAS_RESIDUAL": True, "RELU": True,
+                "DOT_PRECISION": dot_precision(dt), "C_PAD": c_pad}
+
+    # (fp32/fp16/bf16 only: the fused block accumulates in fp32, so fp64 takes the two-kernel path.)
+    add("igc_block_fwd_kernel", configs.FUSED_CONFIGS, fused)
+    add("igc_block_fwd_kernel", configs.FUSED_CONFIGS[:1], fused, dtypes=("fp16",), int_type="i64")
+    for c_pad in (16, 256):
+        add("igc_block_fwd_kernel", [tuning_fused(c_pad)], lambda dt, c_pad=c_pad: fused(dt, c_pad), dtypes=("bf16",))
     return out
+
+
+def tuning_fused(c_pad):
+    """The default fused config as the launcher adapts it to ``c_pad`` (BLOCK_N <= C_PAD)."""
+    from igc_triton.kernels import configs
+    cfg = configs.FUSED_CONFIGS[0]
+    return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], c_pad))
 
 
 def _cfg_name(cfg) -> str:
@@ -95,8 +114,14 @@ def _cfg_name(cfg) -> str:
 def _kernel(name):
     from triton.runtime.jit import JITFunction
 
-    from igc_triton.kernels import grouped_conv2d_bwd, grouped_conv2d_fwd, igc_secondary_bwd, igc_secondary_fwd
-    modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd)
+    from igc_triton.kernels import (
+        grouped_conv2d_bwd,
+        grouped_conv2d_fwd,
+        igc_block_fwd,
+        igc_secondary_bwd,
+        igc_secondary_fwd,
+    )
+    modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd, igc_block_fwd)
     k = next(getattr(m, name) for m in modules if hasattr(m, name))
     # Under TRITON_INTERPRET=1 the module holds interpreter wrappers; compile the plain function.
     return JITFunction(getattr(k, "fn", k))

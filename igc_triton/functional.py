@@ -110,20 +110,57 @@ def igc_conv2d(input, primary_weight, secondary_weight, L, stride=1, padding=1, 
     _check_tensor("input", input)
     _check_tensor("primary_weight", primary_weight, like=input)
     _check_tensor("secondary_weight", secondary_weight, like=input)
-    cin = input.shape[1]
-    C, cin_g = primary_weight.shape[:2]
-    _check_L(L, cin, "input channels")
-    _check_L(L, C, "output channels (primary_weight.shape[0])")
-    if cin_g * L != cin:
-        raise ValueError(f"primary weight of shape {tuple(primary_weight.shape)} expects {cin_g * L} input "
-                         f"channels with L={L}, but the input has {cin}")
-    if tuple(secondary_weight.shape) != (C, L, 1, 1):
-        raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
-                         f"got {tuple(secondary_weight.shape)}")
-    # Validate the primary geometry too, before the first launch.
-    _padding(padding, input.shape[2:], primary_weight.shape[2:], _pair("stride", stride), _pair("dilation", dilation))
+    # Validate the whole block, the primary geometry too, before the first launch.
+    _igc_checks(input, primary_weight, secondary_weight, L, stride, padding, dilation)
     t = grouped_conv2d(input, primary_weight, None, stride, padding, dilation, groups=L)
     return igc_secondary(t, secondary_weight, L)
+
+
+def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, dilation=1, scale=None, shift=None,
+              residual=None, relu=False):
+    """The IGC block with an inference epilogue: ``act(igc_conv2d(...) * scale + shift + residual)``.
+
+    ``scale`` and ``shift`` (``(C,)``, both or neither) are typically a folded BatchNorm;
+    ``residual`` has the output's shape; ``relu`` applies a ReLU last. Runs the fully fused
+    kernel (input read once, output written once) for blocks with ``C <= 256`` and
+    ``Cin/L < 16`` in fp32/fp16/bf16; otherwise, or when autograd needs gradients, the
+    two-kernel path followed by the epilogue in PyTorch. Same backends as :func:`igc_conv2d`.
+
+    Example::
+
+        y = igc_block(x, wp, ws, L=24, scale=bn_scale, shift=bn_shift, relu=True)
+    """
+    _check_tensor("input", input)
+    _check_tensor("primary_weight", primary_weight, like=input)
+    _check_tensor("secondary_weight", secondary_weight, like=input)
+    C = primary_weight.shape[0]
+    if (scale is None) != (shift is None):
+        raise ValueError("give both scale and shift (a folded BatchNorm), or neither")
+    for name, v in (("scale", scale), ("shift", shift)):
+        if v is not None:
+            _check_tensor(name, v, like=input, ndim=1)
+            if v.shape[0] != C:
+                raise ValueError(f"{name} has {v.shape[0]} elements, expected {C} (the block's output channels)")
+    if residual is not None:
+        _check_tensor("residual", residual, like=input)
+    if not isinstance(relu, bool):
+        raise TypeError(f"relu must be a bool, got {relu!r}")
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in
+                                           (input, primary_weight, secondary_weight, scale, shift, residual))
+    if grad:
+        y = igc_conv2d(input, primary_weight, secondary_weight, L, stride, padding, dilation)
+        _check_residual(residual, y)
+        return ops.reference_block_epilogue(y, scale, shift, residual, relu)
+    pads, out_hw = _igc_checks(input, primary_weight, secondary_weight, L, stride, padding, dilation)
+    if residual is not None:
+        _check_residual(residual, torch.empty(input.shape[0], C, *out_hw, device="meta"))
+    return ops.igc_block(input, primary_weight, secondary_weight, L, list(_pair("stride", stride)), pads,
+                         list(_pair("dilation", dilation)), scale, shift, residual, relu)
+
+
+def _check_residual(residual, y):
+    if residual is not None and tuple(residual.shape) != tuple(y.shape):
+        raise ValueError(f"residual has shape {tuple(residual.shape)}, the block's output {tuple(y.shape)}")
 
 
 def dense_equivalent_weight(primary_weight, secondary_weight, L):
@@ -140,6 +177,23 @@ def dense_equivalent_weight(primary_weight, secondary_weight, L):
         raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
                          f"got {tuple(secondary_weight.shape)}")
     return reference.dense_equivalent_weight(primary_weight, secondary_weight, L)
+
+
+def _igc_checks(input, primary_weight, secondary_weight, L, stride, padding, dilation):
+    """Shape rules of an IGC block; returns the primary's 4-sided padding and output size."""
+    cin = input.shape[1]
+    C, cin_g = primary_weight.shape[:2]
+    _check_L(L, cin, "input channels")
+    _check_L(L, C, "output channels (primary_weight.shape[0])")
+    if cin_g * L != cin:
+        raise ValueError(f"primary weight of shape {tuple(primary_weight.shape)} expects {cin_g * L} input "
+                         f"channels with L={L}, but the input has {cin}")
+    if tuple(secondary_weight.shape) != (C, L, 1, 1):
+        raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
+                         f"got {tuple(secondary_weight.shape)}")
+    stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
+    pads = _padding(padding, input.shape[2:], primary_weight.shape[2:], stride, dilation)
+    return pads, ops.output_hw(input.shape[2:], primary_weight.shape[2:], stride, pads, dilation)
 
 
 def _check_tensor(name, t, like=None, ndim=4):

@@ -85,6 +85,46 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     return y
 
 
+# The fused block keeps all C channels of BLOCK_P pixels in registers and computes the primary
+# step on CUDA cores: it takes blocks up to this width, with fewer than 16 input channels per
+# partition (larger partitions are tensor-core work: the two-kernel path).
+FUSED_MAX_CHANNELS = 256
+
+
+def fused_block_supported(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
+    """Whether the fused kernel takes this block (it accumulates in fp32: no float64)."""
+    return (out_channels <= FUSED_MAX_CHANNELS and in_channels // L < GEMM_MIN_CIN_PER_GROUP
+            and dtype != torch.float64)
+
+
+def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, shift=None, residual=None,
+                  relu=False):
+    """The fused IGC block (see kernels/igc_block_fwd.py): ``y = act(block(x) * scale + shift +
+    residual)``. ``padding`` is (top, left); ``residual`` has y's shape."""
+    from igc_triton.kernels.igc_block_fwd import igc_block_fwd_kernel
+
+    N, cin, H, W = x.shape
+    C, cin_g, kh, kw = wp.shape
+    OH, OW = out_hw
+    y = alloc_output(x, (N, C, OH, OW))
+    if y.numel() == 0:
+        return y
+    c_pad = max(16, triton.next_power_of_2(C))
+    cfg = tuning.fused_config(c_pad)
+    folded = reference.folded_secondary_weight(ws, L).reshape(C, C).contiguous()
+    has_affine, has_res = scale is not None, residual is not None
+    res = residual if has_res else y  # placeholder pointer, never read
+    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (folded, folded)
+    grid = (triton.cdiv(N * OH * OW, cfg.kwargs["BLOCK_P"]),)
+    igc_block_fwd_kernel[grid](
+        x, wp.contiguous(), folded, sc, sh, res, y, N, H, W, OH, OW, C,
+        *x.stride(), *res.stride(), *y.stride(), *stride, *padding, *dilation,
+        CIN_G=cin_g, M=C // L, KH=kh, KW=kw, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu,
+        DOT_PRECISION=_dot_precision(x.dtype), C_PAD=c_pad,
+        num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+    return y
+
+
 def igc_secondary_path(L: int) -> str:
     return GEMM if L >= FOLDED_SECONDARY_MIN_L else FMA
 

@@ -13,6 +13,10 @@ representable and the output size is a function of the input shape):
 - ``igc::grouped_conv2d_dgrad / _wgrad``, ``igc::channel_sum`` (its backward)
 - ``igc::igc_secondary(t, weight, L)`` and ``igc::igc_secondary_wgrad`` (its backward; the
   input gradient is ``igc::igc_secondary`` itself with block-transposed weights)
+- ``igc::igc_block(x, wp, ws, L, stride, padding, dilation, scale?, shift?, residual?, relu)``:
+  the whole block with its inference epilogue, on the fused kernel where it applies
+  (forward only; ``functional.igc_block`` takes the differentiable path when gradients are
+  needed)
 """
 
 from typing import Optional
@@ -207,6 +211,44 @@ igc_secondary.register_autograd(_secondary_backward, setup_context=_secondary_se
 
 
 # ---------------------------------------------------------------------------------------------
+# the fused block (inference): act(igc(x) * scale + shift + residual)
+
+
+def reference_block(x, wp, ws, L, stride, padding, dilation, scale, shift, residual, relu):
+    y = reference.igc_secondary(_reference_conv(x, wp, None, stride, padding, dilation, L), ws, L)
+    return reference_block_epilogue(y, scale, shift, residual, relu)
+
+
+@torch.library.custom_op("igc::igc_block", mutates_args=())
+def igc_block(x: Tensor, wp: Tensor, ws: Tensor, L: int, stride: list[int], padding: list[int], dilation: list[int],
+              scale: Optional[Tensor], shift: Optional[Tensor], residual: Optional[Tensor], relu: bool) -> Tensor:
+    if _use_triton(x):
+        from igc_triton import launchers
+        if launchers.fused_block_supported(x.shape[1], wp.shape[0], L, x.dtype):
+            out_hw = output_hw(x.shape[2:], wp.shape[2:], stride, padding, dilation)
+            return launchers.igc_block_fwd(x, wp, ws, L, tuple(stride), (padding[0], padding[2]), tuple(dilation),
+                                           out_hw, scale, shift, residual, relu)
+        y = igc_secondary(grouped_conv2d(x, wp, None, stride, padding, dilation, L), ws, L)
+        return reference_block_epilogue(y, scale, shift, residual, relu)
+    y = reference_block(x, wp, ws, L, stride, padding, dilation, scale, shift, residual, relu)
+    return y.contiguous(memory_format=_format(x))
+
+
+def reference_block_epilogue(y, scale, shift, residual, relu):
+    if scale is not None:
+        y = y * scale.view(1, -1, 1, 1).to(y.dtype) + shift.view(1, -1, 1, 1).to(y.dtype)
+    if residual is not None:
+        y = y + residual
+    return torch.relu(y) if relu else y
+
+
+@igc_block.register_fake
+def _(x, wp, ws, L, stride, padding, dilation, scale, shift, residual, relu):
+    oh, ow = output_hw(x.shape[2:], wp.shape[2:], stride, padding, dilation)
+    return _empty_like_layout(x, (x.shape[0], wp.shape[0], oh, ow))
+
+
+# ---------------------------------------------------------------------------------------------
 # autocast: like F.conv2d, run in the autocast dtype (fp16 or bf16, whichever is active).
 
 
@@ -222,6 +264,6 @@ def _register_autocast(op, device_type: str):
                        lib=op._lib)
 
 
-for _op in (grouped_conv2d, igc_secondary):
+for _op in (grouped_conv2d, igc_secondary, igc_block):
     for _device in ("cuda", "cpu"):
         _register_autocast(_op, _device)

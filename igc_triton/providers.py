@@ -154,6 +154,18 @@ register(Provider("compile-igc", "layer", 'torch.compile(mode="max-autotune") of
 register(Provider("cudnn-xception", "layer", "Xception-style depthwise 3x3 + dense pointwise 1x1 (cuDNN / ATen)",
                   False, lambda c, t: lambda: _ref_xception(c, t), _ref_xception, _igc_only, xception_macs,
                   lambda c: 9 * c.cin + c.cin * c.cout, baseline=True))
+def _fused_only(c: Layer):
+    from igc_triton.launchers import FUSED_MAX_CHANNELS, GEMM_MIN_CIN_PER_GROUP
+    if c.L is None:
+        return "regular layer: no IGC block"
+    if c.cout > FUSED_MAX_CHANNELS or c.cin // c.L >= GEMM_MIN_CIN_PER_GROUP:
+        return "outside the fused kernel's range (C <= 256, Cin/L < 16)"
+    return None
+
+
+register(Provider("triton-igc-fused", "layer", "igc_triton.igc_block: the whole block in one fused Triton kernel",
+                  True, lambda c, t: lambda: functional.igc_block(t["x"], t["wp"], t["ws"], c.L, c.stride, 1),
+                  _ref_igc, _fused_only, igc_macs, **_IGC_WEIGHTS))
 register(Provider("triton-igc", "layer", "igc_triton.igc_conv2d: Triton primary kernel, then the fused "
                   "interleave-secondary kernel", True,
                   lambda c, t: lambda: functional.igc_conv2d(t["x"], t["wp"], t["ws"], c.L, c.stride, 1), _ref_igc,

@@ -72,6 +72,13 @@ def dgrad_gemm_config(channels_per_group: int) -> triton.Config:
     return configs.DGRAD_GEMM_CONFIGS[1 if channels_per_group <= 32 else 0]
 
 
+def fused_config(c_pad: int) -> triton.Config:
+    """Config for ``igc_block_fwd_kernel``; BLOCK_N never exceeds the padded width."""
+    from igc_triton.kernels import configs
+    cfg = configs.INTERPRET_FUSED if runtime.kernels_interpreted() else configs.FUSED_CONFIGS[0]
+    return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], c_pad))
+
+
 def pixel_splits(pixels: int, block: int, other_programs: int, device) -> tuple[int, int]:
     """How a pixel reduction is split: (number of splits, pixels per split, a multiple of
     ``block``). Enough programs to fill the GPU about four times over; one under the interpreter."""

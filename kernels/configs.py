@@ -42,9 +42,16 @@ WGRAD_GEMM_CONFIGS = [
     Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 64}, num_warps=4, num_stages=2),
 ]
 
+# igc_block_fwd_kernel: BLOCK_P pixels x all C_PAD channels held in registers, secondary in
+# BLOCK_N-channel slices (C_PAD follows the block's width).
+FUSED_CONFIGS = [
+    Config({"BLOCK_P": 32, "BLOCK_N": 64}, num_warps=4, num_stages=1),  # default
+]
+
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
 # interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
 INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_GEMM = Config({"BLOCK_M": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
+INTERPRET_FUSED = Config({"BLOCK_P": 256, "BLOCK_N": 64}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)

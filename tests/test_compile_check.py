@@ -29,7 +29,8 @@ def test_variants_cover_every_config_and_kernel():
               ("grouped_conv2d_wgrad_fma_kernel", configs.WGRAD_FMA_CONFIGS, False),
               ("grouped_conv2d_wgrad_gemm_kernel", configs.WGRAD_GEMM_CONFIGS, True),
               ("channel_sum_kernel", configs.REDUCE_FMA_CONFIGS, False),
-              ("igc_secondary_wgrad_kernel", configs.REDUCE_FMA_CONFIGS, False)]
+              ("igc_secondary_wgrad_kernel", configs.REDUCE_FMA_CONFIGS, False),
+              ("igc_block_fwd_kernel", configs.FUSED_CONFIGS, True)]
     for kernel, space, uses_dot in spaces:
         for i, cfg in enumerate(space):
             dtypes = {v.dtype for v in vs if v.kernel == kernel and v.config == compile_check._cfg_name(cfg)}
