@@ -5,6 +5,8 @@ before any test runs an op, is enough. On a GPU machine the same tests run compi
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -38,3 +40,30 @@ def _poison_outputs(monkeypatch):
         return out.fill_(float("nan")) if out.dtype.is_floating_point else out
 
     monkeypatch.setattr(launchers, "alloc_output", poisoned)
+
+
+# The sm_90 compile check is the longest test and runs in subprocesses: it starts as soon as
+# collection ends, on one core, while the interpreter tests use the other, and its test runs
+# last to collect the result.
+COMPILE_CHECK_TEST = "test_every_kernel_config_compiles_for_sm90"
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.name == COMPILE_CHECK_TEST)
+
+
+def pytest_collection_finish(session):
+    if not session.config.option.collectonly and any(item.name == COMPILE_CHECK_TEST for item in session.items):
+        session.config.compile_check = start_compile_check(jobs=1)
+
+
+def pytest_unconfigure(config):
+    proc = getattr(config, "compile_check", None)
+    if proc is not None and proc.poll() is None:  # the run was interrupted or the test deselected
+        proc.kill()
+
+
+def start_compile_check(jobs: int = 2) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    return subprocess.Popen([sys.executable, "-m", "igc_triton.compile_check", "--jobs", str(jobs)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
