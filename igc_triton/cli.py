@@ -128,6 +128,39 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_tune(args) -> int:
+    import torch
+
+    from igc_triton import autotune, suites
+    device = torch.device(args.device if args.device != "auto" else "cuda")
+    if device.type != "cuda" or not torch.cuda.is_available():
+        print("igc-lab tune: needs a CUDA GPU (under Triton's interpreter every kernel has a single config: "
+              "nothing to tune)", file=sys.stderr)
+        return 2
+    try:
+        suite = suites.load(args.suite)
+        if autotune.mode() == autotune.OFF and not args.force:
+            raise ValueError(f"{autotune.ENV_MODE}=off: nothing would be tuned (unset it, or pass --force)")
+        for flag, values, allowed in (("--dtype", args.dtype, suites.DTYPES),
+                                      ("--layout", args.layout, suites.LAYOUTS)):
+            bad = [v for v in values or [] if v not in allowed]
+            if bad:
+                raise ValueError(f"unknown {flag} {', '.join(bad)}; choose from {', '.join(allowed)}")
+    except ValueError as e:
+        print(f"igc-lab tune: {e}", file=sys.stderr)
+        return 2
+    os.environ[autotune.ENV_MODE] = autotune.FULL if args.force else autotune.CACHED
+    from igc_triton import tune
+    gpu = autotune.gpu_name(device)
+    print(f"igc-lab tune: suite {suite.name} on {gpu}; tuning cache {autotune.cache_path(gpu)}", flush=True)
+    chosen = tune.tune_suite(suite, device, args.dtype, args.layout, args.training,
+                             progress=lambda line: print(line, flush=True))
+    print(tune.table(chosen))
+    if args.ship:
+        print(f"shipped configs: {tune.ship(chosen, gpu)}")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from igc_triton import report
     try:
@@ -215,6 +248,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--no-report", dest="report", action="store_false", help="do not write report.md at the end")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("tune", help="autotune every Triton kernel a suite uses, on this GPU",
+                       description="Run every Triton kernel of a suite once per dtype and layout so that the "
+                                   "autotuner benchmarks its candidate configs for each problem (L, M, kernel "
+                                   "size, stride, dtype, layout, pixel bucket) and persists the fastest in the "
+                                   "user's tuning cache (IGC_TRITON_CACHE_DIR, default ~/.cache/igc_triton). "
+                                   "Problems already in the cache are not tuned again unless --force. Prints "
+                                   "the chosen config per problem. Needs a CUDA GPU.")
+    p.add_argument("--suite", required=True, help="suite name (smoke, paper-layers, lm-sweep, networks) or a "
+                                                  ".toml path")
+    p.add_argument("--dtype", type=lambda s: s.split(","), help="comma-separated, from fp32,fp16,bf16 "
+                                                                "(default: the suite's)")
+    p.add_argument("--layout", type=lambda s: s.split(","), help="comma-separated, from nchw,channels_last "
+                                                                 "(default: the suite's)")
+    p.add_argument("--training", action="store_true", help="also tune the backward kernels")
+    p.add_argument("--force", action="store_true", help="benchmark every problem again (IGC_TRITON_AUTOTUNE=full)")
+    p.add_argument("--ship", action="store_true",
+                   help="also write the choices into the package's igc_triton/tuned/<gpu>.json (for developers: "
+                        "commit that file so users get tuned configs on first run)")
+    p.add_argument("--device", default="auto", help="auto (default: cuda), cuda or cuda:N")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("report", help="write report.md and figures from a results folder",
                        description="Read every results*.csv and env*.json in RESULTS_DIR (all shards) and write "

@@ -12,7 +12,7 @@ import concurrent.futures
 import sys
 from dataclasses import dataclass
 
-from igc_triton.tuning import _with, wgrad_fma_tile
+from igc_triton.tuning import fused_tile, wgrad_fma_tile
 
 # The dtypes whose tensor-core lowering differs; float64 and 64-bit integer arguments (sizes or
 # strides >= 2**31) are compiled once per kernel, with its default config.
@@ -103,8 +103,7 @@ def variants() -> list[Variant]:
 def tuning_fused(c_pad):
     """The default fused config as the launcher adapts it to ``c_pad`` (BLOCK_N <= C_PAD)."""
     from igc_triton.kernels import configs
-    cfg = configs.FUSED_CONFIGS[0]
-    return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], c_pad))
+    return fused_tile(configs.FUSED_CONFIGS[0], c_pad)
 
 
 def _cfg_name(cfg) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from igc_triton import environment, providers, runtime, testing, timing
+from igc_triton import autotune, environment, providers, runtime, testing, timing
 from igc_triton.suites import Layer, Network, Suite
 
 COLUMNS = ["suite", "case", "side", "kind", "provider", "dtype", "layout", "mode", "device", "timer", "status",
@@ -200,12 +200,13 @@ class Runner:
         self.results.append(rows)
         return rows
 
-    def _check(self, m: Measurement, out, ref, interpret_only: bool, what: str, factor: int = 1):
+    def _check(self, m: Measurement, out, ref, interpret_only: bool, what: str, factor: int = 1, extra=()):
         """(error metrics, final rows): the rows are set when the measurement ends at the check,
         with a wrong result (never timed) or a Triton run under the interpreter (not timed)."""
         err = testing.rel_error(out, ref)
         tol = testing.tolerance(providers.DTYPES[m.dtype], self.device.type) * factor
-        metrics = [("rel_error", err, None, None, "", f"vs float64, {what}"), ("tolerance", tol, None, None, "", "")]
+        metrics = [("rel_error", err, None, None, "", f"vs float64, {what}"), ("tolerance", tol, None, None, "", ""),
+                   *extra]
         if not err <= tol:  # NaN fails too
             return metrics, self._rows(m, "", WRONG, f"relative error {err:.3e} > tolerance {tol:.0e}", metrics)
         if interpret_only:
@@ -221,9 +222,11 @@ class Runner:
         if interpret_only:  # the interpreter runs ~1 ms per program: check on the first images only
             t = dict(t, x=t["x"][:k])
         fn = p.make(c, t)
-        out = fn()  # first call: compilation and autotuning happen here, outside the timed region
+        with autotune.TUNER.record() as chosen:
+            out = fn()  # first call: compilation and autotuning happen here, outside the timed region
         t64 = {name: (v[:k] if name == "x" else v).double() for name, v in t.items()}
-        metrics, final = self._check(m, out[:k], p.reference(c, t64), interpret_only, "first images")
+        metrics, final = self._check(m, out[:k], p.reference(c, t64), interpret_only, "first images",
+                                     extra=config_metrics(chosen))
         if final:
             return final
         tm = timing.time_fn(fn, self.device, graph=p.graph)
@@ -284,6 +287,13 @@ class Runner:
                 out += [("energy_j_per_image", e[0] / batch, None, None, "J", "NVML energy counter, >= 0.5 s"),
                         ("power_w", e[1], None, None, "W", "")]
         return out
+
+
+def config_metrics(chosen: dict) -> list[tuple]:
+    """One ``config`` row per kernel launch config a measurement used (text in ``detail``:
+    ``kernel | config | source | problem key``; the value is empty)."""
+    return [("config", None, None, None, "", f"{kernel} | {autotune.config_str(cfg)} | {source} | {key}")
+            for (kernel, key), (cfg, source) in sorted(chosen.items(), key=lambda kv: kv[0])]
 
 
 def measure_ceilings(device: torch.device, dtypes) -> dict:

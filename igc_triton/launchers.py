@@ -6,10 +6,12 @@ and the kernels take every stride, so no input is copied. Weights (small) are ma
 contiguous.
 """
 
+import weakref
+
 import torch
 import triton
 
-from igc_triton import reference, tuning
+from igc_triton import autotune, reference, tuning
 from igc_triton.runtime import is_channels_last
 
 FMA = "fma"
@@ -29,6 +31,26 @@ def alloc_output(x: torch.Tensor, shape) -> torch.Tensor:
     return torch.empty(shape, device=x.device, dtype=x.dtype, memory_format=fmt)
 
 
+# Folded secondary weights, by the id of the secondary weight they were built from: (a weak
+# reference to that tensor, its version counter, L, the folded (C, C, 1, 1) weight). Building
+# one is a few small kernels per call; a model's weights change only in place (optimizer
+# steps bump the version counter), so inference and repeated calls reuse it.
+_FOLDED: dict[int, tuple] = {}
+
+
+def folded_weight(ws: torch.Tensor, L: int) -> torch.Tensor:
+    """``reference.folded_secondary_weight(ws, L)``, contiguous, cached while ``ws`` is alive and unchanged."""
+    if ws.is_inference():  # no version counter to tell an in-place change: never cached
+        return reference.folded_secondary_weight(ws, L).contiguous()
+    key = id(ws)
+    hit = _FOLDED.get(key)
+    if hit is not None and hit[0]() is ws and hit[1] == ws._version and hit[2] == L:
+        return hit[3]
+    folded = reference.folded_secondary_weight(ws.detach(), L).contiguous()
+    _FOLDED[key] = (weakref.ref(ws, lambda _, key=key: _FOLDED.pop(key, None)), ws._version, L, folded)
+    return folded
+
+
 def _acc_dtype(dtype: torch.dtype):
     import triton.language as tl
     return tl.float64 if dtype == torch.float64 else tl.float32
@@ -39,6 +61,12 @@ def _dot_precision(dtype: torch.dtype) -> str:
     if dtype == torch.float32 and torch.backends.cudnn.allow_tf32:
         return "tf32"
     return "ieee"
+
+
+def problem_key(x, pixels, cin, groups, cout_per_group, kernel_size, stride, dilation) -> str:
+    """The autotuning key of a grouped conv (or a step of it): L = groups, M = outputs per group."""
+    return autotune.problem_key(x, pixels, cin=cin, L=groups, M=cout_per_group, k=tuple(kernel_size),
+                                s=tuple(stride), d=tuple(dilation))
 
 
 def grouped_conv2d_regime(cin_per_group: int) -> str:
@@ -53,7 +81,7 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     """
     from igc_triton.kernels.grouped_conv2d_fwd import grouped_conv2d_fwd_fma_kernel, grouped_conv2d_fwd_gemm_kernel
 
-    N, _, H, W = x.shape
+    N, cin, H, W = x.shape
     cout, cin_g, kh, kw = weight.shape
     OH, OW = out_hw
     y = alloc_output(x, (N, cout, OH, OW))
@@ -65,24 +93,30 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     regime = regime or grouped_conv2d_regime(cin_g)
     geometry = (*stride, *padding, *dilation)
     pixels = N * OH * OW
+    cout_g = cout // groups
+    key = problem_key(x, pixels, cin, groups, cout_g, (kh, kw), stride, dilation)
     if regime == FMA:
-        cfg = tuning.fma_config(cout, is_channels_last(x))
-        grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(cout, cfg.kwargs["BLOCK_C"]))
-        grouped_conv2d_fwd_fma_kernel[grid](
-            x, weight, b, y, N, H, W, OH, OW, cout, *x.stride(), *y.stride(), *geometry,
-            CIN_G=cin_g, COUT_G=cout // groups, KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype),
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        def launch(cfg):
+            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(cout, cfg.kwargs["BLOCK_C"]))
+            grouped_conv2d_fwd_fma_kernel[grid](
+                x, weight, b, y, N, H, W, OH, OW, cout, *x.stride(), *y.stride(), *geometry,
+                CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype),
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return y
+        candidates = tuning.fma_candidates(cout, is_channels_last(x))
     elif regime == GEMM:
-        cout_g = cout // groups
-        cfg = tuning.gemm_config(cout_g)
-        grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cout_g, cfg.kwargs["BLOCK_N"]), groups)
-        grouped_conv2d_fwd_gemm_kernel[grid](
-            x, weight, b, y, N, H, W, OH, OW, cin_g, cout_g, *x.stride(), *y.stride(), *geometry,
-            KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        def launch(cfg):
+            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cout_g, cfg.kwargs["BLOCK_N"]), groups)
+            grouped_conv2d_fwd_gemm_kernel[grid](
+                x, weight, b, y, N, H, W, OH, OW, cin_g, cout_g, *x.stride(), *y.stride(), *geometry,
+                KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype),
+                DOT_PRECISION=_dot_precision(x.dtype),
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return y
+        candidates = tuning.gemm_candidates(cin_g, cout_g, x.element_size(), x.device)
     else:
         raise ValueError(f"unknown grouped_conv2d regime {regime!r}; expected 'fma' or 'gemm'")
-    return y
+    return launch(tuning.choose(f"grouped_conv2d_fwd_{regime}", key, candidates, launch, x.device))
 
 
 # The fused block keeps all C channels of BLOCK_P pixels in registers and computes the primary
@@ -110,19 +144,23 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     if y.numel() == 0:
         return y
     c_pad = max(16, triton.next_power_of_2(C))
-    cfg = tuning.fused_config(c_pad)
-    folded = reference.folded_secondary_weight(ws, L).reshape(C, C).contiguous()
+    folded = folded_weight(ws, L).reshape(C, C)
     has_affine, has_res = scale is not None, residual is not None
     res = residual if has_res else y  # placeholder pointer, never read
     sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (folded, folded)
-    grid = (triton.cdiv(N * OH * OW, cfg.kwargs["BLOCK_P"]),)
-    igc_block_fwd_kernel[grid](
-        x, wp.contiguous(), folded, sc, sh, res, y, N, H, W, OH, OW, C,
-        *x.stride(), *res.stride(), *y.stride(), *stride, *padding, *dilation,
-        CIN_G=cin_g, M=C // L, KH=kh, KW=kw, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu,
-        DOT_PRECISION=_dot_precision(x.dtype), C_PAD=c_pad,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
-    return y
+    wp = wp.contiguous()
+    pixels = N * OH * OW
+
+    def launch(cfg):
+        igc_block_fwd_kernel[(triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]),)](
+            x, wp, folded, sc, sh, res, y, N, H, W, OH, OW, C,
+            *x.stride(), *res.stride(), *y.stride(), *stride, *padding, *dilation,
+            CIN_G=cin_g, M=C // L, KH=kh, KW=kw, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu,
+            DOT_PRECISION=_dot_precision(x.dtype), C_PAD=c_pad,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        return y
+    key = problem_key(x, pixels, cin, L, C // L, (kh, kw), stride, dilation)
+    return launch(tuning.choose("igc_block_fwd", key, tuning.fused_candidates(c_pad), launch, x.device))
 
 
 def igc_secondary_path(L: int) -> str:
@@ -141,17 +179,23 @@ def igc_secondary_fwd(t, weight, L, path=None):
     N, C, H, W = t.shape
     path = path or igc_secondary_path(L)
     if path == GEMM:
-        folded = reference.folded_secondary_weight(weight, L)
+        folded = folded_weight(weight, L)
         return grouped_conv2d_fwd(t, folded, None, (1, 1), (0, 0), (1, 1), 1, (H, W), regime=GEMM)
     if path != FMA:
         raise ValueError(f"unknown igc_secondary path {path!r}; expected 'fma' or 'gemm'")
     y = alloc_output(t, (N, C, H, W))
     if y.numel() == 0:
         return y
-    cfg = tuning.fma_config(C, is_channels_last(t))
-    grid = (triton.cdiv(N * H * W, cfg.kwargs["BLOCK_P"]), triton.cdiv(C, cfg.kwargs["BLOCK_C"]))
-    igc_secondary_fwd_kernel[grid](
-        t, weight.contiguous(), y, N, H, W, C, *t.stride(), *y.stride(),
-        L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
-    return y
+    pixels = N * H * W
+    weight = weight.contiguous()
+
+    def launch(cfg):
+        grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(C, cfg.kwargs["BLOCK_C"]))
+        igc_secondary_fwd_kernel[grid](
+            t, weight, y, N, H, W, C, *t.stride(), *y.stride(),
+            L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        return y
+    key = problem_key(t, pixels, C, L, C // L, (1, 1), (1, 1), (1, 1))
+    return launch(tuning.choose("igc_secondary_fwd", key, tuning.fma_candidates(C, is_channels_last(t)), launch,
+                                t.device))

@@ -11,7 +11,7 @@ sums, one row per split, added up here and cast to the parameter's dtype.
 import torch
 import triton
 
-from igc_triton import launchers, tuning
+from igc_triton import autotune, launchers, tuning
 from igc_triton.launchers import FMA, GEMM, _acc_dtype, _dot_precision
 from igc_triton.runtime import is_channels_last
 
@@ -42,23 +42,29 @@ def grouped_conv2d_dgrad(dy, weight, x, stride, padding, dilation, groups, regim
     cout_g = cout // groups
     regime = regime or (GEMM if cout_g >= DGRAD_GEMM_MIN_COUT_PER_GROUP else FMA)
     common = (*dy.stride(), *dx.stride(), *_geometry(stride, padding, dilation))
+    pixels = N * H * W
+    key = launchers.problem_key(x, pixels, cin, groups, cout_g, (kh, kw), stride, dilation)
     if regime == FMA:
-        cfg = tuning.dgrad_fma_config(cin, is_channels_last(x))
-        grid = (triton.cdiv(N * H * W, cfg.kwargs["BLOCK_P"]), triton.cdiv(cin, cfg.kwargs["BLOCK_C"]))
-        grouped_conv2d_dgrad_fma_kernel[grid](
-            dy, weight, dx, N, H, W, OH, OW, cin, *common,
-            CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype),
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        def launch(cfg):
+            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(cin, cfg.kwargs["BLOCK_C"]))
+            grouped_conv2d_dgrad_fma_kernel[grid](
+                dy, weight, dx, N, H, W, OH, OW, cin, *common,
+                CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype),
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return dx
+        candidates = tuning.dgrad_fma_candidates(cin, is_channels_last(x))
     elif regime == GEMM:
-        cfg = tuning.dgrad_gemm_config(cin_g)
-        grid = (triton.cdiv(N * H * W, cfg.kwargs["BLOCK_M"]), triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"]), groups)
-        grouped_conv2d_dgrad_gemm_kernel[grid](
-            dy, weight, dx, N, H, W, OH, OW, cin_g, cout_g, *common,
-            KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        def launch(cfg):
+            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"]), groups)
+            grouped_conv2d_dgrad_gemm_kernel[grid](
+                dy, weight, dx, N, H, W, OH, OW, cin_g, cout_g, *common,
+                KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return dx
+        candidates = tuning.dgrad_gemm_candidates(cin_g, cout_g, x.element_size(), x.device)
     else:
         raise ValueError(f"unknown dgrad regime {regime!r}; expected 'fma' or 'gemm'")
-    return dx
+    return launch(tuning.choose(f"grouped_conv2d_dgrad_{regime}", key, candidates, launch, x.device))
 
 
 def grouped_conv2d_wgrad(x, dy, weight_shape, stride, padding, dilation, groups, regime=None):
@@ -76,28 +82,37 @@ def grouped_conv2d_wgrad(x, dy, weight_shape, stride, padding, dilation, groups,
     if regime is None:
         regime = GEMM if min(cin_g, cout_g) >= WGRAD_GEMM_MIN_CHANNELS_PER_GROUP else FMA
     common = (*x.stride(), *dy.stride(), *_geometry(stride, padding, dilation))
+    key = launchers.problem_key(x, pixels, cin_g * groups, groups, cout_g, (kh, kw), stride, dilation)
     if regime == FMA:
         taps = triton.next_power_of_2(kh * kw)
-        cfg = tuning.wgrad_fma_config(cout, taps)
-        per_tile = (triton.cdiv(cout, cfg.kwargs["BLOCK_C"]), cin_g)
-        splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], per_tile[0] * per_tile[1], x.device)
-        part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
-        grouped_conv2d_wgrad_fma_kernel[(splits, *per_tile)](
-            x, dy, part, N, H, W, OH, OW, cout, *common, per_split,
-            CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, TAPS=taps, ACC_DTYPE=_acc_dtype(x.dtype),
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+
+        def launch(cfg):
+            per_tile = (triton.cdiv(cout, cfg.kwargs["BLOCK_C"]), cin_g)
+            splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], per_tile[0] * per_tile[1],
+                                                    x.device)
+            part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
+            grouped_conv2d_wgrad_fma_kernel[(splits, *per_tile)](
+                x, dy, part, N, H, W, OH, OW, cout, *common, per_split,
+                CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, TAPS=taps, ACC_DTYPE=_acc_dtype(x.dtype),
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return part.sum(0)
+        candidates = tuning.wgrad_fma_candidates(cout, taps)
     elif regime == GEMM:
-        cfg = tuning.wgrad_gemm_config()
-        tiles = triton.cdiv(cout_g, cfg.kwargs["BLOCK_M"]) * triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"])
-        splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_K"], tiles * groups * kh * kw, x.device)
-        part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
-        grouped_conv2d_wgrad_gemm_kernel[(splits, tiles, groups * kh * kw)](
-            x, dy, part, N, H, W, OH, OW, cin_g, cout_g, cout, *common, per_split,
-            KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        def launch(cfg):
+            tiles = triton.cdiv(cout_g, cfg.kwargs["BLOCK_M"]) * triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"])
+            splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_K"], tiles * groups * kh * kw,
+                                                    x.device)
+            part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
+            grouped_conv2d_wgrad_gemm_kernel[(splits, tiles, groups * kh * kw)](
+                x, dy, part, N, H, W, OH, OW, cin_g, cout_g, cout, *common, per_split,
+                KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return part.sum(0)
+        candidates = tuning.wgrad_gemm_candidates(cin_g, cout_g)
     else:
         raise ValueError(f"unknown wgrad regime {regime!r}; expected 'fma' or 'gemm'")
-    return part.sum(0).reshape(weight_shape).to(x.dtype)
+    grad = launch(tuning.choose(f"grouped_conv2d_wgrad_{regime}", key, candidates, launch, x.device))
+    return grad.reshape(weight_shape).to(x.dtype)
 
 
 def channel_sum(dy):
@@ -107,14 +122,20 @@ def channel_sum(dy):
     N, C, H, W = dy.shape
     if dy.numel() == 0:
         return torch.zeros(C, dtype=dy.dtype, device=dy.device)
-    cfg = tuning.reduce_config(C, is_channels_last(dy))
-    tiles = triton.cdiv(C, cfg.kwargs["BLOCK_C"])
-    splits, per_split = tuning.pixel_splits(N * H * W, cfg.kwargs["BLOCK_P"], tiles, dy.device)
-    part = torch.empty((splits, C), dtype=_acc_torch_dtype(dy.dtype), device=dy.device)
-    channel_sum_kernel[(splits, tiles)](
-        dy, part, N, H, W, C, *dy.stride(), per_split, ACC_DTYPE=_acc_dtype(dy.dtype),
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
-    return part.sum(0).to(dy.dtype)
+    pixels = N * H * W
+
+    def launch(cfg):
+        tiles = triton.cdiv(C, cfg.kwargs["BLOCK_C"])
+        splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], tiles, dy.device)
+        part = torch.empty((splits, C), dtype=_acc_torch_dtype(dy.dtype), device=dy.device)
+        channel_sum_kernel[(splits, tiles)](
+            dy, part, N, H, W, C, *dy.stride(), per_split, ACC_DTYPE=_acc_dtype(dy.dtype),
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        return part.sum(0)
+    key = autotune.problem_key(dy, pixels, C=C)
+    grad = launch(tuning.choose("channel_sum", key, tuning.reduce_candidates(C, is_channels_last(dy)), launch,
+                                dy.device))
+    return grad.to(dy.dtype)
 
 
 def igc_secondary_wgrad(t, dy, L):
@@ -124,12 +145,18 @@ def igc_secondary_wgrad(t, dy, L):
     N, C, H, W = t.shape
     if t.numel() == 0:
         return torch.zeros((C, L, 1, 1), dtype=t.dtype, device=t.device)
-    cfg = tuning.reduce_config(C, is_channels_last(t))
-    tiles = triton.cdiv(C, cfg.kwargs["BLOCK_C"])
-    splits, per_split = tuning.pixel_splits(N * H * W, cfg.kwargs["BLOCK_P"], tiles * L, t.device)
-    part = torch.empty((splits, C, L), dtype=_acc_torch_dtype(t.dtype), device=t.device)
-    igc_secondary_wgrad_kernel[(splits, tiles, L)](
-        t, dy, part, N, H, W, C, *t.stride(), *dy.stride(), per_split,
-        L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
-    return part.sum(0).reshape(C, L, 1, 1).to(t.dtype)
+    pixels = N * H * W
+
+    def launch(cfg):
+        tiles = triton.cdiv(C, cfg.kwargs["BLOCK_C"])
+        splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], tiles * L, t.device)
+        part = torch.empty((splits, C, L), dtype=_acc_torch_dtype(t.dtype), device=t.device)
+        igc_secondary_wgrad_kernel[(splits, tiles, L)](
+            t, dy, part, N, H, W, C, *t.stride(), *dy.stride(), per_split,
+            L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        return part.sum(0)
+    key = launchers.problem_key(t, pixels, C, L, C // L, (1, 1), (1, 1), (1, 1))
+    grad = launch(tuning.choose("igc_secondary_wgrad", key, tuning.reduce_candidates(C, is_channels_last(t)), launch,
+                                t.device))
+    return grad.reshape(C, L, 1, 1).to(t.dtype)

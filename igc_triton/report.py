@@ -85,6 +85,9 @@ def write(results_dir: str, out_dir: str | None = None) -> str:
     layer_lat = [r for r in timed if r["kind"] == "layer"]
     if layer_lat:
         md += _layers(layer_lat, cite)
+    configs = [r for r in rows if r["metric"] == "config"]
+    if configs:
+        md += _configs(configs, cite)
     net_lat = [r for r in timed if r["kind"] == "network"]
     md += _claims([r for r in rows if r["kind"] == "claim"], net_lat, cite)
     if net_lat:
@@ -218,6 +221,36 @@ def _layers(lat, cite) -> list[str]:
                                                                                         "IGC/regular FLOPs",
                                                                                         "Triton speedup"], body) + [""]
     return md
+
+
+def _configs(rows, cite) -> list[str]:
+    """The launch config each Triton kernel ran with, per (L, M), dtype and layout."""
+    md = ["## Launch configs per (L, M)", "",
+          "The config each Triton kernel of the layer providers ran with (chosen by the autotuner, "
+          "`IGC_TRITON_AUTOTUNE`; *source*: `tuned` = benchmarked in this run, `cache`/`shipped` = persisted "
+          "earlier, `memo` = chosen earlier in this run, `default` = a single candidate or tuning off). *cases*: "
+          "how many of the suite's layers ran this kernel with this config.", ""]
+    body = []
+    keyed = _group(rows, "dtype", "layout")
+    for (dtype, layout), group in sorted(keyed.items()):
+        cite.table = f"configs {dtype} {layout}"
+        parsed = {}
+        for r in group:
+            kernel, config, source, _ = (part.strip() for part in r["detail"].split("|", 3))
+            parsed.setdefault((r["L"], r["M"], kernel, config), []).append((r, source))
+        for (L, M, kernel, config), uses in sorted(parsed.items(), key=lambda kv: (_num(kv[0][0]), _num(kv[0][1]),
+                                                                                  kv[0][2], kv[0][3])):
+            r0 = uses[0][0]
+            per_case = list({u[0]["case"]: u[0] for u in uses}.values())
+            sources = sorted({u[1] for u in uses})
+            body.append([cite(float(L), "g", [r0], "value", "L") if L else "-",
+                         cite(float(M), "g", [r0], "value", "M") if M else "-", dtype, layout, kernel, config,
+                         ", ".join(sources), cite(len(per_case), "d", per_case, "count")])
+    return md + _md_table(["L", "M", "dtype", "layout", "kernel", "config", "source", "cases"], body) + [""]
+
+
+def _num(v) -> float:
+    return float(v) if v else -1.0
 
 
 def _claims(claims, lat, cite) -> list[str]:

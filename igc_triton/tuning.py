@@ -1,51 +1,113 @@
-"""Choice of a launch config from the config spaces in ``igc_triton.kernels.configs``.
+"""Candidate launch configs of every kernel for one problem, and the choice among them.
 
-For now a fixed heuristic per layout and channel count (no benchmarking); the per-L/M
-autotuner replaces it. Under the interpreter, one large-tile config keeps the number of
-(slow, Python-level) program instances small.
+Each ``*_candidates`` function takes the kernel's space from ``igc_triton.kernels.configs``,
+puts the heuristic default first (the config used with ``IGC_TRITON_AUTOTUNE=off``) and
+prunes what cannot help this problem: tiles wider than the channels they cover, ``tl.dot``
+steps with K < 16, pipelines that overflow shared memory, register tiles too large for the
+warps. Under the interpreter there is one candidate, a large tile (each program instance
+costs about a millisecond of Python), so nothing is ever benchmarked there.
+``choose`` hands the candidates to the autotuner (``igc_triton.autotune``).
 """
 
 import torch
 import triton
 
-from igc_triton import runtime
+from igc_triton import autotune, runtime
+
+# Dynamic shared memory assumed when the device does not report its opt-in limit (sm_86's).
+DEFAULT_SMEM_BYTES = 99 * 1024
+# The fused block holds a [BLOCK_P x C_PAD] fp32 tile in registers: at most this many per thread.
+FUSED_TILE_REGS_PER_THREAD = 64
 
 
-def fma_config(channels: int, channels_last: bool) -> triton.Config:
-    """Config for ``grouped_conv2d_fwd_fma_kernel`` / ``igc_secondary_fwd_kernel``."""
+def choose(kernel: str, key: str, candidates: list, run, device: torch.device) -> triton.Config:
+    return autotune.TUNER.choose(kernel, key, candidates, run, device)
+
+
+def _width(n: int) -> int:
+    return max(16, triton.next_power_of_2(max(n, 1)))
+
+
+def _space(default: triton.Config, space, keep=lambda cfg: True) -> list:
+    """``default`` first, then every other config of ``space`` that ``keep`` accepts, once."""
+    out = [default]
+    for cfg in space:
+        if keep(cfg) and not any(autotune.same_config(cfg, c) for c in out):
+            out.append(cfg)
+    return out
+
+
+def smem_bytes(device: torch.device) -> int:
+    if device.type != "cuda":
+        return DEFAULT_SMEM_BYTES
+    props = torch.cuda.get_device_properties(device)
+    return getattr(props, "shared_memory_per_block_optin", DEFAULT_SMEM_BYTES)
+
+
+def _interpreted(cfg: triton.Config, key: str, channels: int) -> list:
+    return [_with(cfg, **{key: min(cfg.kwargs[key], _width(channels))})]
+
+
+def fma_candidates(channels: int, channels_last: bool) -> list:
+    """``grouped_conv2d_fwd_fma_kernel`` / ``igc_secondary_fwd_kernel``: [pixels x channels] tiles."""
     from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
-        cfg = configs.INTERPRET_FMA
-        return _with(cfg, BLOCK_C=min(cfg.kwargs["BLOCK_C"], max(16, triton.next_power_of_2(channels))))
-    return configs.FMA_CONFIGS[1 if channels_last else 0]
+        return _interpreted(configs.INTERPRET_FMA, "BLOCK_C", channels)
+    return _space(configs.FMA_CONFIGS[1 if channels_last else 0], configs.FMA_CONFIGS,
+                  lambda c: c.kwargs["BLOCK_C"] <= _width(channels))
 
 
-def gemm_config(channels_per_group: int) -> triton.Config:
-    """Config for ``grouped_conv2d_fwd_gemm_kernel``."""
+def _gemm_fits(cfg: triton.Config, k_channels: int, n_channels: int, elem_bytes: int, smem: int) -> bool:
+    kw = cfg.kwargs
+    stage = (kw["BLOCK_M"] * kw["BLOCK_K"] + kw["BLOCK_K"] * kw["BLOCK_N"]) * elem_bytes
+    return (kw["BLOCK_K"] >= 16 and kw["BLOCK_K"] <= _width(k_channels) and kw["BLOCK_N"] <= _width(n_channels)
+            and stage * max(cfg.num_stages, 1) <= smem)
+
+
+def gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, device: torch.device) -> list:
+    """``grouped_conv2d_fwd_gemm_kernel``: M = pixels, N = output channels, K = input channels per tap."""
     from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
-        cfg = configs.INTERPRET_GEMM
-        return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], max(16, triton.next_power_of_2(channels_per_group))))
-    return configs.GEMM_CONFIGS[2 if channels_per_group <= 32 else 0]
+        return _interpreted(configs.INTERPRET_GEMM, "BLOCK_N", cout_per_group)
+    smem = smem_bytes(device)
+    return _space(configs.GEMM_CONFIGS[2 if cout_per_group <= 32 else 0], configs.GEMM_CONFIGS,
+                  lambda c: _gemm_fits(c, cin_per_group, cout_per_group, elem_bytes, smem))
 
 
-def reduce_config(channels: int, channels_last: bool) -> triton.Config:
-    """Config for the pixel-reducing kernels (FMA wgrad, bias gradient, secondary wgrad)."""
+def dgrad_fma_candidates(channels: int, channels_last: bool) -> list:
     from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
-        cfg = configs.INTERPRET_REDUCE
-        return _with(cfg, BLOCK_C=min(cfg.kwargs["BLOCK_C"], max(16, triton.next_power_of_2(channels))))
-    return configs.REDUCE_FMA_CONFIGS[1 if channels_last else 0]
+        return fma_candidates(channels, channels_last)
+    return _space(configs.DGRAD_FMA_CONFIGS[1 if channels_last else 0], configs.DGRAD_FMA_CONFIGS,
+                  lambda c: c.kwargs["BLOCK_C"] <= _width(channels))
 
 
-def wgrad_fma_config(channels: int, taps: int) -> triton.Config:
-    """Config for ``grouped_conv2d_wgrad_fma_kernel``, whose tile is [BLOCK_P x BLOCK_C x taps]:
-    BLOCK_P shrinks as the (power-of-two) tap count grows past 16, keeping the tile size."""
+def dgrad_gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, device: torch.device) -> list:
+    """dgrad as a GEMM: N = input channels of the group, K = output channels per tap."""
     from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
-        cfg = configs.INTERPRET_REDUCE
-        return _with(cfg, BLOCK_C=min(cfg.kwargs["BLOCK_C"], max(16, triton.next_power_of_2(channels))))
-    return wgrad_fma_tile(configs.WGRAD_FMA_CONFIGS[0], taps)
+        return _interpreted(configs.INTERPRET_GEMM, "BLOCK_N", cin_per_group)
+    smem = smem_bytes(device)
+    return _space(configs.DGRAD_GEMM_CONFIGS[1 if cin_per_group <= 32 else 0], configs.DGRAD_GEMM_CONFIGS,
+                  lambda c: _gemm_fits(c, cout_per_group, cin_per_group, elem_bytes, smem))
+
+
+def reduce_candidates(channels: int, channels_last: bool) -> list:
+    """The pixel-reducing kernels (bias gradient, secondary weight gradient)."""
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        return _interpreted(configs.INTERPRET_REDUCE, "BLOCK_C", channels)
+    return _space(configs.REDUCE_FMA_CONFIGS[1 if channels_last else 0], configs.REDUCE_FMA_CONFIGS,
+                  lambda c: c.kwargs["BLOCK_C"] <= _width(channels))
+
+
+def wgrad_fma_candidates(channels: int, taps: int) -> list:
+    """``grouped_conv2d_wgrad_fma_kernel``, whose tile is [BLOCK_P x BLOCK_C x taps]: BLOCK_P
+    shrinks as the (power-of-two) tap count grows past 16, keeping the tile size."""
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        return _interpreted(configs.INTERPRET_REDUCE, "BLOCK_C", channels)
+    return [wgrad_fma_tile(cfg, taps) for cfg in configs.WGRAD_FMA_CONFIGS]
 
 
 def wgrad_fma_tile(cfg: triton.Config, taps: int) -> triton.Config:
@@ -53,29 +115,28 @@ def wgrad_fma_tile(cfg: triton.Config, taps: int) -> triton.Config:
     return _with(cfg, BLOCK_P=max(4, cfg.kwargs["BLOCK_P"] * 16 // max(taps, 16)))
 
 
-def wgrad_gemm_config() -> triton.Config:
-    from igc_triton.kernels import configs
-    return configs.INTERPRET_WGRAD_GEMM if runtime.kernels_interpreted() else configs.WGRAD_GEMM_CONFIGS[0]
-
-
-def dgrad_fma_config(channels: int, channels_last: bool) -> triton.Config:
+def wgrad_gemm_candidates(cin_per_group: int, cout_per_group: int) -> list:
+    """wgrad as a GEMM per (group, tap): [out-channels x pixels] . [pixels x in-channels]."""
     from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
-        return fma_config(channels, channels_last)
-    return configs.DGRAD_FMA_CONFIGS[1 if channels_last else 0]
+        return [configs.INTERPRET_WGRAD_GEMM]
+    return _space(configs.WGRAD_GEMM_CONFIGS[0], configs.WGRAD_GEMM_CONFIGS,
+                  lambda c: c.kwargs["BLOCK_M"] <= _width(cout_per_group)
+                  and c.kwargs["BLOCK_N"] <= _width(cin_per_group))
 
 
-def dgrad_gemm_config(channels_per_group: int) -> triton.Config:
+def fused_candidates(c_pad: int) -> list:
+    """``igc_block_fwd_kernel``: BLOCK_N never exceeds the padded width, and the [BLOCK_P x C_PAD]
+    register tile stays within ``FUSED_TILE_REGS_PER_THREAD`` (the default always stays)."""
     from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
-        return gemm_config(channels_per_group)
-    return configs.DGRAD_GEMM_CONFIGS[1 if channels_per_group <= 32 else 0]
+        return [fused_tile(configs.INTERPRET_FUSED, c_pad)]
+    space = [fused_tile(cfg, c_pad) for cfg in configs.FUSED_CONFIGS]
+    return _space(space[0], space[1:], lambda c: c.kwargs["BLOCK_P"] * c_pad
+                  <= FUSED_TILE_REGS_PER_THREAD * 32 * c.num_warps)
 
 
-def fused_config(c_pad: int) -> triton.Config:
-    """Config for ``igc_block_fwd_kernel``; BLOCK_N never exceeds the padded width."""
-    from igc_triton.kernels import configs
-    cfg = configs.INTERPRET_FUSED if runtime.kernels_interpreted() else configs.FUSED_CONFIGS[0]
+def fused_tile(cfg: triton.Config, c_pad: int) -> triton.Config:
     return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], c_pad))
 
 

@@ -1,7 +1,9 @@
 """Launch-config spaces of every kernel (tile sizes, warps, pipeline stages).
 
 Every config listed here is compiled for sm_90 in a CPU test (``igc_triton.compile_check``),
-so the launchers may pick any of them. The first entry of each space is its default.
+so the autotuner (``igc_triton.autotune``) may pick any of them; ``igc_triton.tuning`` prunes
+each space for a problem and puts the heuristic default first. No config choice has been
+measured on a GPU yet: the spaces are starting points around the defaults.
 Tile shapes follow the layouts: NCHW keeps a channel's pixels contiguous (wide pixel
 tiles coalesce), channels_last keeps a pixel's channels contiguous (wide channel tiles).
 """
@@ -9,12 +11,13 @@ tiles coalesce), channels_last keeps a pixel's channels contiguous (wide channel
 from triton import Config
 
 # grouped_conv2d_fwd_fma_kernel and igc_secondary_fwd_kernel: [BLOCK_P pixels x BLOCK_C channels]
-# Untuned starting points (no config has been measured on a GPU yet); the per-L/M autotuner
-# widens these spaces once it can choose among them.
 FMA_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4, num_stages=1),  # default, NCHW
     Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4, num_stages=1),  # default, channels_last
     Config({"BLOCK_P": 128, "BLOCK_C": 32}, num_warps=8, num_stages=1),
+    Config({"BLOCK_P": 64, "BLOCK_C": 32}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 256, "BLOCK_C": 16}, num_warps=8, num_stages=1),
+    Config({"BLOCK_P": 64, "BLOCK_C": 64}, num_warps=4, num_stages=1),
 ]
 
 # grouped_conv2d_fwd_gemm_kernel: [BLOCK_M pixels x BLOCK_N channels], K step BLOCK_K >= 16.
@@ -23,16 +26,20 @@ GEMM_CONFIGS = [
     Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=2),  # default
     Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=3),
     Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=4, num_stages=2),  # default, <= 32 channels
+    Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=4, num_stages=3),
+    Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4, num_stages=3),
+    Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=4, num_stages=3),
 ]
 
 # Backward kernels. dgrad tiles are [input pixels x input channels] like the forward's;
 # wgrad and bias tiles reduce BLOCK_P pixels of [pixels x output channels] per step, or
 # (GEMM) a [BLOCK_M out-channels x BLOCK_K pixels] . [BLOCK_K pixels x BLOCK_N in-channels] dot.
-DGRAD_FMA_CONFIGS = FMA_CONFIGS[:2]
-DGRAD_GEMM_CONFIGS = [GEMM_CONFIGS[0], GEMM_CONFIGS[2]]  # default, <= 32 channels
+DGRAD_FMA_CONFIGS = FMA_CONFIGS[:2] + FMA_CONFIGS[3:4]
+DGRAD_GEMM_CONFIGS = [GEMM_CONFIGS[0], GEMM_CONFIGS[2], GEMM_CONFIGS[1]]  # default, default <= 32 channels
 REDUCE_FMA_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4, num_stages=1),  # default, NCHW
     Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4, num_stages=1),  # default, channels_last
+    Config({"BLOCK_P": 256, "BLOCK_C": 16}, num_warps=8, num_stages=1),
 ]
 # grouped_conv2d_wgrad_fma_kernel: [BLOCK_P x BLOCK_C x 16 taps] for 3x3; the launcher shrinks
 # BLOCK_P for larger kernels (tuning.wgrad_fma_config).
@@ -43,9 +50,13 @@ WGRAD_GEMM_CONFIGS = [
 ]
 
 # igc_block_fwd_kernel: BLOCK_P pixels x all C_PAD channels held in registers, secondary in
-# BLOCK_N-channel slices (C_PAD follows the block's width).
+# BLOCK_N-channel slices (C_PAD follows the block's width; BLOCK_N is capped at C_PAD and
+# configs whose register tile is too large for C_PAD are pruned, see tuning.fused_candidates).
 FUSED_CONFIGS = [
     Config({"BLOCK_P": 32, "BLOCK_N": 64}, num_warps=4, num_stages=1),  # default
+    Config({"BLOCK_P": 64, "BLOCK_N": 64}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 16, "BLOCK_N": 64}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 64, "BLOCK_N": 32}, num_warps=8, num_stages=1),
 ]
 
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the

@@ -59,23 +59,8 @@ def grouped_conv2d_fwd_fma_kernel(
     ih0 = oh * stride_h - pad_h
     iw0 = ow * stride_w - pad_w
     x_n = n * sx_n
-    # Each output channel reads the CIN_G input channels of its own group.
-    x_c = ((co // COUT_G) * CIN_G).to(tl.int64) * sx_c
-    cmask = c_mask[None, :]
-
-    acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=ACC_DTYPE)
-    for kh in tl.static_range(KH):
-        ih = ih0 + kh * dil_h
-        h_ok = p_mask & (ih >= 0) & (ih < H)
-        for kw in tl.static_range(KW):
-            iw = iw0 + kw * dil_w
-            ok = (h_ok & (iw >= 0) & (iw < W))[:, None] & cmask
-            x_tap = x_ptr + ((x_n + ih * sx_h + iw * sx_w)[:, None] + x_c[None, :])
-            w_tap = w_ptr + (co * (CIN_G * KH * KW) + (kh * KW + kw))
-            for ci in range(CIN_G):
-                xv = tl.load(x_tap + ci * sx_c, mask=ok, other=0.0)
-                wv = tl.load(w_tap + ci * (KH * KW), mask=c_mask, other=0.0)
-                acc += xv.to(ACC_DTYPE) * wv.to(ACC_DTYPE)[None, :]
+    acc = direct_conv_tile(x_ptr, w_ptr, x_n, ih0, iw0, p_mask, co, c_mask, H, W, sx_c, sx_h, sx_w, dil_h, dil_w,
+                           CIN_G, COUT_G, KH, KW, ACC_DTYPE, BLOCK_P, BLOCK_C)
 
     if HAS_BIAS:
         acc += tl.load(b_ptr + co, mask=c_mask, other=0.0).to(ACC_DTYPE)[None, :]
@@ -147,3 +132,39 @@ def grouped_conv2d_fwd_gemm_kernel(
         acc += tl.load(b_ptr + co, mask=n_mask, other=0.0).to(ACC_DTYPE)[None, :]
     y_off = (n * sy_n + oh * sy_h + ow * sy_w)[:, None] + co.to(tl.int64)[None, :] * sy_c
     tl.store(y_ptr + y_off, acc.to(y_ptr.dtype.element_ty), mask=p_mask[:, None] & n_mask[None, :])
+
+
+@triton.jit
+def direct_conv_tile(
+    x_ptr, w_ptr,
+    x_n, ih0, iw0, p_mask,  # per output pixel: batch offset, top-left input row/column, validity
+    co, c_mask,  # output channels of the tile and their validity
+    H, W, sx_c, sx_h, sx_w, dil_h, dil_w,
+    CIN_G: tl.constexpr,
+    COUT_G: tl.constexpr,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    """[BLOCK_P x BLOCK_C] grouped-conv outputs on CUDA-core FMAs (weights contiguous
+    (COUT, CIN_G, KH, KW)): shared by the FMA forward kernel and the fused IGC block."""
+    # Each output channel reads the CIN_G input channels of its own group; spatial offsets and
+    # masks are computed once per tap, outside the channel loop.
+    x_c = ((co // COUT_G) * CIN_G).to(tl.int64) * sx_c
+    cmask = c_mask[None, :]
+    acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=ACC_DTYPE)
+    for kh in tl.static_range(KH):
+        ih = ih0 + kh * dil_h
+        h_ok = p_mask & (ih >= 0) & (ih < H)
+        for kw in tl.static_range(KW):
+            iw = iw0 + kw * dil_w
+            ok = (h_ok & (iw >= 0) & (iw < W))[:, None] & cmask
+            x_tap = x_ptr + ((x_n + ih * sx_h + iw * sx_w)[:, None] + x_c[None, :])
+            w_tap = w_ptr + (co * (CIN_G * KH * KW) + (kh * KW + kw))
+            for ci in range(CIN_G):
+                xv = tl.load(x_tap + ci * sx_c, mask=ok, other=0.0)
+                wv = tl.load(w_tap + ci * (KH * KW), mask=c_mask, other=0.0)
+                acc += xv.to(ACC_DTYPE) * wv.to(ACC_DTYPE)[None, :]
+    return acc

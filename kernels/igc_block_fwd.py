@@ -16,6 +16,7 @@ two-kernel path.
 
 import triton
 import triton.language as tl
+from igc_triton.kernels.grouped_conv2d_fwd import direct_conv_tile
 
 
 @triton.jit
@@ -57,22 +58,8 @@ def igc_block_fwd_kernel(
 
     # Primary: t[p, c] = sum over (ci, tap) of x[p at tap, partition(c) * CIN_G + ci] * wp[c, ci, tap].
     c = tl.arange(0, C_PAD)
-    c_mask = c < C
-    x_c = ((c // M) * CIN_G).to(tl.int64) * sx_c
-    w_c = c * (CIN_G * KH * KW)
-    t = tl.zeros((BLOCK_P, C_PAD), dtype=tl.float32)
-    for kh in tl.static_range(KH):
-        ih = ih0 + kh * dil_h
-        h_ok = p_mask & (ih >= 0) & (ih < H)
-        for kw in tl.static_range(KW):
-            iw = iw0 + kw * dil_w
-            ok = (h_ok & (iw >= 0) & (iw < W))[:, None] & c_mask[None, :]
-            x_tap = x_ptr + ((x_n + ih * sx_h + iw * sx_w)[:, None] + x_c[None, :])
-            w_tap = wp_ptr + (w_c + (kh * KW + kw))
-            for ci in range(CIN_G):
-                xv = tl.load(x_tap + ci * sx_c, mask=ok, other=0.0)
-                wv = tl.load(w_tap + ci * (KH * KW), mask=c_mask, other=0.0)
-                t += xv.to(tl.float32) * wv.to(tl.float32)[None, :]
+    t = direct_conv_tile(x_ptr, wp_ptr, x_n, ih0, iw0, p_mask, c, c < C, H, W, sx_c, sx_h, sx_w, dil_h, dil_w,
+                         CIN_G, M, KH, KW, tl.float32, BLOCK_P, C_PAD)
     # Round t to the storage dtype, as the two-kernel path does when it writes t.
     t = t.to(wf_ptr.dtype.element_ty)
 

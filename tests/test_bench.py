@@ -67,6 +67,21 @@ def test_smoke_writes_csv_env_report_and_figures(smoke):
     assert "No GPU was used" in text.splitlines()[2]
 
 
+def test_report_shows_the_launch_config_per_L_M(smoke):
+    rows = [r for r in read_rows(os.path.join(smoke, "results.csv")) if r["metric"] == "config"]
+    # Every Triton layer measurement names the config of each kernel it ran, and only those do.
+    triton_layers = {(r["case"], r["provider"], r["layout"]) for r in read_rows(os.path.join(smoke, "results.csv"))
+                     if r["metric"] == "status" and r["kind"] == "layer" and r["provider"].startswith("triton")
+                     and r["status"] == "checked"}
+    assert {(r["case"], r["provider"], r["layout"]) for r in rows} == triton_layers
+    fused = [r for r in rows if r["provider"] == "triton-igc-fused"]
+    assert fused and all(r["detail"].startswith("igc_block_fwd | BLOCK_P=") for r in fused)
+    text = open(os.path.join(smoke, "report.md")).read()
+    section = text.split("## Launch configs per (L, M)")[1].split("\n## ")[0]
+    assert re.search(r"\| 8 +\| 2 +\| fp32 +\| channels_last \| igc_block_fwd +\| BLOCK_P=\d+ BLOCK_N=\d+ warps=4 "
+                     r"stages=1 +\| default", section), section
+
+
 def test_csv_schema(smoke):
     df = pd.read_csv(os.path.join(smoke, "results.csv"))
     assert list(df.columns) == harness.COLUMNS

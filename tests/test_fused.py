@@ -112,3 +112,33 @@ def test_fuse_for_inference_keeps_the_outputs(build, blocks, device):
     assert sum(isinstance(m, it.fuse.FusedIGCBlock) for m in fused.modules()) == blocks
     assert not any(isinstance(m, it.fuse.FusedIGCBlock) for m in net.modules())  # the original is untouched
     assert rel_error(out, expected) <= 1e-5
+
+
+def test_folded_secondary_weight_is_cached_until_the_weight_changes(device, monkeypatch):
+    folds = []
+    real = reference.folded_secondary_weight
+    monkeypatch.setattr(reference, "folded_secondary_weight", lambda ws, L: folds.append(L) or real(ws, L))
+    L, C = 4, 16
+    ws = torch.randn(C, L, 1, 1, device=device)
+    x = torch.randn(1, C, 4, 4, device=device)
+    wp = torch.randn(C, C // L, 3, 3, device=device)
+    y1 = it.igc_block(x, wp, ws, L)
+    assert_close(it.igc_block(x, wp, ws, L), _ref(x, wp, ws, L, 1), torch.float32)
+    assert len(folds) == 1  # the second call reused the folded weight
+    with torch.no_grad():
+        ws.mul_(-2.0)  # an optimizer-style in-place update must not reuse the stale fold
+    y2 = it.igc_block(x, wp, ws, L)
+    assert len(folds) == 2
+    assert_close(y2, _ref(x, wp, ws, L, 1), torch.float32)
+    assert_close(y2, -2.0 * y1, torch.float32)
+    other = ws.clone()  # a different tensor (same values): folded again, then freed with it
+    it.igc_block(x, wp, other, L)
+    assert len(folds) == 3 and id(other) in launchers._FOLDED
+    key = id(other)
+    del other
+    assert key not in launchers._FOLDED
+    with torch.inference_mode():
+        frozen = torch.randn(C, L, 1, 1, device=device)
+        it.igc_block(x, wp, frozen, L)
+        it.igc_block(x, wp, frozen, L)
+    assert len(folds) == 5  # inference tensors have no version counter: never cached

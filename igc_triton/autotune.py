@@ -1,0 +1,337 @@
+"""Per-problem choice of a kernel's launch config, benchmarked once and persisted per GPU.
+
+A launcher names its kernel, a *problem key* (L, M, channels, kernel size, stride, dilation,
+dtype, layout and the pixel count rounded up to a power of two -- not the raw batch size), its
+candidate configs (the kernel's space in ``kernels/configs.py``, pruned for the problem, the
+heuristic default first) and a function that launches one config. ``IGC_TRITON_AUTOTUNE``
+says what happens then:
+
+- ``off``: the default config; no file is read and nothing is benchmarked.
+- ``cached`` (default): the config persisted for this GPU -- first the user's tuning cache,
+  then the configs shipped in the package (``igc_triton/tuned/<gpu>.json``); a problem found
+  in neither is benchmarked once, on first use, and the result added to the user's cache, so
+  later processes do not tune it again.
+- ``full``: every problem is benchmarked again once per process, ignoring what is persisted,
+  and the user's cache updated (after a Triton or driver upgrade; ``igc-lab tune --force``).
+
+Why not ``triton.autotune``: its key is a list of kernel arguments (our keys are derived from
+shapes and layouts, and the pixel count is bucketed), it cannot load configs shipped per
+GPU, and it would benchmark inside a CUDA graph capture. Here a capture, a single candidate
+(always the case under the interpreter) or mode ``off`` never benchmarks.
+
+Every benchmarked config's output is compared with the default config's before it may win,
+so a config the compiler gets wrong is rejected rather than chosen. A corrupt cache file, or
+one written for other kernel sources or another Triton version, is ignored with a warning and
+rewritten on the next tuning; a failure to write it is a warning, never an error.
+"""
+
+import contextlib
+import functools
+import hashlib
+import importlib.resources
+import json
+import math
+import os
+import re
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+import triton
+
+ENV_MODE = "IGC_TRITON_AUTOTUNE"
+ENV_CACHE_DIR = "IGC_TRITON_CACHE_DIR"
+OFF, CACHED, FULL = "off", "cached", "full"
+MODES = (OFF, CACHED, FULL)
+FORMAT = 1
+
+# Where a choice came from (``Tuner.record``).
+DEFAULT, MEMO, USER_CACHE, SHIPPED, TUNED = "default", "memo", "cache", "shipped", "tuned"
+
+
+class TuningWarning(UserWarning):
+    pass
+
+
+def mode() -> str:
+    value = os.environ.get(ENV_MODE, CACHED).strip().lower() or CACHED
+    if value not in MODES:
+        raise ValueError(f"{ENV_MODE}={value!r}: expected one of {', '.join(MODES)}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Configs and keys as text
+
+
+def config_to_dict(cfg: triton.Config) -> dict:
+    return {"kwargs": dict(cfg.kwargs), "num_warps": cfg.num_warps, "num_stages": cfg.num_stages}
+
+
+def config_from_dict(d: dict) -> triton.Config:
+    kwargs = d["kwargs"]
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) and type(v) is int for k, v in kwargs.items()):
+        raise ValueError(f"bad config kwargs {kwargs!r}")
+    if type(d["num_warps"]) is not int or type(d["num_stages"]) is not int:
+        raise ValueError(f"bad config {d!r}")
+    return triton.Config(kwargs, num_warps=d["num_warps"], num_stages=d["num_stages"])
+
+
+def config_str(cfg: triton.Config) -> str:
+    return " ".join(f"{k}={v}" for k, v in cfg.kwargs.items()) + f" warps={cfg.num_warps} stages={cfg.num_stages}"
+
+
+def same_config(a: triton.Config, b: triton.Config) -> bool:
+    return config_to_dict(a) == config_to_dict(b)
+
+
+def pixel_bucket(pixels: int) -> int:
+    """Pixel counts are keyed by the next power of two: batch 96 and 128 share a tuning."""
+    return triton.next_power_of_2(max(int(pixels), 1))
+
+
+def layout_name(x: torch.Tensor) -> str:
+    if x.is_contiguous():
+        return "nchw"
+    if x.is_contiguous(memory_format=torch.channels_last):
+        return "nhwc"
+    return "strided"
+
+
+def problem_key(x: torch.Tensor, pixels: int, **fields) -> str:
+    """``k=v`` fields, then the dtype, the layout of ``x`` and the pixel bucket."""
+    parts = [f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in fields.items()]
+    dtype = str(x.dtype).removeprefix("torch.")
+    return " ".join([*parts, dtype, layout_name(x), f"P<={pixel_bucket(pixels)}"])
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+def gpu_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unknown"
+
+
+def cache_dir() -> Path:
+    if os.environ.get(ENV_CACHE_DIR):
+        return Path(os.environ[ENV_CACHE_DIR])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "igc_triton"
+
+
+def cache_path(gpu: str) -> Path:
+    return cache_dir() / "tuning" / f"{slug(gpu)}.json"
+
+
+def shipped_path(gpu: str):
+    return importlib.resources.files("igc_triton.tuned") / f"{slug(gpu)}.json"
+
+
+@functools.cache
+def kernels_fingerprint() -> str:
+    """Hash of the kernel sources and config spaces: a timing is only valid for the code it timed."""
+    root = importlib.resources.files("igc_triton.kernels")
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in root.iterdir() if p.name.endswith(".py")):
+        h.update(name.encode())
+        h.update((root / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def header(gpu: str) -> dict:
+    return {"format": FORMAT, "gpu": gpu, "triton": triton.__version__, "kernels": kernels_fingerprint()}
+
+
+def read_entries(path, gpu: str, check_versions: bool) -> dict:
+    """The ``entries`` of a tuning file, or {} (with a warning) when it is corrupt or stale.
+
+    ``check_versions``: the file must come from these kernel sources and this Triton (the
+    user's cache). Shipped files are checked per entry against the config spaces instead,
+    since a kernel change that keeps the spaces keeps their entries meaningful.
+    """
+    try:
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+            raise ValueError("no 'entries' object")
+        for k, e in data["entries"].items():
+            config_from_dict(e["config"])
+            if not isinstance(k, str) or "|" not in k:
+                raise ValueError(f"bad entry key {k!r}")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        warnings.warn(f"ignoring the corrupt tuning file {path} ({type(e).__name__}: {e}); it is rebuilt as "
+                      "problems are tuned again", TuningWarning, stacklevel=3)
+        return {}
+    want = header(gpu)
+    keys = ("format", "gpu", "triton", "kernels") if check_versions else ("format", "gpu")
+    stale = [f"{k} {data.get(k)!r} != {want[k]!r}" for k in keys if data.get(k) != want[k]]
+    if stale:
+        warnings.warn(f"ignoring the stale tuning file {path} ({'; '.join(stale)}); it is rebuilt as problems are "
+                      "tuned again", TuningWarning, stacklevel=3)
+        return {}
+    return data["entries"]
+
+
+def write_entries(path: Path, gpu: str, entries: dict):
+    """Atomically replace ``path`` (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {**header(gpu), "entries": dict(sorted(entries.items()))}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+
+
+def cuda_timer(fn: Callable[[], object]) -> float:
+    """Median milliseconds of ``fn`` (L2 flushed before each call), short runs: tuning compares
+    configs of one problem, the benchmark harness does the careful timing."""
+    from igc_triton import timing
+    return timing.time_cuda(fn, warmup_ms=5, rep_ms=25, max_reps=100).p50
+
+
+def _accepts(out, ref) -> bool:
+    from igc_triton import testing
+    err = testing.rel_error(out, ref)
+    return err <= testing.tolerance(ref.dtype, ref.device.type)
+
+
+class Tuner:
+    """Chooses configs (``choose``), remembers them for this process, persists benchmarked ones."""
+
+    def __init__(self, timer: Callable[[Callable[[], object]], float] = cuda_timer):
+        self.timer = timer
+        self._memo: dict[tuple, tuple[triton.Config, str]] = {}
+        self._entries: dict[str, dict] = {}  # gpu -> user-cache entries, as loaded and updated
+        self._shipped: dict[str, dict] = {}
+        self._recorders: list[dict] = []
+        self._lock = threading.Lock()
+
+    def reset(self):
+        """Forget what this process chose and loaded (the files stay)."""
+        self._memo.clear()
+        self._entries.clear()
+        self._shipped.clear()
+
+    @contextlib.contextmanager
+    def record(self):
+        """Collects ``{(kernel, key): (config, source)}`` of every choice made inside the block
+        (the source of the first choice of each problem: later ones come from memory)."""
+        seen: dict = {}
+        self._recorders.append(seen)
+        try:
+            yield seen
+        finally:
+            self._recorders.remove(seen)
+
+    def choose(self, kernel: str, key: str, candidates: list, run: Callable[[triton.Config], object],
+               device: torch.device) -> triton.Config:
+        """The config to launch ``kernel`` with for problem ``key``.
+
+        ``candidates``: configs to choose from, the default first; ``run(cfg)`` launches one
+        and returns its output (tuning calls it; the caller launches the chosen config itself).
+        """
+        cfg, source = self._choose(kernel, key, candidates, run, device)
+        for seen in self._recorders:
+            seen.setdefault((kernel, key), (cfg, source))
+        return cfg
+
+    def _choose(self, kernel, key, candidates, run, device):
+        default = candidates[0]
+        if len(candidates) == 1:
+            return default, DEFAULT
+        m = mode()
+        if m == OFF:
+            return default, DEFAULT
+        gpu = gpu_name(device)
+        memo_key = (gpu, kernel, key)
+        if memo_key in self._memo:
+            return self._memo[memo_key][0], MEMO
+        entry_key = f"{kernel}|{key}"
+        if m == CACHED:
+            for source, entries in ((USER_CACHE, self._user_entries(gpu)), (SHIPPED, self._shipped_entries(gpu))):
+                found = self._lookup(entries, entry_key, candidates)
+                if found is not None:
+                    self._memo[memo_key] = (found, source)
+                    return found, source
+        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+            return default, DEFAULT  # no benchmarking inside a CUDA graph capture; not remembered
+        best, ms = self._benchmark(candidates, run)
+        self._memo[memo_key] = (best, TUNED)
+        self._persist(gpu, entry_key, {"config": config_to_dict(best), "ms": ms, "candidates": len(candidates)})
+        return best, TUNED
+
+    @staticmethod
+    def _lookup(entries: dict, entry_key: str, candidates: list):
+        entry = entries.get(entry_key)
+        if entry is None:
+            return None
+        cfg = config_from_dict(entry["config"])
+        # A config no longer in the (pruned) space is stale: tune the problem again.
+        return next((c for c in candidates if same_config(c, cfg)), None)
+
+    def _user_entries(self, gpu: str) -> dict:
+        if gpu not in self._entries:
+            self._entries[gpu] = read_entries(cache_path(gpu), gpu, check_versions=True)
+        return self._entries[gpu]
+
+    def _shipped_entries(self, gpu: str) -> dict:
+        if gpu not in self._shipped:
+            self._shipped[gpu] = read_entries(shipped_path(gpu), gpu, check_versions=False)
+        return self._shipped[gpu]
+
+    def _benchmark(self, candidates, run):
+        ref = run(candidates[0]).clone()  # the launches may share one output buffer
+        best, best_ms = candidates[0], math.inf
+        for cfg in candidates:
+            try:
+                if cfg is not candidates[0] and not _accepts(run(cfg), ref):
+                    warnings.warn(f"config {config_str(cfg)} gives a wrong result; it is never chosen",
+                                  TuningWarning, stacklevel=4)
+                    continue
+                ms = self.timer(lambda cfg=cfg: run(cfg))
+            except Exception as e:  # noqa: BLE001 - e.g. out of shared memory: that config is out
+                warnings.warn(f"config {config_str(cfg)} failed ({type(e).__name__}: {str(e)[:200]}); skipped",
+                              TuningWarning, stacklevel=4)
+                continue
+            if ms < best_ms:
+                best, best_ms = cfg, ms
+        return best, (best_ms if math.isfinite(best_ms) else None)
+
+    def _persist(self, gpu: str, entry_key: str, entry: dict):
+        with self._lock:
+            path = cache_path(gpu)
+            # Merge with what other processes wrote meanwhile (a stale or corrupt file is replaced).
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TuningWarning)
+                entries = read_entries(path, gpu, check_versions=True)
+            entries[entry_key] = entry
+            self._entries[gpu] = entries
+            try:
+                write_entries(path, gpu, entries)
+            except OSError as e:
+                warnings.warn(f"could not write the tuning cache {path} ({e}); tuned configs last for this process "
+                              "only", TuningWarning, stacklevel=4)
+
+
+TUNER = Tuner()

@@ -1,0 +1,352 @@
+"""The autotuner: modes, the persisted cache (shared by processes), shipped configs, corrupt
+and stale files, rejected configs, and the pruned candidate spaces. No GPU: a stubbed timer
+stands in for the CUDA one, and the candidates are small fakes or interpreter-sized tiles."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+import triton
+
+from igc_triton import autotune, functional, runtime, tuning
+from igc_triton.autotune import CACHED, FULL, OFF, Tuner, TuningWarning
+
+A = triton.Config({"BLOCK": 16}, num_warps=4, num_stages=1)
+B = triton.Config({"BLOCK": 32}, num_warps=4, num_stages=1)
+C = triton.Config({"BLOCK": 64}, num_warps=8, num_stages=2)
+CPU = torch.device("cpu")
+
+
+class StubTimer:
+    """Milliseconds per BLOCK value; counts calls; calls the function once (as a timer would)."""
+
+    def __init__(self, ms=None):
+        self.ms = ms or {16: 3.0, 32: 1.0, 64: 2.0}
+        self.calls = 0
+
+    def __call__(self, fn):
+        self.calls += 1
+        out = fn()
+        return self.ms[out.block]
+
+
+class Out(torch.Tensor):
+    pass
+
+
+def output(cfg, value=1.0):
+    t = torch.full((4,), value).as_subclass(Out)
+    t.block = cfg.kwargs["BLOCK"]
+    return t
+
+
+def run_ok(cfg):
+    return output(cfg)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(autotune.ENV_CACHE_DIR, str(tmp_path))
+    monkeypatch.delenv(autotune.ENV_MODE, raising=False)
+    return autotune.cache_path("cpu")
+
+
+def choose(tuner, key="k1", candidates=(A, B, C), run=run_ok):
+    with tuner.record() as seen:
+        cfg = tuner.choose("kern", key, list(candidates), run, CPU)
+    return cfg, seen[("kern", key)][1]
+
+
+def test_off_uses_the_default_and_never_benchmarks(cache, monkeypatch):
+    monkeypatch.setenv(autotune.ENV_MODE, OFF)
+    timer = StubTimer()
+    cfg, source = choose(Tuner(timer))
+    assert cfg is A and source == autotune.DEFAULT
+    assert timer.calls == 0 and not cache.exists()
+
+
+def test_one_candidate_is_never_benchmarked(cache):
+    timer = StubTimer()
+    assert choose(Tuner(timer), candidates=[B]) == (B, autotune.DEFAULT)
+    assert timer.calls == 0 and not cache.exists()
+
+
+def test_cached_tunes_a_miss_once_and_persists_it(cache):
+    timer = StubTimer()
+    tuner = Tuner(timer)
+    assert choose(tuner) == (B, autotune.TUNED)
+    assert timer.calls == 3
+    assert choose(tuner) == (B, autotune.MEMO) and timer.calls == 3
+    data = json.loads(cache.read_text())
+    assert data["entries"]["kern|k1"]["config"] == autotune.config_to_dict(B)
+    assert data["kernels"] == autotune.kernels_fingerprint() and data["triton"] == triton.__version__
+    # A new tuner (as in a new process) reads the file and does not benchmark.
+    fresh = StubTimer()
+    assert choose(Tuner(fresh)) == (B, autotune.USER_CACHE) and fresh.calls == 0
+
+
+def test_full_benchmarks_again_and_overwrites(cache, monkeypatch):
+    choose(Tuner(StubTimer()))
+    monkeypatch.setenv(autotune.ENV_MODE, FULL)
+    timer = StubTimer({16: 3.0, 32: 2.0, 64: 1.0})
+    assert choose(Tuner(timer)) == (C, autotune.TUNED) and timer.calls == 3
+    assert json.loads(cache.read_text())["entries"]["kern|k1"]["config"] == autotune.config_to_dict(C)
+
+
+def test_entries_of_other_problems_are_kept(cache):
+    choose(Tuner(StubTimer()), key="k1")
+    choose(Tuner(StubTimer({16: 1.0, 32: 2.0, 64: 3.0})), key="k2")
+    entries = json.loads(cache.read_text())["entries"]
+    assert entries["kern|k1"]["config"]["kwargs"] == {"BLOCK": 32}
+    assert entries["kern|k2"]["config"]["kwargs"] == {"BLOCK": 16}
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"entries": []}', '{"entries": {"kern|k1": {"config": 3}}}',
+                                     '{"entries": {"kern|k1": {"config": {"kwargs": {"BLOCK": "x"}, '
+                                     '"num_warps": 4, "num_stages": 1}}}}', "[1, 2]"])
+def test_corrupt_cache_is_ignored_with_a_warning_and_rebuilt(cache, content):
+    cache.parent.mkdir(parents=True)
+    cache.write_text(content)
+    timer = StubTimer()
+    with pytest.warns(TuningWarning, match="corrupt tuning file"):
+        assert choose(Tuner(timer)) == (B, autotune.TUNED)
+    assert timer.calls == 3
+    assert json.loads(cache.read_text())["entries"]["kern|k1"]["config"]["kwargs"] == {"BLOCK": 32}
+
+
+@pytest.mark.parametrize("field,value", [("kernels", "0123456789abcdef"), ("triton", "0.0.1"), ("format", 0),
+                                         ("gpu", "NVIDIA A100")])
+def test_stale_cache_is_ignored_with_a_warning_and_rebuilt(cache, field, value):
+    data = {**autotune.header("cpu"), field: value,
+            "entries": {"kern|k1": {"config": autotune.config_to_dict(A), "ms": 1.0}}}
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps(data))
+    timer = StubTimer()
+    with pytest.warns(TuningWarning, match="stale tuning file"):
+        assert choose(Tuner(timer)) == (B, autotune.TUNED)
+    assert json.loads(cache.read_text())[field] == autotune.header("cpu")[field]
+
+
+def test_an_entry_outside_the_candidates_is_tuned_again(cache):
+    other = triton.Config({"BLOCK": 128}, num_warps=4, num_stages=1)
+    autotune.write_entries(cache, "cpu", {"kern|k1": {"config": autotune.config_to_dict(other)}})
+    assert choose(Tuner(StubTimer())) == (B, autotune.TUNED)
+
+
+def test_shipped_configs_are_used_when_the_user_cache_misses(cache, tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped" / "cpu.json"
+    shipped.parent.mkdir()
+    autotune.write_entries(shipped, "cpu", {"kern|k1": {"config": autotune.config_to_dict(C)}})
+    monkeypatch.setattr(autotune, "shipped_path", lambda gpu: shipped)
+    timer = StubTimer()
+    assert choose(Tuner(timer)) == (C, autotune.SHIPPED) and timer.calls == 0
+    # The user's own tuning wins over the shipped one.
+    autotune.write_entries(cache, "cpu", {"kern|k1": {"config": autotune.config_to_dict(A)}})
+    assert choose(Tuner(timer)) == (A, autotune.USER_CACHE)
+
+
+def test_a_wrong_or_failing_config_is_never_chosen(cache):
+    def run(cfg):
+        if cfg is C:
+            raise RuntimeError("out of resources: shared memory")
+        return output(cfg, value=2.0 if cfg is B else 1.0)  # B is fastest but wrong
+
+    timer = StubTimer()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert choose(Tuner(timer), run=run) == (A, autotune.TUNED)
+    messages = [str(w.message) for w in caught if issubclass(w.category, TuningWarning)]
+    assert any("wrong result" in m and "BLOCK=32" in m for m in messages), messages
+    assert any("out of resources" in m and "BLOCK=64" in m for m in messages), messages
+
+
+def test_an_unwritable_cache_is_a_warning(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(autotune.ENV_CACHE_DIR, str(blocker / "sub"))  # a directory under a file
+    monkeypatch.delenv(autotune.ENV_MODE, raising=False)
+    with pytest.warns(TuningWarning, match="could not write"):
+        assert choose(Tuner(StubTimer())) == (B, autotune.TUNED)
+
+
+def test_a_bad_mode_names_the_valid_ones(monkeypatch):
+    monkeypatch.setenv(autotune.ENV_MODE, "fast")
+    with pytest.raises(ValueError, match="IGC_TRITON_AUTOTUNE='fast'.*off, cached, full"):
+        choose(Tuner(StubTimer()))
+
+
+def test_problem_key_buckets_pixels_not_batch():
+    x = torch.empty(3, 8, 5, 5)
+    k = autotune.problem_key(x, 3 * 25, L=4, M=2)
+    assert k == "L=4 M=2 float32 nchw P<=128"
+    assert autotune.problem_key(torch.empty(4, 8, 5, 5), 4 * 25, L=4, M=2) == k  # 75 and 100 pixels: one bucket
+    assert autotune.problem_key(x, 3 * 25, L=2, M=4) != k
+    assert "nhwc" in autotune.problem_key(x.contiguous(memory_format=torch.channels_last), 75, L=4, M=2)
+    assert "float16" in autotune.problem_key(x.half(), 75, L=4, M=2)
+
+
+# --- the real launchers and candidate spaces --------------------------------------------------
+
+@pytest.fixture
+def compiled_spaces(monkeypatch):
+    """The GPU candidate spaces, as the launchers see them on a GPU."""
+    monkeypatch.setattr(runtime, "kernels_interpreted", lambda: False)
+
+
+def test_candidate_spaces_are_pruned_and_lead_with_the_default(compiled_spaces, monkeypatch):
+    from igc_triton.kernels import configs
+
+    wide = tuning.gemm_candidates(64, 64, 2, CPU)
+    assert wide[0] is configs.GEMM_CONFIGS[0] and len(wide) >= 4
+    narrow = tuning.gemm_candidates(16, 16, 2, CPU)
+    assert narrow[0] is configs.GEMM_CONFIGS[2]
+    assert all(c.kwargs["BLOCK_K"] == 16 and c.kwargs["BLOCK_N"] <= 32 for c in narrow)
+    monkeypatch.setattr(tuning, "smem_bytes", lambda device: 40 * 1024)
+    for cfg in tuning.gemm_candidates(64, 64, 4, CPU)[1:]:
+        kw = cfg.kwargs
+        assert (kw["BLOCK_M"] + kw["BLOCK_N"]) * kw["BLOCK_K"] * 4 * cfg.num_stages <= 40 * 1024
+    for c_pad in (16, 64, 256):
+        fused = tuning.fused_candidates(c_pad)
+        assert fused[0].kwargs["BLOCK_P"] == configs.FUSED_CONFIGS[0].kwargs["BLOCK_P"]
+        assert all(c.kwargs["BLOCK_N"] <= c_pad for c in fused)
+        assert all(c.kwargs["BLOCK_P"] * c_pad <= 64 * 32 * c.num_warps for c in fused)
+    assert len(tuning.fused_candidates(64)) > len(tuning.fused_candidates(256))
+    assert all(c.kwargs["BLOCK_C"] <= 16 for c in tuning.fma_candidates(8, False)[1:])
+    assert tuning.fma_candidates(8, True)[0] is configs.FMA_CONFIGS[1]
+    for space in (wide, tuning.fma_candidates(256, False), tuning.fused_candidates(64)):
+        names = [autotune.config_str(c) for c in space]
+        assert len(names) == len(set(names))
+
+
+def test_every_candidate_is_compiled_by_the_compile_check(compiled_spaces):
+    from igc_triton import compile_check
+    compiled = {(v.kernel, v.config) for v in compile_check.variants()}
+    spaces = {"grouped_conv2d_fwd_fma_kernel": tuning.fma_candidates(256, False) + tuning.fma_candidates(256, True),
+              "grouped_conv2d_fwd_gemm_kernel": tuning.gemm_candidates(256, 256, 2, CPU),
+              "igc_block_fwd_kernel": tuning.fused_candidates(64)}
+    for kernel, space in spaces.items():
+        for cfg in space:
+            assert (kernel, compile_check._cfg_name(cfg)) in compiled, (kernel, cfg)
+
+
+def test_interpreter_has_a_single_candidate_per_kernel():
+    if not runtime.kernels_interpreted():
+        pytest.skip("compiled kernels")
+    assert len(tuning.fma_candidates(64, False)) == 1
+    assert len(tuning.gemm_candidates(64, 64, 4, CPU)) == 1
+    assert len(tuning.fused_candidates(64)) == 1
+
+
+SECOND_PROCESS = textwrap.dedent("""
+    import json, sys, torch, triton
+    from igc_triton import autotune, functional, tuning
+    from igc_triton.kernels import configs
+    base = configs.INTERPRET_FMA
+    small = triton.Config({**base.kwargs, "BLOCK_P": 64}, num_warps=4, num_stages=1)
+    tuning.fma_candidates = lambda channels, channels_last: [base, small]
+
+    def timer(fn):
+        raise AssertionError("the second process benchmarked")
+    autotune.TUNER.timer = timer
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 4, 6, 6), torch.randn(8, 2, 3, 3)
+    with autotune.TUNER.record() as seen:
+        y = functional.grouped_conv2d(x, w, None, 1, 1, 1, 2)
+    (kernel, key), (cfg, source) = next(iter(seen.items()))
+    ok = torch.allclose(y, torch.nn.functional.conv2d(x, w, None, 1, 1, 1, 2), atol=1e-5)
+    print(json.dumps({"kernel": kernel, "block_p": cfg.kwargs["BLOCK_P"], "source": source, "ok": ok}))
+""")
+
+
+def test_a_second_process_reuses_the_first_ones_tuning(cache, monkeypatch):
+    """Real launcher, real file: this process tunes a grouped conv between two interpreter-sized
+    configs (stubbed timer prefers the second); a new process finds it and never benchmarks."""
+    if not runtime.kernels_interpreted():
+        pytest.skip("uses interpreter-sized configs")
+    from igc_triton.kernels import configs
+    base = configs.INTERPRET_FMA
+    small = triton.Config({**base.kwargs, "BLOCK_P": 64}, num_warps=4, num_stages=1)
+    monkeypatch.setattr(tuning, "fma_candidates", lambda channels, channels_last: [base, small])
+    calls = []
+
+    def timer(fn):
+        out = fn()
+        calls.append(out)
+        return 1.0 if len(calls) == 2 else 2.0  # the second candidate is "faster"
+    monkeypatch.setattr(autotune, "TUNER", Tuner(timer))
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 4, 6, 6), torch.randn(8, 2, 3, 3)
+    with autotune.TUNER.record() as seen:
+        y = functional.grouped_conv2d(x, w, None, 1, 1, 1, 2)
+    torch.testing.assert_close(y, F.conv2d(x, w, None, 1, 1, 1, 2), atol=1e-5, rtol=1e-5)
+    [((kernel, key), (cfg, source))] = seen.items()
+    assert (kernel, source, cfg.kwargs["BLOCK_P"]) == ("grouped_conv2d_fwd_fma", autotune.TUNED, 64)
+    assert key == "cin=4 L=2 M=4 k=3x3 s=1x1 d=1x1 float32 nchw P<=128"
+    assert f"{kernel}|{key}" in json.loads(cache.read_text())["entries"]
+
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    proc = subprocess.run([sys.executable, "-c", SECOND_PROCESS], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == {"kernel": "grouped_conv2d_fwd_fma", "block_p": 64, "source": autotune.USER_CACHE, "ok": True}
+
+
+# --- igc-lab tune -------------------------------------------------------------------------------
+
+TINY = {"description": "tiny", "dtypes": ["fp32"], "layouts": ["nchw"],
+        "layer": [{"name": "igc-8-8-4px-L4M2", "batch": 1, "cin": 8, "cout": 8, "hw": 4, "L": 4}],
+        "network": [{"name": "plain-d5", "batch": 2, "input": [3, 4, 4],
+                     "igc": {"builder": "plain_cifar", "args": {"depth": 5, "L": 4, "M": 2}}}]}
+
+
+def test_tune_suite_tunes_every_kernel_and_ships_the_choices(cache, tmp_path, monkeypatch):
+    if not runtime.kernels_interpreted():
+        pytest.skip("uses interpreter-sized configs")
+    from igc_triton import suites, tune
+    from igc_triton.kernels import configs
+
+    def two(cfg, key):  # the interpreter config and a half-size variant of it
+        return lambda *a, **k: [cfg, triton.Config({**cfg.kwargs, key: cfg.kwargs[key] // 2}, num_warps=4,
+                                                   num_stages=1)]
+    monkeypatch.setattr(tuning, "fma_candidates", two(configs.INTERPRET_FMA, "BLOCK_P"))
+    monkeypatch.setattr(tuning, "fused_candidates", two(tuning.fused_tile(configs.INTERPRET_FUSED, 16), "BLOCK_P"))
+    monkeypatch.setattr(autotune, "TUNER", Tuner(lambda fn: (fn(), 1.0)[1]))
+    lines = []
+    chosen = tune.tune_suite(suites.parse("tiny", TINY), CPU, training=True, progress=lines.append)
+    kernels = {k for k, _ in chosen}
+    assert {"grouped_conv2d_fwd_fma", "igc_secondary_fwd", "igc_block_fwd", "grouped_conv2d_dgrad_fma",
+            "grouped_conv2d_wgrad_fma"} <= kernels, kernels
+    assert chosen[next(k for k in chosen if k[0] == "igc_block_fwd")][1] == autotune.TUNED
+    assert len(lines) == 2 and lines[0].startswith("[1/2] igc-8-8-4px-L4M2 fp32 nchw:") and "tuned" in lines[0]
+    assert "| igc_block_fwd | cin=8 L=4 M=2 k=3x3" in tune.table(chosen)
+
+    shipped = tmp_path / "tuned" / "cpu.json"
+    tune.ship(chosen, "cpu", shipped)
+    entries = json.loads(shipped.read_text())["entries"]
+    assert set(entries) == {f"{k}|{key}" for k, key in chosen}
+    # A fresh install (empty user cache) gets the shipped choices without benchmarking.
+    cache.unlink()
+    monkeypatch.setattr(autotune, "shipped_path", lambda gpu: shipped)
+
+    def no_timer(fn):
+        raise AssertionError("benchmarked")
+    monkeypatch.setattr(autotune, "TUNER", Tuner(no_timer))
+    with autotune.TUNER.record() as seen:
+        tune._layer_work(suites.parse("tiny", TINY).layers[0], "fp32", "nchw", CPU, training=False)
+    assert {source for _, source in seen.values()} <= {autotune.SHIPPED, autotune.DEFAULT}
+    assert autotune.SHIPPED in {source for _, source in seen.values()}
+
+
+def test_tune_cli_needs_a_gpu(capsys):
+    from igc_triton import cli
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert cli.main(["tune", "--suite", "smoke"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
