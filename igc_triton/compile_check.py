@@ -95,6 +95,8 @@ def variants() -> list[Variant]:
     # (fp32/fp16/bf16 only: the fused block accumulates in fp32, so fp64 takes the two-kernel path.)
     add("igc_block_fwd_kernel", configs.FUSED_CONFIGS, fused)
     add("igc_block_fwd_kernel", configs.FUSED_CONFIGS[:1], fused, dtypes=("fp16",), int_type="i64")
+    add("igc_block_fwd_kernel", configs.FUSED_CONFIGS[:1], lambda dt: {**fused(dt), "DOT_PRECISION": "ieee"},
+        dtypes=("fp32",))
     for c_pad in (16, 256):
         add("igc_block_fwd_kernel", [tuning_fused(c_pad)], lambda dt, c_pad=c_pad: fused(dt, c_pad), dtypes=("bf16",))
     return out

@@ -75,7 +75,9 @@ class IGCConv2d(IGCConv2dReference):
         if self._backend == "reference":
             return super().forward(x)
         p, s = self.primary, self.secondary
-        y = functional.igc_conv2d(x, p.weight, s.weight, self.L, p.stride, p.padding, p.dilation)
+        # igc_block runs the fused kernel when no gradient is needed (inference) and the block is
+        # in its range, and the two-kernel path (with Triton backward kernels) otherwise.
+        y = functional.igc_block(x, p.weight, s.weight, self.L, p.stride, p.padding, p.dilation)
         if s.bias is not None:
             y = y + deinterleave(s.bias.view(1, -1, 1, 1), self.L).to(y.dtype)
         return y

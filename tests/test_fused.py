@@ -142,3 +142,32 @@ def test_folded_secondary_weight_is_cached_until_the_weight_changes(device, monk
         it.igc_block(x, wp, frozen, L)
         it.igc_block(x, wp, frozen, L)
     assert len(folds) == 5  # inference tensors have no version counter: never cached
+
+
+@pytest.mark.parametrize("allow_tf32", [False, True])
+def test_fused_block_fp32_with_and_without_tf32(allow_tf32, device, monkeypatch):
+    """fp32 runs the secondary tl.dot as TF32 when cuDNN may (like F.conv2d), IEEE otherwise."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", allow_tf32)
+    assert launchers._dot_precision(torch.float32) == ("tf32" if allow_tf32 else "ieee")
+    for cin, L, M, stride in [(8, 4, 4, 2), (48, 24, 2, 1)]:
+        C = L * M
+        x = torch.randn(2, cin, 7, 6, device=device)
+        wp, ws = torch.randn(C, cin // L, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
+        scale, shift = torch.rand(C, device=device) + 0.5, torch.randn(C, device=device)
+        out = it.igc_block(x, wp, ws, L, stride, scale=scale, shift=shift, relu=True)
+        ref = _ref(x.double(), wp.double(), ws.double(), L, stride, scale.double(), shift.double(), relu=True)
+        assert_close(out, ref, torch.float32)
+
+
+def test_igc_conv2d_module_runs_fused_in_inference(device, monkeypatch):
+    calls = []
+    real = launchers.igc_block_fwd
+    monkeypatch.setattr(launchers, "igc_block_fwd", lambda *a, **k: calls.append(1) or real(*a, **k))
+    block = it.IGCConv2d(8, 16, 3, L=4, stride=2, padding=1).to(device).eval()
+    x = torch.randn(2, 8, 6, 6, device=device)
+    y = block(x)  # parameters require grad: the two-kernel path, differentiable
+    assert not calls and y.requires_grad
+    with torch.no_grad():
+        assert_close(block(x), reference.igc_conv2d(x.double(), block.primary.weight.double(),
+                                                    block.secondary.weight.double(), 4, 2, 1), torch.float32)
+    assert calls == [1]
