@@ -12,7 +12,7 @@ import concurrent.futures
 import sys
 from dataclasses import dataclass
 
-from igc_triton.tuning import fused_tile, wgrad_fma_tile
+from igc_triton.tuning import _with, fused_tile, wgrad_fma_tile
 
 # The dtypes whose tensor-core lowering differs; float64 and 64-bit integer arguments (sizes or
 # strides >= 2**31) are compiled once per kernel, with its default config.
@@ -43,21 +43,18 @@ def variants() -> list[Variant]:
                 out.append(Variant(kernel, _cfg_name(cfg), dt, tuple(sorted(ce.items())),
                                    cfg.num_warps, cfg.num_stages, int_type))
 
-    def add_all(kernel, cfg_list, extra, uses_dot=True):
-        # Tile configs meet the tensor-core lowering only in tl.dot kernels: those compile in
-        # every dtype; CUDA-core kernels compile every config once (fp16) and the default in all.
-        if uses_dot:
-            add(kernel, cfg_list, extra)
-        else:
-            add(kernel, cfg_list, extra, dtypes=("fp16",))
-            add(kernel, cfg_list[:1], extra, dtypes=("fp32", "bf16"))
-        add(kernel, cfg_list[:1], extra, dtypes=("fp64",))
+    def add_all(kernel, cfg_list, extra, fp64=True):
+        # Every config once (fp16: bf16 takes the same tensor-core path), the default config in
+        # every dtype (fp32 is TF32 in tl.dot kernels) and with 64-bit sizes and strides. A config
+        # that still fails on a GPU (e.g. out of shared memory) is skipped by the autotuner.
+        add(kernel, cfg_list, extra, dtypes=("fp16",))
+        add(kernel, cfg_list[:1], extra, dtypes=("fp32", "bf16") + (("fp64",) if fp64 else ()))
         add(kernel, cfg_list[:1], extra, dtypes=("fp16",), int_type="i64")
 
     # The INTERPRET_* configs never reach the GPU compiler (they run only under the interpreter).
     fma, gemm = configs.FMA_CONFIGS, configs.GEMM_CONFIGS
     add_all("grouped_conv2d_fwd_fma_kernel", fma,
-            lambda dt: {"HAS_BIAS": True, "CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3}, uses_dot=False)
+            lambda dt: {"HAS_BIAS": True, "CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3})
     add_all("grouped_conv2d_fwd_gemm_kernel", gemm,
             lambda dt: {"HAS_BIAS": True, "KH": 3, "KW": 3, "DOT_PRECISION": "tf32" if dt == "fp32" else "ieee"})
     # fp32 with TF32 disabled, and the 1x1 form used by the folded secondary step.
@@ -65,40 +62,60 @@ def variants() -> list[Variant]:
                                                                 "DOT_PRECISION": "ieee"}, dtypes=("fp32",))
     add("grouped_conv2d_fwd_gemm_kernel", gemm[:1], lambda dt: {"HAS_BIAS": False, "KH": 1, "KW": 1,
                                                                 "DOT_PRECISION": "ieee"})
-    add_all("igc_secondary_fwd_kernel", fma, lambda dt: {"L": 4, "M": 2}, uses_dot=False)
+    add_all("igc_secondary_fwd_kernel", fma, lambda dt: {"L": 4, "M": 2})
 
     # Backward.
     def dot_precision(dt):
         return "tf32" if dt == "fp32" else "ieee"
 
     add_all("grouped_conv2d_dgrad_fma_kernel", configs.DGRAD_FMA_CONFIGS,
-            lambda dt: {"CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3}, uses_dot=False)
+            lambda dt: {"CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3})
     add_all("grouped_conv2d_dgrad_gemm_kernel", configs.DGRAD_GEMM_CONFIGS,
             lambda dt: {"KH": 3, "KW": 3, "DOT_PRECISION": dot_precision(dt)})
     conv = {"CIN_G": 3, "COUT_G": 2, "KH": 3, "KW": 3, "TAPS": 16}
-    add_all("grouped_conv2d_wgrad_fma_kernel", configs.WGRAD_FMA_CONFIGS, lambda dt: conv, uses_dot=False)
+    add_all("grouped_conv2d_wgrad_fma_kernel", configs.WGRAD_FMA_CONFIGS, lambda dt: conv)
     for k in (5, 7):  # larger kernels: more taps per tile, BLOCK_P scaled down by the launcher
         taps = 32 if k == 5 else 64
         add("grouped_conv2d_wgrad_fma_kernel", [wgrad_fma_tile(configs.WGRAD_FMA_CONFIGS[0], taps)],
             lambda dt, k=k, taps=taps: {**conv, "KH": k, "KW": k, "TAPS": taps}, dtypes=("fp32",))
     add_all("grouped_conv2d_wgrad_gemm_kernel", configs.WGRAD_GEMM_CONFIGS,
             lambda dt: {"KH": 3, "KW": 3, "DOT_PRECISION": dot_precision(dt)})
-    add_all("channel_sum_kernel", configs.REDUCE_FMA_CONFIGS, lambda dt: {}, uses_dot=False)
-    add_all("igc_secondary_wgrad_kernel", configs.REDUCE_FMA_CONFIGS, lambda dt: {"L": 4, "M": 2}, uses_dot=False)
+    add_all("channel_sum_kernel", configs.REDUCE_FMA_CONFIGS, lambda dt: {})
+    add_all("igc_secondary_wgrad_kernel", configs.REDUCE_FMA_CONFIGS, lambda dt: {"L": 4, "M": 2})
 
-    # The fused block: every config with every epilogue at C_PAD = 64; the widest block
-    # (C_PAD = 256: the most registers) and the narrowest (16, the dot's minimum K) once.
+    # The fused blocks: every config with every epilogue; the narrow form at C_PAD = 64, then the
+    # widest block (C_PAD = 256: the most registers) and the narrowest (16, the dot's minimum K).
+    # fp32/fp16/bf16 only: they accumulate in fp32, so fp64 takes the two-kernel path.
+    epilogue = {"KH": 3, "KW": 3, "HAS_AFFINE": True, "HAS_RESIDUAL": True, "RELU": True}
+
     def fused(dt, c_pad=64):
-        return {"CIN_G": 2, "M": 4, "KH": 3, "KW": 3, "HAS_AFFINE": True, "HAS_RESIDUAL": True, "RELU": True,
-                "DOT_PRECISION": dot_precision(dt), "C_PAD": c_pad}
+        return {**epilogue, "CIN_G": 2, "M": 4, "DOT_PRECISION": dot_precision(dt), "C_PAD": c_pad}
 
-    # (fp32/fp16/bf16 only: the fused block accumulates in fp32, so fp64 takes the two-kernel path.)
-    add("igc_block_fwd_kernel", configs.FUSED_CONFIGS, fused)
-    add("igc_block_fwd_kernel", configs.FUSED_CONFIGS[:1], fused, dtypes=("fp16",), int_type="i64")
+    add_all("igc_block_fwd_kernel", configs.FUSED_CONFIGS, fused, fp64=False)
     add("igc_block_fwd_kernel", configs.FUSED_CONFIGS[:1], lambda dt: {**fused(dt), "DOT_PRECISION": "ieee"},
         dtypes=("fp32",))
     for c_pad in (16, 256):
         add("igc_block_fwd_kernel", [tuning_fused(c_pad)], lambda dt, c_pad=c_pad: fused(dt, c_pad), dtypes=("bf16",))
+
+    def wide(dt, primary=True):
+        return {**epilogue, "CIN_G": 2, "M": 2, "DOT_PRECISION": dot_precision(dt), "PRIMARY": primary}
+
+    add_all("igc_block_fwd_wide_kernel", configs.FUSED_WIDE_CONFIGS, wide, fp64=False)
+    # L = 16: BLOCK_N and BLOCK_K capped at 16 by the launcher.
+    add("igc_block_fwd_wide_kernel", [_with(configs.FUSED_WIDE_CONFIGS[0], BLOCK_N=16, BLOCK_K=16)],
+        lambda dt: {**wide(dt), "DOT_PRECISION": "ieee"}, dtypes=("fp32",))
+    # As the two-kernel path's secondary step (reads t, 1x1, no epilogue), fp64 included.
+    add("igc_block_fwd_wide_kernel", configs.FUSED_WIDE_CONFIGS[:1],
+        lambda dt: {**wide(dt, primary=False), "CIN_G": 1, "KH": 1, "KW": 1, "HAS_AFFINE": False,
+                    "HAS_RESIDUAL": False, "RELU": False}, dtypes=("fp16", "fp32", "fp64"))
+
+    def tc(dt):
+        return {**epilogue, "M": 32, "L_PAD": 4, "DOT_PRECISION": dot_precision(dt)}
+
+    add_all("igc_block_fwd_tc_kernel", configs.FUSED_TC_CONFIGS, tc, fp64=False)
+    # The largest L the tc form takes (16), with the one config whose tile fits it.
+    add("igc_block_fwd_tc_kernel", configs.FUSED_TC_CONFIGS[2:3],
+        lambda dt: {**tc(dt), "M": 16, "L_PAD": 16, "DOT_PRECISION": "ieee"}, dtypes=("fp32",))
     return out
 
 

@@ -121,10 +121,11 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
     """The IGC block with an inference epilogue: ``act(igc_conv2d(...) * scale + shift + residual)``.
 
     ``scale`` and ``shift`` (``(C,)``, both or neither) are typically a folded BatchNorm;
-    ``residual`` has the output's shape; ``relu`` applies a ReLU last. Runs the fully fused
-    kernel (input read once, output written once) for blocks with ``C <= 256`` and
-    ``Cin/L < 16`` in fp32/fp16/bf16; otherwise, or when autograd needs gradients, the
-    two-kernel path followed by the epilogue in PyTorch. Same backends as :func:`igc_conv2d`.
+    ``residual`` has the output's shape; ``relu`` applies a ReLU last. Runs a fully fused
+    kernel (input read once, output written once) for blocks with ``Cin/L < 16`` and either
+    ``C <= 256`` or ``L >= 16``, in fp32/fp16/bf16 (``launchers.fused_block_form``); otherwise,
+    or when autograd needs gradients, the two-kernel path followed by the epilogue in PyTorch.
+    Same backends as :func:`igc_conv2d`.
 
     Example::
 

@@ -6,12 +6,10 @@ and the kernels take every stride, so no input is copied. Weights (small) are ma
 contiguous.
 """
 
-import weakref
-
 import torch
 import triton
 
-from igc_triton import autotune, reference, tuning
+from igc_triton import autotune, tuning
 from igc_triton.runtime import is_channels_last
 
 FMA = "fma"
@@ -20,8 +18,8 @@ GEMM = "gemm"
 # Smallest per-group input channel count sent to the tensor-core GEMM kernel: tl.dot needs
 # K >= 16, and below that the FMA kernel avoids padding the reduction.
 GEMM_MIN_CIN_PER_GROUP = 16
-# Smallest L for which the secondary step runs as one dense tl.dot with the folded weight
-# (K = C, M-fold redundant FLOPs) rather than L FMAs per output.
+# Smallest L for which the secondary step runs on tensor cores (per position m, a GEMM with
+# K = L) rather than as L FMAs per output on CUDA cores.
 FOLDED_SECONDARY_MIN_L = 16
 
 
@@ -29,26 +27,6 @@ def alloc_output(x: torch.Tensor, shape) -> torch.Tensor:
     """Output buffer in ``x``'s memory format (tests patch this to poison it with NaN)."""
     fmt = torch.channels_last if is_channels_last(x) else torch.contiguous_format
     return torch.empty(shape, device=x.device, dtype=x.dtype, memory_format=fmt)
-
-
-# Folded secondary weights, by the id of the secondary weight they were built from: (a weak
-# reference to that tensor, its version counter, L, the folded (C, C, 1, 1) weight). Building
-# one is a few small kernels per call; a model's weights change only in place (optimizer
-# steps bump the version counter), so inference and repeated calls reuse it.
-_FOLDED: dict[int, tuple] = {}
-
-
-def folded_weight(ws: torch.Tensor, L: int) -> torch.Tensor:
-    """``reference.folded_secondary_weight(ws, L)``, contiguous, cached while ``ws`` is alive and unchanged."""
-    if ws.is_inference():  # no version counter to tell an in-place change: never cached
-        return reference.folded_secondary_weight(ws, L).contiguous()
-    key = id(ws)
-    hit = _FOLDED.get(key)
-    if hit is not None and hit[0]() is ws and hit[1] == ws._version and hit[2] == L:
-        return hit[3]
-    folded = reference.folded_secondary_weight(ws.detach(), L).contiguous()
-    _FOLDED[key] = (weakref.ref(ws, lambda _, key=key: _FOLDED.pop(key, None)), ws._version, L, folded)
-    return folded
 
 
 def _acc_dtype(dtype: torch.dtype):
@@ -119,23 +97,45 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     return launch(tuning.choose(f"grouped_conv2d_fwd_{regime}", key, candidates, launch, x.device))
 
 
-# The fused block keeps all C channels of BLOCK_P pixels in registers and computes the primary
-# step on CUDA cores: it takes blocks up to this width, with fewer than 16 input channels per
-# partition (larger partitions are tensor-core work: the two-kernel path).
+# Which fused kernel takes a block (kernels/igc_block_fwd.py). Small partitions (Cin/L < 16):
+# the primary on CUDA cores; the narrow form keeps all C channels of its pixels in registers
+# (blocks up to FUSED_MAX_CHANNELS wide), the wide form recomputes the primary once per
+# BLOCK_N secondary outputs and needs L >= 16 (its dot's K, unpadded). Large partitions: the
+# tc form, primary on tensor cores, secondary (L multiply-adds per output) on CUDA cores from
+# an [pixels x L x positions] register tile: L up to FUSED_TC_MAX_L.
 FUSED_MAX_CHANNELS = 256
+FUSED_WIDE_MIN_L = 16
+FUSED_TC_MAX_L = 16
+NARROW, WIDE, TC = "narrow", "wide", "tc"
+FUSED_FORMS = (NARROW, WIDE, TC)
+
+
+def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> str | None:
+    """Which fused kernel takes this block, or None for the two-kernel path (the fused kernels
+    accumulate in fp32: no float64)."""
+    if dtype == torch.float64:
+        return None
+    if in_channels // L >= GEMM_MIN_CIN_PER_GROUP:
+        return TC if L <= FUSED_TC_MAX_L else None
+    if out_channels <= FUSED_MAX_CHANNELS:
+        return NARROW
+    return WIDE if L >= FUSED_WIDE_MIN_L else None
 
 
 def fused_block_supported(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
-    """Whether the fused kernel takes this block (it accumulates in fp32: no float64)."""
-    return (out_channels <= FUSED_MAX_CHANNELS and in_channels // L < GEMM_MIN_CIN_PER_GROUP
-            and dtype != torch.float64)
+    return fused_block_form(in_channels, out_channels, L, dtype) is not None
 
 
 def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, shift=None, residual=None,
-                  relu=False):
+                  relu=False, form=None):
     """The fused IGC block (see kernels/igc_block_fwd.py): ``y = act(block(x) * scale + shift +
-    residual)``. ``padding`` is (top, left); ``residual`` has y's shape."""
-    from igc_triton.kernels.igc_block_fwd import igc_block_fwd_kernel
+    residual)``. ``padding`` is (top, left); ``residual`` has y's shape. ``form`` forces
+    ``"narrow"``, ``"wide"`` or ``"tc"``; by default ``fused_block_form`` decides."""
+    from igc_triton.kernels.igc_block_fwd import (
+        igc_block_fwd_kernel,
+        igc_block_fwd_tc_kernel,
+        igc_block_fwd_wide_kernel,
+    )
 
     N, cin, H, W = x.shape
     C, cin_g, kh, kw = wp.shape
@@ -143,24 +143,54 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     y = alloc_output(x, (N, C, OH, OW))
     if y.numel() == 0:
         return y
-    c_pad = max(16, triton.next_power_of_2(C))
-    folded = folded_weight(ws, L).reshape(C, C)
+    form = form or fused_block_form(cin, C, L, x.dtype) or WIDE
     has_affine, has_res = scale is not None, residual is not None
     res = residual if has_res else y  # placeholder pointer, never read
-    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (folded, folded)
     wp = wp.contiguous()
     pixels = N * OH * OW
-
-    def launch(cfg):
-        igc_block_fwd_kernel[(triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]),)](
-            x, wp, folded, sc, sh, res, y, N, H, W, OH, OW, C,
-            *x.stride(), *res.stride(), *y.stride(), *stride, *padding, *dilation,
-            CIN_G=cin_g, M=C // L, KH=kh, KW=kw, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu,
-            DOT_PRECISION=_dot_precision(x.dtype), C_PAD=c_pad,
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
-        return y
     key = problem_key(x, pixels, cin, L, C // L, (kh, kw), stride, dilation)
-    return launch(tuning.choose("igc_block_fwd", key, tuning.fused_candidates(c_pad), launch, x.device))
+    M = C // L
+    flags = dict(M=M, KH=kh, KW=kw, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu,
+                 DOT_PRECISION=_dot_precision(x.dtype))
+    geometry = (*x.stride(), *res.stride(), *y.stride(), *stride, *padding, *dilation)
+    if form == NARROW:
+        c_pad = max(16, triton.next_power_of_2(C))
+        ws = ws.contiguous()
+        sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)
+
+        def launch(cfg):
+            igc_block_fwd_kernel[(triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]),)](
+                x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, C, L, *geometry, **flags, CIN_G=cin_g, C_PAD=c_pad,
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return y
+        candidates = tuning.fused_candidates(c_pad)
+    elif form == WIDE:
+        ws = ws.contiguous()
+        sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)
+
+        def launch(cfg):
+            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, triton.cdiv(L, cfg.kwargs["BLOCK_N"]))
+            igc_block_fwd_wide_kernel[grid](
+                x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, *geometry, **flags, CIN_G=cin_g, PRIMARY=True,
+                ACC_DTYPE=_acc_dtype(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return y
+        candidates = tuning.fused_wide_candidates(L)
+    elif form == TC:
+        ws = ws.contiguous()
+        sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)
+        l_pad = triton.next_power_of_2(L)
+
+        def launch(cfg):
+            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(M, cfg.kwargs["BLOCK_M"]))
+            igc_block_fwd_tc_kernel[grid](
+                x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, cin_g, *geometry, **flags, L_PAD=l_pad,
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return y
+        candidates = tuning.fused_tc_candidates(l_pad, M, cin_g)
+    else:
+        raise ValueError(f"unknown fused block form {form!r}; expected one of {', '.join(FUSED_FORMS)}")
+    kernel = "igc_block_fwd" if form == NARROW else f"igc_block_fwd_{form}"
+    return launch(tuning.choose(kernel, key, candidates, launch, x.device))
 
 
 def igc_secondary_path(L: int) -> str:
@@ -171,23 +201,38 @@ def igc_secondary_fwd(t, weight, L, path=None):
     """IGC steps 2-4 on the primary output ``t``; ``weight: (C, L, 1, 1)``.
 
     ``path`` forces ``"fma"`` (permutation in the kernel's index arithmetic, L FMAs per output)
-    or ``"gemm"`` (one dense 1x1 tl.dot with the folded block-sparse weight, K = C); by
-    default it follows L (see ``FOLDED_SECONDARY_MIN_L``). Neither writes a permuted tensor.
+    or ``"gemm"`` (per position m within the partitions, the dense [L x L] secondary product on
+    tensor cores, K = L: the wide fused kernel reading t); by default it follows L (see
+    ``FOLDED_SECONDARY_MIN_L``). Neither writes a permuted tensor nor a folded weight.
     """
+    from igc_triton.kernels.igc_block_fwd import igc_block_fwd_wide_kernel
     from igc_triton.kernels.igc_secondary_fwd import igc_secondary_fwd_kernel
 
     N, C, H, W = t.shape
     path = path or igc_secondary_path(L)
+    pixels = N * H * W
+    weight = weight.contiguous()
+    key = problem_key(t, pixels, C, L, C // L, (1, 1), (1, 1), (1, 1))
     if path == GEMM:
-        folded = folded_weight(weight, L)
-        return grouped_conv2d_fwd(t, folded, None, (1, 1), (0, 0), (1, 1), 1, (H, W), regime=GEMM)
+        y = alloc_output(t, (N, C, H, W))
+        if y.numel() == 0:
+            return y
+
+        def launch_gemm(cfg):
+            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, triton.cdiv(L, cfg.kwargs["BLOCK_N"]))
+            igc_block_fwd_wide_kernel[grid](
+                t, weight, weight, weight, weight, y, y, N, H, W, H, W, L, *t.stride(), *y.stride(), *y.stride(),
+                1, 1, 0, 0, 1, 1, CIN_G=1, M=C // L, KH=1, KW=1, HAS_AFFINE=False, HAS_RESIDUAL=False, RELU=False,
+                DOT_PRECISION=_dot_precision(t.dtype), PRIMARY=False, ACC_DTYPE=_acc_dtype(t.dtype),
+                num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            return y
+        return launch_gemm(tuning.choose("igc_secondary_fwd_gemm", key, tuning.fused_wide_candidates(L), launch_gemm,
+                                         t.device))
     if path != FMA:
         raise ValueError(f"unknown igc_secondary path {path!r}; expected 'fma' or 'gemm'")
     y = alloc_output(t, (N, C, H, W))
     if y.numel() == 0:
         return y
-    pixels = N * H * W
-    weight = weight.contiguous()
 
     def launch(cfg):
         grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(C, cfg.kwargs["BLOCK_C"]))
@@ -196,6 +241,5 @@ def igc_secondary_fwd(t, weight, L, path=None):
             L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
         return y
-    key = problem_key(t, pixels, C, L, C // L, (1, 1), (1, 1), (1, 1))
     return launch(tuning.choose("igc_secondary_fwd", key, tuning.fma_candidates(C, is_channels_last(t)), launch,
                                 t.device))

@@ -155,11 +155,11 @@ register(Provider("cudnn-xception", "layer", "Xception-style depthwise 3x3 + den
                   False, lambda c, t: lambda: _ref_xception(c, t), _ref_xception, _igc_only, xception_macs,
                   lambda c: 9 * c.cin + c.cin * c.cout, baseline=True))
 def _fused_only(c: Layer):
-    from igc_triton.launchers import FUSED_MAX_CHANNELS, GEMM_MIN_CIN_PER_GROUP
+    from igc_triton import launchers
     if c.L is None:
         return "regular layer: no IGC block"
-    if c.cout > FUSED_MAX_CHANNELS or c.cin // c.L >= GEMM_MIN_CIN_PER_GROUP:
-        return "outside the fused kernel's range (C <= 256, Cin/L < 16)"
+    if not launchers.fused_block_supported(c.cin, c.cout, c.L, torch.float32):
+        return "outside the fused kernels' range (Cin/L < 16, and C <= 256 or L >= 16)"
     return None
 
 

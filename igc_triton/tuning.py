@@ -136,6 +136,35 @@ def fused_candidates(c_pad: int) -> list:
                   <= FUSED_TILE_REGS_PER_THREAD * 32 * c.num_warps)
 
 
+def fused_wide_candidates(L: int) -> list:
+    """``igc_block_fwd_wide_kernel``: BLOCK_N and BLOCK_K capped at what L needs (above 16)."""
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        cfg = configs.INTERPRET_FUSED_WIDE
+        return [_with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], _width(L)))]
+    space = [_with(c, BLOCK_N=min(c.kwargs["BLOCK_N"], _width(L)), BLOCK_K=min(c.kwargs["BLOCK_K"], _width(L)))
+             for c in configs.FUSED_WIDE_CONFIGS]
+    return _space(space[0], space[1:])
+
+
+def fused_tc_candidates(l_pad: int, M: int, cin_per_group: int) -> list:
+    """``igc_block_fwd_tc_kernel``: the configs whose [BLOCK_P x L_PAD x BLOCK_M] tile stays within
+    ``FUSED_TILE_REGS_PER_THREAD`` (in the space's order; the first is the default; the
+    smallest tile is always kept), none wider than M or CIN_G need."""
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        return [configs.INTERPRET_FUSED_TC]
+    space = configs.FUSED_TC_CONFIGS
+
+    def fits(c):
+        kw = c.kwargs
+        return (kw["BLOCK_P"] * l_pad * kw["BLOCK_M"] <= FUSED_TILE_REGS_PER_THREAD * 32 * c.num_warps
+                and kw["BLOCK_M"] <= _width(M) and kw["BLOCK_K"] <= _width(cin_per_group))
+    kept = [c for c in space if fits(c)]
+    smallest = min(space, key=lambda c: c.kwargs["BLOCK_P"] * c.kwargs["BLOCK_M"] / c.num_warps)
+    return _space(kept[0] if kept else smallest, kept)
+
+
 def fused_tile(cfg: triton.Config, c_pad: int) -> triton.Config:
     return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], c_pad))
 

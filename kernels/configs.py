@@ -59,10 +59,34 @@ FUSED_CONFIGS = [
     Config({"BLOCK_P": 64, "BLOCK_N": 32}, num_warps=8, num_stages=1),
 ]
 
+# igc_block_fwd_wide_kernel: [BLOCK_P pixels x BLOCK_N secondary outputs] accumulator; each K
+# step computes a [BLOCK_P x BLOCK_K] primary tile on CUDA cores. Larger BLOCK_N recomputes
+# the primary fewer times (ceil(L / BLOCK_N)).
+FUSED_WIDE_CONFIGS = [
+    Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=4, num_stages=1),  # default
+    Config({"BLOCK_P": 128, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 128, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=1),
+]
+
+# igc_block_fwd_tc_kernel: [BLOCK_P pixels x BLOCK_M positions] primary tiles on tensor cores
+# (K step BLOCK_K), secondary into a [BLOCK_P x L_PAD x BLOCK_M] fp32 register tile: the
+# candidates whose tile fits the warps' registers for the block's L are kept
+# (tuning.fused_tc_candidates), so the space runs from wide tiles (L <= 4) to narrow ones.
+FUSED_TC_CONFIGS = [
+    Config({"BLOCK_P": 64, "BLOCK_M": 32, "BLOCK_K": 32}, num_warps=4, num_stages=2),
+    Config({"BLOCK_P": 64, "BLOCK_M": 16, "BLOCK_K": 32}, num_warps=4, num_stages=2),
+    Config({"BLOCK_P": 32, "BLOCK_M": 16, "BLOCK_K": 32}, num_warps=4, num_stages=2),
+    Config({"BLOCK_P": 64, "BLOCK_M": 32, "BLOCK_K": 32}, num_warps=8, num_stages=2),
+    Config({"BLOCK_P": 128, "BLOCK_M": 32, "BLOCK_K": 32}, num_warps=8, num_stages=2),
+]
+
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
 # interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
 INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_GEMM = Config({"BLOCK_M": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_FUSED = Config({"BLOCK_P": 256, "BLOCK_N": 64}, num_warps=4, num_stages=1)
+INTERPRET_FUSED_TC = Config({"BLOCK_P": 256, "BLOCK_M": 16, "BLOCK_K": 16}, num_warps=4, num_stages=1)
+INTERPRET_FUSED_WIDE = Config({"BLOCK_P": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)

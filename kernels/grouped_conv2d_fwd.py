@@ -106,27 +106,8 @@ def grouped_conv2d_fwd_gemm_kernel(
     ih0 = oh * stride_h - pad_h
     iw0 = ow * stride_w - pad_w
     x_n = n * sx_n
-    k = tl.arange(0, BLOCK_K)
-    x_k = (g * CIN_G + k).to(tl.int64) * sx_c
-    w_nk = (co * (CIN_G * KH * KW))[None, :] + (k * (KH * KW))[:, None]
-    nmask = n_mask[None, :]
-
-    # One flat loop over (tap, channel block): software-pipelined across all taps, and 3x
-    # faster to compile than one loop per unrolled tap.
-    kb = tl.cdiv(CIN_G, BLOCK_K)
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
-    for i in range(KH * KW * kb):
-        tap = i // kb
-        k0 = (i - tap * kb) * BLOCK_K
-        kh = tap // KW
-        ih = ih0 + kh * dil_h
-        iw = iw0 + (tap - kh * KW) * dil_w
-        ok = (p_mask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W))[:, None]
-        k_ok = (k0 + k) < CIN_G
-        xv = tl.load(x_ptr + ((x_n + ih * sx_h + iw * sx_w)[:, None] + x_k[None, :]) + k0 * sx_c,
-                     mask=ok & k_ok[None, :], other=0.0)
-        wv = tl.load(w_ptr + (w_nk + tap) + k0 * (KH * KW), mask=k_ok[:, None] & nmask, other=0.0)
-        acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION)
+    acc = implicit_gemm_tile(x_ptr, w_ptr, x_n, ih0, iw0, p_mask, g, co, n_mask, H, W, CIN_G, sx_c, sx_h, sx_w,
+                             dil_h, dil_w, KH, KW, ACC_DTYPE, DOT_PRECISION, BLOCK_M, BLOCK_N, BLOCK_K)
 
     if HAS_BIAS:
         acc += tl.load(b_ptr + co, mask=n_mask, other=0.0).to(ACC_DTYPE)[None, :]
@@ -167,4 +148,43 @@ def direct_conv_tile(
                 xv = tl.load(x_tap + ci * sx_c, mask=ok, other=0.0)
                 wv = tl.load(w_tap + ci * (KH * KW), mask=c_mask, other=0.0)
                 acc += xv.to(ACC_DTYPE) * wv.to(ACC_DTYPE)[None, :]
+    return acc
+
+
+@triton.jit
+def implicit_gemm_tile(
+    x_ptr, w_ptr,
+    x_n, ih0, iw0, p_mask,  # per output pixel: batch offset, top-left input row/column, validity
+    g, co, n_mask,  # the group, its output channels in the tile (absolute indices) and their validity
+    H, W, CIN_G, sx_c, sx_h, sx_w, dil_h, dil_w,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """[BLOCK_M pixels x BLOCK_N channels] of group ``g``'s convolution on tensor cores (weights
+    contiguous (COUT, CIN_G, KH, KW)): shared by the GEMM forward kernel and the fused IGC block."""
+    k = tl.arange(0, BLOCK_K)
+    x_k = (g * CIN_G + k).to(tl.int64) * sx_c
+    w_nk = (co * (CIN_G * KH * KW))[None, :] + (k * (KH * KW))[:, None]
+    nmask = n_mask[None, :]
+    # One flat loop over (tap, channel block): software-pipelined across all taps, and 3x
+    # faster to compile than one loop per unrolled tap.
+    kb = tl.cdiv(CIN_G, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
+    for i in range(KH * KW * kb):
+        tap = i // kb
+        k0 = (i - tap * kb) * BLOCK_K
+        kh = tap // KW
+        ih = ih0 + kh * dil_h
+        iw = iw0 + (tap - kh * KW) * dil_w
+        ok = (p_mask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W))[:, None]
+        k_ok = (k0 + k) < CIN_G
+        xv = tl.load(x_ptr + ((x_n + ih * sx_h + iw * sx_w)[:, None] + x_k[None, :]) + k0 * sx_c,
+                     mask=ok & k_ok[None, :], other=0.0)
+        wv = tl.load(w_ptr + (w_nk + tap) + k0 * (KH * KW), mask=k_ok[:, None] & nmask, other=0.0)
+        acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION)
     return acc

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import triton
 
 from igc_triton import autotune, functional, runtime, tuning
-from igc_triton.autotune import CACHED, FULL, OFF, Tuner, TuningWarning
+from igc_triton.autotune import FULL, OFF, Tuner, TuningWarning
 
 A = triton.Config({"BLOCK": 16}, num_warps=4, num_stages=1)
 B = triton.Config({"BLOCK": 32}, num_warps=4, num_stages=1)
@@ -217,6 +217,12 @@ def test_candidate_spaces_are_pruned_and_lead_with_the_default(compiled_spaces, 
         assert all(c.kwargs["BLOCK_N"] <= c_pad for c in fused)
         assert all(c.kwargs["BLOCK_P"] * c_pad <= 64 * 32 * c.num_warps for c in fused)
     assert len(tuning.fused_candidates(64)) > len(tuning.fused_candidates(256))
+    for l_pad in (1, 2, 4, 8, 16):
+        tc = tuning.fused_tc_candidates(l_pad, 64, 64)
+        assert tc and all(c.kwargs["BLOCK_P"] * l_pad * c.kwargs["BLOCK_M"] <= 64 * 32 * c.num_warps for c in tc)
+    assert len(tuning.fused_tc_candidates(2, 64, 64)) > len(tuning.fused_tc_candidates(16, 64, 64)) == 1
+    narrow_wide = tuning.fused_wide_candidates(20)
+    assert all(c.kwargs["BLOCK_N"] <= 32 for c in narrow_wide) and len(narrow_wide) >= 2
     assert all(c.kwargs["BLOCK_C"] <= 16 for c in tuning.fma_candidates(8, False)[1:])
     assert tuning.fma_candidates(8, True)[0] is configs.FMA_CONFIGS[1]
     for space in (wide, tuning.fma_candidates(256, False), tuning.fused_candidates(64)):
@@ -229,7 +235,9 @@ def test_every_candidate_is_compiled_by_the_compile_check(compiled_spaces):
     compiled = {(v.kernel, v.config) for v in compile_check.variants()}
     spaces = {"grouped_conv2d_fwd_fma_kernel": tuning.fma_candidates(256, False) + tuning.fma_candidates(256, True),
               "grouped_conv2d_fwd_gemm_kernel": tuning.gemm_candidates(256, 256, 2, CPU),
-              "igc_block_fwd_kernel": tuning.fused_candidates(64)}
+              "igc_block_fwd_kernel": tuning.fused_candidates(64),
+              "igc_block_fwd_wide_kernel": tuning.fused_wide_candidates(512),
+              "igc_block_fwd_tc_kernel": [c for lp in (1, 2, 4, 8, 16) for c in tuning.fused_tc_candidates(lp, 64, 64)]}
     for kernel, space in spaces.items():
         for cfg in space:
             assert (kernel, compile_check._cfg_name(cfg)) in compiled, (kernel, cfg)
@@ -309,8 +317,9 @@ TINY = {"description": "tiny", "dtypes": ["fp32"], "layouts": ["nchw"],
 def test_tune_suite_tunes_every_kernel_and_ships_the_choices(cache, tmp_path, monkeypatch):
     if not runtime.kernels_interpreted():
         pytest.skip("uses interpreter-sized configs")
-    from igc_triton import suites, tune
     from igc_triton.kernels import configs
+
+    from igc_triton import suites, tune
 
     def two(cfg, key):  # the interpreter config and a half-size variant of it
         return lambda *a, **k: [cfg, triton.Config({**cfg.kwargs, key: cfg.kwargs[key] // 2}, num_warps=4,

@@ -22,7 +22,12 @@ def _ref(x, wp, ws, L, stride, scale=None, shift=None, residual=None, relu=False
 
 @pytest.mark.parametrize("cin,L,M,stride", CASES, ids=lambda v: str(v))
 @pytest.mark.parametrize("epilogue", [False, True])
-def test_fused_block_matches_reference(cin, L, M, stride, epilogue, device, monkeypatch):
+@pytest.mark.parametrize("form", launchers.FUSED_FORMS)
+def test_fused_block_matches_reference(cin, L, M, stride, epilogue, form, device, monkeypatch):
+    """Every fused kernel on every case: each form is forced onto these small blocks (outside
+    its own range too: L < 16 for the wide form, Cin/L < 16 for the tc form) so that all run
+    on interpreter-sized shapes with every masking path."""
+    monkeypatch.setattr(launchers, "fused_block_form", lambda *a: form)
     calls = []
     real = launchers.igc_block_fwd
     monkeypatch.setattr(launchers, "igc_block_fwd", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -37,7 +42,10 @@ def test_fused_block_matches_reference(cin, L, M, stride, epilogue, device, monk
                      residual=torch.randn(2, C, oh, ow, dtype=f64, device=device), relu=True)
     ref = _ref(x, wp, ws, L, stride, **extra)
     dtypes = [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else [])
-    for layout, dtype in itertools.product(LAYOUTS, dtypes):
+    runs = list(itertools.product(LAYOUTS, dtypes))
+    if form != launchers.NARROW and device.type != "cuda":  # interpreter time: each layout and dtype once
+        runs = [(layout, dtypes[i % len(dtypes)]) for i, layout in enumerate(LAYOUTS)]
+    for layout, dtype in runs:
         args = {k: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for k, v in extra.items()}
         if "residual" in args:
             args["residual"] = to_layout(args["residual"], layout)
@@ -48,9 +56,57 @@ def test_fused_block_matches_reference(cin, L, M, stride, epilogue, device, monk
     assert calls, "the fused kernel did not run"
 
 
+def test_fused_form_rule():
+    form = launchers.fused_block_form
+    assert form(64, 64, 32, torch.float16) == launchers.NARROW  # C <= 256, Cin/L = 2
+    assert form(256, 256, 128, torch.bfloat16) == launchers.NARROW
+    assert form(400, 400, 200, torch.float32) == launchers.WIDE  # C > 256, L >= 16
+    assert form(3600, 3600, 450, torch.float16) == launchers.WIDE
+    assert form(272, 272, 272, torch.float16) == launchers.WIDE  # M = 1
+    assert form(512, 512, 8, torch.float16) == launchers.TC  # Cin/L = 64: tensor-core primary
+    assert form(512, 512, 16, torch.float16) == launchers.TC
+    assert form(64, 64, 2, torch.float16) == launchers.TC
+    assert form(832, 832, 32, torch.float16) is None  # Cin/L = 26 but L > 16: two kernels
+    assert form(512, 512, 8 * 3, torch.float16) is None  # C > 256, Cin/L = 21, L = 24
+    assert form(64, 64, 32, torch.float64) is None
+
+
+def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
+    kernels = []
+    from igc_triton import tuning
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    L, M, cin = 136, 2, 136  # C = 272 > 256
+    x = to_layout(torch.randn(1, cin, 3, 3, device=device), "channels_last")
+    wp, ws = torch.randn(L * M, cin // L, 3, 3, device=device), torch.randn(L * M, L, 1, 1, device=device)
+    scale, shift = torch.rand(L * M, device=device) + 0.5, torch.randn(L * M, device=device)
+    out = it.igc_block(x, wp, ws, L, 2, scale=scale, shift=shift, relu=True)
+    assert kernels == ["igc_block_fwd_wide"]
+    assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 2, scale.double(), shift.double(), relu=True),
+                 torch.float32)
+
+
+@pytest.mark.parametrize("cin,L,M,stride", [(32, 2, 16, 2), (48, 3, 20, 1), (16, 1, 24, 1)])
+def test_tc_form_is_chosen_for_large_partitions(cin, L, M, stride, device, monkeypatch):
+    kernels = []
+    from igc_triton import tuning
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    C = L * M
+    x = to_layout(torch.randn(2, cin, 5, 6, device=device), "channels_last")
+    wp, ws = torch.randn(C, cin // L, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
+    oh, ow = (5 - 1) // stride + 1, (6 - 1) // stride + 1
+    res = torch.randn(2, C, oh, ow, device=device)
+    out = it.igc_block(x, wp, ws, L, stride, residual=res, relu=True)
+    assert kernels == ["igc_block_fwd_tc"]
+    assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, stride, residual=res.double(), relu=True),
+                 torch.float32)
+
+
 def test_outside_the_fused_range_takes_the_two_kernel_path(device, monkeypatch):
     monkeypatch.setattr(launchers, "igc_block_fwd", lambda *a, **k: pytest.fail("fused kernel used"))
-    for cin, L, M in [(32, 2, 16), (272, 272, 1)]:  # Cin/L >= 16; C > 256
+    # Cin/L >= 16 with L > 16; C > 256 with Cin/L < 16 and L < 16.
+    for cin, L, M in [(544, 32, 1), (64, 8, 34)]:
         x, C = torch.randn(1, cin, 5, 5, device=device), L * M
         wp, ws = torch.randn(C, cin // L, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
         assert_close(it.igc_block(x, wp, ws, L, relu=True), _ref(x.double(), wp.double(), ws.double(), L, 1, relu=True),
@@ -114,34 +170,19 @@ def test_fuse_for_inference_keeps_the_outputs(build, blocks, device):
     assert rel_error(out, expected) <= 1e-5
 
 
-def test_folded_secondary_weight_is_cached_until_the_weight_changes(device, monkeypatch):
-    folds = []
-    real = reference.folded_secondary_weight
-    monkeypatch.setattr(reference, "folded_secondary_weight", lambda ws, L: folds.append(L) or real(ws, L))
-    L, C = 4, 16
+@pytest.mark.parametrize("L,M", [(4, 4), (16, 2)])
+def test_secondary_weight_is_read_fresh_on_every_call(L, M, device):
+    """No folded weight is kept between calls: an in-place change of the secondary weight, even
+    through ``.data`` (invisible to version counters), shows in the next call of the fused
+    block and of the two-kernel path (L = 16: its tensor-core secondary)."""
+    C = L * M
     ws = torch.randn(C, L, 1, 1, device=device)
     x = torch.randn(1, C, 4, 4, device=device)
     wp = torch.randn(C, C // L, 3, 3, device=device)
-    y1 = it.igc_block(x, wp, ws, L)
-    assert_close(it.igc_block(x, wp, ws, L), _ref(x, wp, ws, L, 1), torch.float32)
-    assert len(folds) == 1  # the second call reused the folded weight
-    with torch.no_grad():
-        ws.mul_(-2.0)  # an optimizer-style in-place update must not reuse the stale fold
-    y2 = it.igc_block(x, wp, ws, L)
-    assert len(folds) == 2
-    assert_close(y2, _ref(x, wp, ws, L, 1), torch.float32)
-    assert_close(y2, -2.0 * y1, torch.float32)
-    other = ws.clone()  # a different tensor (same values): folded again, then freed with it
-    it.igc_block(x, wp, other, L)
-    assert len(folds) == 3 and id(other) in launchers._FOLDED
-    key = id(other)
-    del other
-    assert key not in launchers._FOLDED
-    with torch.inference_mode():
-        frozen = torch.randn(C, L, 1, 1, device=device)
-        it.igc_block(x, wp, frozen, L)
-        it.igc_block(x, wp, frozen, L)
-    assert len(folds) == 5  # inference tensors have no version counter: never cached
+    y1, s1 = it.igc_block(x, wp, ws, L), it.igc_secondary(x, ws, L)
+    ws.data.mul_(-2.0)
+    assert_close(it.igc_block(x, wp, ws, L), -2.0 * y1.double(), torch.float32)
+    assert_close(it.igc_secondary(x, ws, L), -2.0 * s1.double(), torch.float32)
 
 
 @pytest.mark.parametrize("allow_tf32", [False, True])
