@@ -9,6 +9,8 @@ Usage: ``igc-lab compile-check`` or ``python -m igc_triton.compile_check``.
 
 import argparse
 import concurrent.futures
+import multiprocessing
+import os
 import sys
 from dataclasses import dataclass
 
@@ -183,11 +185,20 @@ def check_all(arch: int = 90, jobs: int = 2, progress=None):
     """Compile every variant; returns a list of (variant, error or None)."""
     vs = variants()
     results = []
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-        for i, r in enumerate(pool.map(compile_variant, vs, [arch] * len(vs))):
-            results.append(r)
-            if progress:
-                progress(i + 1, len(vs), r)
+    # Fresh worker processes without TRITON_INTERPRET: compiling needs the kernels (and their
+    # @triton.jit helpers) built for the compiler, not the interpreter.
+    # (Workers start on demand: the variable stays unset until the pool is done.)
+    saved = os.environ.pop("TRITON_INTERPRET", None)
+    try:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs,
+                                                    mp_context=multiprocessing.get_context("spawn")) as pool:
+            for i, r in enumerate(pool.map(compile_variant, vs, [arch] * len(vs))):
+                results.append(r)
+                if progress:
+                    progress(i + 1, len(vs), r)
+    finally:
+        if saved is not None:
+            os.environ["TRITON_INTERPRET"] = saved
     return results
 
 
