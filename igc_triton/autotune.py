@@ -40,7 +40,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import triton
+
+# No module-level ``import triton``: Triton's interpreter only works when TRITON_INTERPRET is set
+# before triton is first imported, and the CLI sets it after importing this module (see
+# igc_triton.runtime).
 
 ENV_MODE = "IGC_TRITON_AUTOTUNE"
 ENV_CACHE_DIR = "IGC_TRITON_CACHE_DIR"
@@ -67,11 +70,12 @@ def mode() -> str:
 # Configs and keys as text
 
 
-def config_to_dict(cfg: triton.Config) -> dict:
+def config_to_dict(cfg) -> dict:
     return {"kwargs": dict(cfg.kwargs), "num_warps": cfg.num_warps, "num_stages": cfg.num_stages}
 
 
-def config_from_dict(d: dict) -> triton.Config:
+def config_from_dict(d: dict):
+    import triton
     kwargs = d["kwargs"]
     if not isinstance(kwargs, dict) or not all(isinstance(k, str) and type(v) is int for k, v in kwargs.items()):
         raise ValueError(f"bad config kwargs {kwargs!r}")
@@ -80,17 +84,17 @@ def config_from_dict(d: dict) -> triton.Config:
     return triton.Config(kwargs, num_warps=d["num_warps"], num_stages=d["num_stages"])
 
 
-def config_str(cfg: triton.Config) -> str:
+def config_str(cfg) -> str:
     return " ".join(f"{k}={v}" for k, v in cfg.kwargs.items()) + f" warps={cfg.num_warps} stages={cfg.num_stages}"
 
 
-def same_config(a: triton.Config, b: triton.Config) -> bool:
+def same_config(a, b) -> bool:
     return config_to_dict(a) == config_to_dict(b)
 
 
 def pixel_bucket(pixels: int) -> int:
     """Pixel counts are keyed by the next power of two: batch 96 and 128 share a tuning."""
-    return triton.next_power_of_2(max(int(pixels), 1))
+    return 1 << (max(int(pixels), 1) - 1).bit_length()
 
 
 def layout_name(x: torch.Tensor) -> str:
@@ -149,6 +153,7 @@ def kernels_fingerprint() -> str:
 
 
 def header(gpu: str) -> dict:
+    import triton
     return {"format": FORMAT, "gpu": gpu, "triton": triton.__version__, "kernels": kernels_fingerprint()}
 
 
@@ -221,7 +226,7 @@ class Tuner:
 
     def __init__(self, timer: Callable[[Callable[[], object]], float] = cuda_timer):
         self.timer = timer
-        self._memo: dict[tuple, tuple[triton.Config, str]] = {}
+        self._memo: dict[tuple, tuple] = {}  # (gpu, kernel, key) -> (triton.Config, source)
         self._entries: dict[str, dict] = {}  # gpu -> user-cache entries, as loaded and updated
         self._shipped: dict[str, dict] = {}
         self._recorders: list[dict] = []
@@ -244,8 +249,7 @@ class Tuner:
         finally:
             self._recorders.remove(seen)
 
-    def choose(self, kernel: str, key: str, candidates: list, run: Callable[[triton.Config], object],
-               device: torch.device) -> triton.Config:
+    def choose(self, kernel: str, key: str, candidates: list, run: Callable, device: torch.device):
         """The config to launch ``kernel`` with for problem ``key``.
 
         ``candidates``: configs to choose from, the default first; ``run(cfg)`` launches one

@@ -230,6 +230,9 @@ def _configs(rows, cite) -> list[str]:
           "`IGC_TRITON_AUTOTUNE`; *source*: `tuned` = benchmarked in this run, `cache`/`shipped` = persisted "
           "earlier, `memo` = chosen earlier in this run, `default` = a single candidate or tuning off). *cases*: "
           "how many of the suite's layers ran this kernel with this config.", ""]
+    if any(r["timer"] == "triton-interpreter" for r in rows):
+        md += ["Under Triton's interpreter (no GPU) every kernel has one large-tile config, chosen to keep the "
+               "number of (slow, Python-level) programs small: these are not GPU configs.", ""]
     body = []
     keyed = _group(rows, "dtype", "layout")
     for (dtype, layout), group in sorted(keyed.items()):

@@ -6,8 +6,10 @@
 - CPU tensor otherwise, or Triton not installed: the pure-PyTorch reference.
 
 Triton decides interpreter-or-compiler when a kernel is decorated, i.e. when its module is
-imported. The launchers import the kernel modules lazily, on first use, so the variable only
-has to be set before the first op runs, not before ``import igc_triton``.
+imported, and (Triton 3.9) for its own ``@jit`` library functions (``tl.zeros``, ``tl.cdiv``)
+when triton itself is imported. The launchers import the kernel modules lazily, on first use,
+and ``import igc_triton`` does not import triton, so the variable has to be set before the
+first op runs (and before anything else imports triton), not before ``import igc_triton``.
 """
 
 import functools

@@ -1,6 +1,7 @@
 """igc-lab: help on every subcommand, verify's table and exit status."""
 
 import importlib.metadata
+import os
 import subprocess
 import sys
 
@@ -55,3 +56,16 @@ def test_verify_exits_nonzero_on_a_wrong_result(capsys, monkeypatch):
 def test_verify_rejects_bf16_on_cpu(capsys):
     assert cli.main(["verify", "--device", "cpu", "--dtype", "bf16"]) == 2
     assert "bf16" in capsys.readouterr().err
+
+
+def test_importing_the_package_and_cli_does_not_import_triton():
+    """Triton's interpreter only works when TRITON_INTERPRET is set before triton is first
+    imported (Triton 3.9: its own @jit library functions, tl.zeros and tl.cdiv among them, are
+    built for the compiler otherwise). `igc-lab bench` on a CPU sets it after importing the CLI,
+    so nothing it imports at start may import triton."""
+    code = ("import sys\n"
+            "import igc_triton, igc_triton.cli, igc_triton.harness, igc_triton.tune, igc_triton.report\n"
+            "print(sorted(m for m in sys.modules if m == 'triton' or m.startswith('triton.')))")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
