@@ -77,6 +77,15 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _check_dtypes_and_layouts(args):
+    """ValueError naming any unknown ``--dtype`` or ``--layout`` value."""
+    from igc_triton import suites
+    for flag, values, allowed in (("--dtype", args.dtype, suites.DTYPES), ("--layout", args.layout, suites.LAYOUTS)):
+        bad = [v for v in values or [] if v not in allowed]
+        if bad:
+            raise ValueError(f"unknown {flag} {', '.join(bad)}; choose from {', '.join(allowed)}")
+
+
 def _cmd_bench(args) -> int:
     import torch
     shard = args.shard
@@ -99,11 +108,7 @@ def _cmd_bench(args) -> int:
         suite = suites.load(name)
         if args.providers:
             providers.parse_providers(args.providers)
-        for flag, values, allowed in (("--dtype", args.dtype, suites.DTYPES),
-                                      ("--layout", args.layout, suites.LAYOUTS)):
-            bad = [v for v in values or [] if v not in allowed]
-            if bad:
-                raise ValueError(f"unknown {flag} {', '.join(bad)}; choose from {', '.join(allowed)}")
+        _check_dtypes_and_layouts(args)
     except ValueError as e:
         print(f"igc-lab bench: {e}", file=sys.stderr)
         return 2
@@ -141,11 +146,7 @@ def _cmd_tune(args) -> int:
         suite = suites.load(args.suite)
         if autotune.mode() == autotune.OFF and not args.force:
             raise ValueError(f"{autotune.ENV_MODE}=off: nothing would be tuned (unset it, or pass --force)")
-        for flag, values, allowed in (("--dtype", args.dtype, suites.DTYPES),
-                                      ("--layout", args.layout, suites.LAYOUTS)):
-            bad = [v for v in values or [] if v not in allowed]
-            if bad:
-                raise ValueError(f"unknown {flag} {', '.join(bad)}; choose from {', '.join(allowed)}")
+        _check_dtypes_and_layouts(args)
     except ValueError as e:
         print(f"igc-lab tune: {e}", file=sys.stderr)
         return 2

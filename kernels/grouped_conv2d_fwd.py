@@ -50,12 +50,7 @@ def grouped_conv2d_fwd_fma_kernel(
     p_mask = p < N * OH * OW
     c_mask = co < COUT
 
-    # Index math in int64: no overflow on large activations, and (under the interpreter)
-    # no per-op int32 overflow checks.
-    p64 = p.to(tl.int64)
-    ow = p64 % OW
-    oh = (p64 // OW) % OH
-    n = p64 // (OW * OH)
+    n, oh, ow = unflatten_pixels(p, OH, OW)
     ih0 = oh * stride_h - pad_h
     iw0 = ow * stride_w - pad_w
     x_n = n * sx_n
@@ -99,10 +94,7 @@ def grouped_conv2d_fwd_gemm_kernel(
     n_mask = nc < COUT_G
     co = g * COUT_G + nc
 
-    p64 = p.to(tl.int64)
-    ow = p64 % OW
-    oh = (p64 // OW) % OH
-    n = p64 // (OW * OH)
+    n, oh, ow = unflatten_pixels(p, OH, OW)
     ih0 = oh * stride_h - pad_h
     iw0 = ow * stride_w - pad_w
     x_n = n * sx_n
@@ -188,3 +180,11 @@ def implicit_gemm_tile(
         wv = tl.load(w_ptr + (w_nk + tap) + k0 * (KH * KW), mask=k_ok[:, None] & nmask, other=0.0)
         acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION)
     return acc
+
+
+@triton.jit
+def unflatten_pixels(p, OH, OW):
+    """(n, oh, ow) of flattened output pixels ``p``, in int64: no overflow on large activations,
+    and (under the interpreter) no per-op int32 overflow checks."""
+    p64 = p.to(tl.int64)
+    return p64 // (OW * OH), (p64 // OW) % OH, p64 % OW

@@ -31,7 +31,7 @@ grouped-conv FMA kernel's tile), secondary on tensor cores; the tc form is for l
 """
 import triton
 import triton.language as tl
-from igc_triton.kernels.grouped_conv2d_fwd import direct_conv_tile, implicit_gemm_tile
+from igc_triton.kernels.grouped_conv2d_fwd import direct_conv_tile, implicit_gemm_tile, unflatten_pixels
 
 
 @triton.jit
@@ -63,10 +63,7 @@ def igc_block_fwd_kernel(
     tl.static_assert(BLOCK_P >= 16)
     p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     p_mask = p < N * OH * OW
-    p64 = p.to(tl.int64)
-    ow = p64 % OW
-    oh = (p64 // OW) % OH
-    n = p64 // (OW * OH)
+    n, oh, ow = unflatten_pixels(p, OH, OW)
     ih0 = oh * stride_h - pad_h
     iw0 = ow * stride_w - pad_w
     x_n = n * sx_n
@@ -131,10 +128,7 @@ def igc_block_fwd_wide_kernel(
     m = tl.program_id(1)
     p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     p_mask = p < N * OH * OW
-    p64 = p.to(tl.int64)
-    ow = p64 % OW
-    oh = (p64 // OW) % OH
-    n = p64 // (OW * OH)
+    n, oh, ow = unflatten_pixels(p, OH, OW)
     ih0 = oh * stride_h - pad_h
     iw0 = ow * stride_w - pad_w
     x_n = n * sx_n
@@ -196,10 +190,7 @@ def igc_block_fwd_tc_kernel(
     m_mask = mm < M
     p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     p_mask = p < N * OH * OW
-    p64 = p.to(tl.int64)
-    ow = p64 % OW
-    oh = (p64 // OW) % OH
-    n = p64 // (OW * OH)
+    n, oh, ow = unflatten_pixels(p, OH, OW)
     ih0 = oh * stride_h - pad_h
     iw0 = ow * stride_w - pad_w
     x_n = n * sx_n
