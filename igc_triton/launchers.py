@@ -20,7 +20,7 @@ GEMM = "gemm"
 GEMM_MIN_CIN_PER_GROUP = 16
 # Smallest L for which the secondary step runs on tensor cores (per position m, a GEMM with
 # K = L) rather than as L FMAs per output on CUDA cores.
-FOLDED_SECONDARY_MIN_L = 16
+TENSOR_CORE_SECONDARY_MIN_L = 16
 
 
 def alloc_output(x: torch.Tensor, shape) -> torch.Tensor:
@@ -194,7 +194,7 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
 
 
 def igc_secondary_path(L: int) -> str:
-    return GEMM if L >= FOLDED_SECONDARY_MIN_L else FMA
+    return GEMM if L >= TENSOR_CORE_SECONDARY_MIN_L else FMA
 
 
 def igc_secondary_fwd(t, weight, L, path=None):
@@ -203,7 +203,7 @@ def igc_secondary_fwd(t, weight, L, path=None):
     ``path`` forces ``"fma"`` (permutation in the kernel's index arithmetic, L FMAs per output)
     or ``"gemm"`` (per position m within the partitions, the dense [L x L] secondary product on
     tensor cores, K = L: the wide fused kernel reading t); by default it follows L (see
-    ``FOLDED_SECONDARY_MIN_L``). Neither writes a permuted tensor nor a folded weight.
+    ``TENSOR_CORE_SECONDARY_MIN_L``). Neither writes a permuted tensor nor a folded weight.
     """
     from igc_triton.kernels.igc_block_fwd import igc_block_fwd_wide_kernel
     from igc_triton.kernels.igc_secondary_fwd import igc_secondary_fwd_kernel
