@@ -226,17 +226,11 @@ class Tuner:
 
     def __init__(self, timer: Callable[[Callable[[], object]], float] = cuda_timer):
         self.timer = timer
-        self._memo: dict[tuple, tuple] = {}  # (gpu, kernel, key) -> (triton.Config, source)
+        self._memo: dict[tuple, tuple] = {}  # (device, kernel, key) -> (triton.Config, source)
         self._entries: dict[str, dict] = {}  # gpu -> user-cache entries, as loaded and updated
         self._shipped: dict[str, dict] = {}
         self._recorders: list[dict] = []
         self._lock = threading.Lock()
-
-    def reset(self):
-        """Forget what this process chose and loaded (the files stay)."""
-        self._memo.clear()
-        self._entries.clear()
-        self._shipped.clear()
 
     @contextlib.contextmanager
     def record(self):
@@ -249,11 +243,13 @@ class Tuner:
         finally:
             self._recorders.remove(seen)
 
-    def choose(self, kernel: str, key: str, candidates: list, run: Callable, device: torch.device):
+    def choose(self, kernel: str, key: str, candidates: Callable[[], list], run: Callable, device: torch.device):
         """The config to launch ``kernel`` with for problem ``key``.
 
-        ``candidates``: configs to choose from, the default first; ``run(cfg)`` launches one
-        and returns its output (tuning calls it; the caller launches the chosen config itself).
+        ``candidates()``: the configs to choose from, the default first -- called only when this
+        process has not chosen for the problem yet, so that a launch on the hot path costs a
+        dictionary lookup; ``run(cfg)`` launches one and returns its output (tuning calls it;
+        the caller launches the chosen config itself).
         """
         cfg, source = self._choose(kernel, key, candidates, run, device)
         for seen in self._recorders:
@@ -261,16 +257,15 @@ class Tuner:
         return cfg
 
     def _choose(self, kernel, key, candidates, run, device):
-        default = candidates[0]
-        if len(candidates) == 1:
-            return default, DEFAULT
         m = mode()
-        if m == OFF:
+        memo_key = (device, kernel, key)
+        if m != OFF and memo_key in self._memo:
+            return self._memo[memo_key][0], MEMO
+        candidates = candidates()
+        default = candidates[0]
+        if len(candidates) == 1 or m == OFF:
             return default, DEFAULT
         gpu = gpu_name(device)
-        memo_key = (gpu, kernel, key)
-        if memo_key in self._memo:
-            return self._memo[memo_key][0], MEMO
         entry_key = f"{kernel}|{key}"
         if m == CACHED:
             for source, entries in ((USER_CACHE, self._user_entries(gpu)), (SHIPPED, self._shipped_entries(gpu))):

@@ -77,6 +77,13 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _add_dtype_and_layout_args(p):
+    p.add_argument("--dtype", type=lambda s: s.split(","), help="comma-separated, from fp32,fp16,bf16 "
+                                                                "(default: the suite's)")
+    p.add_argument("--layout", type=lambda s: s.split(","), help="comma-separated, from nchw,channels_last "
+                                                                 "(default: the suite's)")
+
+
 def _check_dtypes_and_layouts(args):
     """ValueError naming any unknown ``--dtype`` or ``--layout`` value."""
     from igc_triton import suites
@@ -239,10 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help="suite name (smoke, paper-layers, lm-sweep, networks) or a .toml path "
                                    "(default: paper-layers on a GPU, smoke on a CPU)")
     p.add_argument("--providers", type=lambda s: s.split(","), help="comma-separated provider names (default: all)")
-    p.add_argument("--dtype", type=lambda s: s.split(","), help="comma-separated, from fp32,fp16,bf16 "
-                                                                "(default: the suite's)")
-    p.add_argument("--layout", type=lambda s: s.split(","), help="comma-separated, from nchw,channels_last "
-                                                                 "(default: the suite's)")
+    _add_dtype_and_layout_args(p)
     p.add_argument("--out", help="results folder (default runs/SUITE)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--shard", type=_shard, help="run shard I of N (default: RANK/WORLD_SIZE under torchrun, else 0/1)")
@@ -259,10 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the chosen config per problem. Needs a CUDA GPU.")
     p.add_argument("--suite", required=True, help="suite name (smoke, paper-layers, lm-sweep, networks) or a "
                                                   ".toml path")
-    p.add_argument("--dtype", type=lambda s: s.split(","), help="comma-separated, from fp32,fp16,bf16 "
-                                                                "(default: the suite's)")
-    p.add_argument("--layout", type=lambda s: s.split(","), help="comma-separated, from nchw,channels_last "
-                                                                 "(default: the suite's)")
+    _add_dtype_and_layout_args(p)
     p.add_argument("--training", action="store_true", help="also tune the backward kernels")
     p.add_argument("--force", action="store_true", help="benchmark every problem again (IGC_TRITON_AUTOTUNE=full)")
     p.add_argument("--ship", action="store_true",

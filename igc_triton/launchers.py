@@ -6,6 +6,8 @@ and the kernels take every stride, so no input is copied. Weights (small) are ma
 contiguous.
 """
 
+import functools
+
 import torch
 import triton
 
@@ -81,7 +83,7 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
                 CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
-        candidates = tuning.fma_candidates(cout, is_channels_last(x))
+        candidates = functools.partial(tuning.fma_candidates, cout, is_channels_last(x))
     elif regime == GEMM:
         def launch(cfg):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cout_g, cfg.kwargs["BLOCK_N"]), groups)
@@ -91,7 +93,7 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
                 DOT_PRECISION=_dot_precision(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
-        candidates = tuning.gemm_candidates(cin_g, cout_g, x.element_size(), x.device)
+        candidates = functools.partial(tuning.gemm_candidates, cin_g, cout_g, x.element_size(), x.device)
     else:
         raise ValueError(f"unknown grouped_conv2d regime {regime!r}; expected 'fma' or 'gemm'")
     return launch(tuning.choose(f"grouped_conv2d_fwd_{regime}", key, candidates, launch, x.device))
@@ -146,27 +148,24 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     form = form or fused_block_form(cin, C, L, x.dtype) or WIDE
     has_affine, has_res = scale is not None, residual is not None
     res = residual if has_res else y  # placeholder pointer, never read
-    wp = wp.contiguous()
+    wp, ws = wp.contiguous(), ws.contiguous()
+    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)  # placeholders, never read
     pixels = N * OH * OW
-    key = problem_key(x, pixels, cin, L, C // L, (kh, kw), stride, dilation)
     M = C // L
+    key = problem_key(x, pixels, cin, L, M, (kh, kw), stride, dilation)
     flags = dict(M=M, KH=kh, KW=kw, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu,
                  DOT_PRECISION=_dot_precision(x.dtype))
     geometry = (*x.stride(), *res.stride(), *y.stride(), *stride, *padding, *dilation)
     if form == NARROW:
         c_pad = max(16, triton.next_power_of_2(C))
-        ws = ws.contiguous()
-        sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)
 
         def launch(cfg):
             igc_block_fwd_kernel[(triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]),)](
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, C, L, *geometry, **flags, CIN_G=cin_g, C_PAD=c_pad,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
-        candidates = tuning.fused_candidates(c_pad)
+        candidates = functools.partial(tuning.fused_candidates, c_pad)
     elif form == WIDE:
-        ws = ws.contiguous()
-        sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)
 
         def launch(cfg):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, triton.cdiv(L, cfg.kwargs["BLOCK_N"]))
@@ -174,10 +173,8 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, *geometry, **flags, CIN_G=cin_g, PRIMARY=True,
                 ACC_DTYPE=_acc_dtype(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
-        candidates = tuning.fused_wide_candidates(L)
+        candidates = functools.partial(tuning.fused_wide_candidates, L)
     elif form == TC:
-        ws = ws.contiguous()
-        sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)
         l_pad = triton.next_power_of_2(L)
 
         def launch(cfg):
@@ -186,7 +183,7 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, cin_g, *geometry, **flags, L_PAD=l_pad,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
-        candidates = tuning.fused_tc_candidates(l_pad, M, cin_g)
+        candidates = functools.partial(tuning.fused_tc_candidates, l_pad, M, cin_g)
     else:
         raise ValueError(f"unknown fused block form {form!r}; expected one of {', '.join(FUSED_FORMS)}")
     kernel = "igc_block_fwd" if form == NARROW else f"igc_block_fwd_{form}"
@@ -226,8 +223,8 @@ def igc_secondary_fwd(t, weight, L, path=None):
                 DOT_PRECISION=_dot_precision(t.dtype), PRIMARY=False, ACC_DTYPE=_acc_dtype(t.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
-        return launch_gemm(tuning.choose("igc_secondary_fwd_gemm", key, tuning.fused_wide_candidates(L), launch_gemm,
-                                         t.device))
+        return launch_gemm(tuning.choose("igc_secondary_fwd_gemm", key,
+                                         functools.partial(tuning.fused_wide_candidates, L), launch_gemm, t.device))
     if path != FMA:
         raise ValueError(f"unknown igc_secondary path {path!r}; expected 'fma' or 'gemm'")
     y = alloc_output(t, (N, C, H, W))
@@ -241,5 +238,5 @@ def igc_secondary_fwd(t, weight, L, path=None):
             L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
         return y
-    return launch(tuning.choose("igc_secondary_fwd", key, tuning.fma_candidates(C, is_channels_last(t)), launch,
-                                t.device))
+    candidates = functools.partial(tuning.fma_candidates, C, is_channels_last(t))
+    return launch(tuning.choose("igc_secondary_fwd", key, candidates, launch, t.device))

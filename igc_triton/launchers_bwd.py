@@ -8,6 +8,8 @@ Weight and bias gradients are reduced over pixels in float32 (float64 for float6
 sums, one row per split, added up here and cast to the parameter's dtype.
 """
 
+import functools
+
 import torch
 import triton
 
@@ -52,7 +54,7 @@ def grouped_conv2d_dgrad(dy, weight, x, stride, padding, dilation, groups, regim
                 CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return dx
-        candidates = tuning.dgrad_fma_candidates(cin, is_channels_last(x))
+        candidates = functools.partial(tuning.dgrad_fma_candidates, cin, is_channels_last(x))
     elif regime == GEMM:
         def launch(cfg):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"]), groups)
@@ -61,7 +63,7 @@ def grouped_conv2d_dgrad(dy, weight, x, stride, padding, dilation, groups, regim
                 KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return dx
-        candidates = tuning.dgrad_gemm_candidates(cin_g, cout_g, x.element_size(), x.device)
+        candidates = functools.partial(tuning.dgrad_gemm_candidates, cin_g, cout_g, x.element_size(), x.device)
     else:
         raise ValueError(f"unknown dgrad regime {regime!r}; expected 'fma' or 'gemm'")
     return launch(tuning.choose(f"grouped_conv2d_dgrad_{regime}", key, candidates, launch, x.device))
@@ -96,7 +98,7 @@ def grouped_conv2d_wgrad(x, dy, weight_shape, stride, padding, dilation, groups,
                 CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, TAPS=taps, ACC_DTYPE=_acc_dtype(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return part.sum(0)
-        candidates = tuning.wgrad_fma_candidates(cout, taps)
+        candidates = functools.partial(tuning.wgrad_fma_candidates, cout, taps)
     elif regime == GEMM:
         def launch(cfg):
             tiles = triton.cdiv(cout_g, cfg.kwargs["BLOCK_M"]) * triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"])
@@ -108,7 +110,7 @@ def grouped_conv2d_wgrad(x, dy, weight_shape, stride, padding, dilation, groups,
                 KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return part.sum(0)
-        candidates = tuning.wgrad_gemm_candidates(cin_g, cout_g)
+        candidates = functools.partial(tuning.wgrad_gemm_candidates, cin_g, cout_g)
     else:
         raise ValueError(f"unknown wgrad regime {regime!r}; expected 'fma' or 'gemm'")
     grad = launch(tuning.choose(f"grouped_conv2d_wgrad_{regime}", key, candidates, launch, x.device))
@@ -133,8 +135,8 @@ def channel_sum(dy):
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
         return part.sum(0)
     key = autotune.problem_key(dy, pixels, C=C)
-    grad = launch(tuning.choose("channel_sum", key, tuning.reduce_candidates(C, is_channels_last(dy)), launch,
-                                dy.device))
+    candidates = functools.partial(tuning.reduce_candidates, C, is_channels_last(dy))
+    grad = launch(tuning.choose("channel_sum", key, candidates, launch, dy.device))
     return grad.to(dy.dtype)
 
 
@@ -157,6 +159,6 @@ def igc_secondary_wgrad(t, dy, L):
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
         return part.sum(0)
     key = launchers.problem_key(t, pixels, C, L, C // L, (1, 1), (1, 1), (1, 1))
-    grad = launch(tuning.choose("igc_secondary_wgrad", key, tuning.reduce_candidates(C, is_channels_last(t)), launch,
-                                t.device))
+    candidates = functools.partial(tuning.reduce_candidates, C, is_channels_last(t))
+    grad = launch(tuning.choose("igc_secondary_wgrad", key, candidates, launch, t.device))
     return grad.reshape(C, L, 1, 1).to(t.dtype)

@@ -32,7 +32,7 @@ def _layer_work(case: Layer, dtype: str, layout: str, device: torch.device, trai
 
 def _network_work(case, dtype: str, layout: str, device: torch.device, training: bool):
     for spec in (case.igc, case.baseline):
-        if spec is None or not providers.has_igc(providers._meta(spec)):
+        if spec is None or providers.PROVIDERS["net-triton"].applies(spec) is not None:  # no IGC layer
             continue
         net = providers.build_network(spec, providers.DTYPES[dtype], layout, device, "triton")
         fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format

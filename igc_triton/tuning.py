@@ -48,13 +48,41 @@ def _interpreted(cfg: triton.Config, key: str, channels: int) -> list:
     return [_with(cfg, **{key: min(cfg.kwargs[key], _width(channels))})]
 
 
+def _channel_tiles(space, interpret_cfg, channels: int, channels_last: bool) -> list:
+    """[pixels x channels] tile spaces: the layout's default first (NCHW: wide pixel tiles,
+    channels_last: wide channel tiles), no tile wider than the channels."""
+    if runtime.kernels_interpreted():
+        return _interpreted(interpret_cfg, "BLOCK_C", channels)
+    return _space(space[1 if channels_last else 0], space, lambda c: c.kwargs["BLOCK_C"] <= _width(channels))
+
+
 def fma_candidates(channels: int, channels_last: bool) -> list:
     """``grouped_conv2d_fwd_fma_kernel`` / ``igc_secondary_fwd_kernel``: [pixels x channels] tiles."""
     from igc_triton.kernels import configs
+    return _channel_tiles(configs.FMA_CONFIGS, configs.INTERPRET_FMA, channels, channels_last)
+
+
+def dgrad_fma_candidates(channels: int, channels_last: bool) -> list:
+    from igc_triton.kernels import configs
+    return _channel_tiles(configs.DGRAD_FMA_CONFIGS, configs.INTERPRET_FMA, channels, channels_last)
+
+
+def reduce_candidates(channels: int, channels_last: bool) -> list:
+    """The pixel-reducing kernels (bias gradient, secondary weight gradient)."""
+    from igc_triton.kernels import configs
+    return _channel_tiles(configs.REDUCE_FMA_CONFIGS, configs.INTERPRET_REDUCE, channels, channels_last)
+
+
+def _gemm_tiles(space, small_default: int, k_channels: int, n_channels: int, elem_bytes: int,
+                device: torch.device) -> list:
+    """Implicit-GEMM tile spaces: ``space[small_default]`` first for N <= 32 channels (else
+    ``space[0]``), pruned by ``_gemm_fits``."""
+    from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
-        return _interpreted(configs.INTERPRET_FMA, "BLOCK_C", channels)
-    return _space(configs.FMA_CONFIGS[1 if channels_last else 0], configs.FMA_CONFIGS,
-                  lambda c: c.kwargs["BLOCK_C"] <= _width(channels))
+        return _interpreted(configs.INTERPRET_GEMM, "BLOCK_N", n_channels)
+    smem = smem_bytes(device)
+    return _space(space[small_default if n_channels <= 32 else 0], space,
+                  lambda c: _gemm_fits(c, k_channels, n_channels, elem_bytes, smem))
 
 
 def _gemm_fits(cfg: triton.Config, k_channels: int, n_channels: int, elem_bytes: int, smem: int) -> bool:
@@ -67,38 +95,13 @@ def _gemm_fits(cfg: triton.Config, k_channels: int, n_channels: int, elem_bytes:
 def gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, device: torch.device) -> list:
     """``grouped_conv2d_fwd_gemm_kernel``: M = pixels, N = output channels, K = input channels per tap."""
     from igc_triton.kernels import configs
-    if runtime.kernels_interpreted():
-        return _interpreted(configs.INTERPRET_GEMM, "BLOCK_N", cout_per_group)
-    smem = smem_bytes(device)
-    return _space(configs.GEMM_CONFIGS[2 if cout_per_group <= 32 else 0], configs.GEMM_CONFIGS,
-                  lambda c: _gemm_fits(c, cin_per_group, cout_per_group, elem_bytes, smem))
-
-
-def dgrad_fma_candidates(channels: int, channels_last: bool) -> list:
-    from igc_triton.kernels import configs
-    if runtime.kernels_interpreted():
-        return fma_candidates(channels, channels_last)
-    return _space(configs.DGRAD_FMA_CONFIGS[1 if channels_last else 0], configs.DGRAD_FMA_CONFIGS,
-                  lambda c: c.kwargs["BLOCK_C"] <= _width(channels))
+    return _gemm_tiles(configs.GEMM_CONFIGS, 2, cin_per_group, cout_per_group, elem_bytes, device)
 
 
 def dgrad_gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, device: torch.device) -> list:
     """dgrad as a GEMM: N = input channels of the group, K = output channels per tap."""
     from igc_triton.kernels import configs
-    if runtime.kernels_interpreted():
-        return _interpreted(configs.INTERPRET_GEMM, "BLOCK_N", cin_per_group)
-    smem = smem_bytes(device)
-    return _space(configs.DGRAD_GEMM_CONFIGS[1 if cin_per_group <= 32 else 0], configs.DGRAD_GEMM_CONFIGS,
-                  lambda c: _gemm_fits(c, cout_per_group, cin_per_group, elem_bytes, smem))
-
-
-def reduce_candidates(channels: int, channels_last: bool) -> list:
-    """The pixel-reducing kernels (bias gradient, secondary weight gradient)."""
-    from igc_triton.kernels import configs
-    if runtime.kernels_interpreted():
-        return _interpreted(configs.INTERPRET_REDUCE, "BLOCK_C", channels)
-    return _space(configs.REDUCE_FMA_CONFIGS[1 if channels_last else 0], configs.REDUCE_FMA_CONFIGS,
-                  lambda c: c.kwargs["BLOCK_C"] <= _width(channels))
+    return _gemm_tiles(configs.DGRAD_GEMM_CONFIGS, 1, cout_per_group, cin_per_group, elem_bytes, device)
 
 
 def wgrad_fma_candidates(channels: int, taps: int) -> list:

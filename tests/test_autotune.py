@@ -59,7 +59,7 @@ def cache(tmp_path, monkeypatch):
 
 def choose(tuner, key="k1", candidates=(A, B, C), run=run_ok):
     with tuner.record() as seen:
-        cfg = tuner.choose("kern", key, list(candidates), run, CPU)
+        cfg = tuner.choose("kern", key, lambda: list(candidates), run, CPU)
     return cfg, seen[("kern", key)][1]
 
 
