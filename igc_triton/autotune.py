@@ -6,13 +6,24 @@ candidate configs (the kernel's space in ``kernels/configs.py``, pruned for the 
 heuristic default first) and a function that launches one config. ``IGC_TRITON_AUTOTUNE``
 says what happens then:
 
-- ``off``: the default config; no file is read and nothing is benchmarked.
+- ``off``: the default config (the cost model's first choice, see below); no tuning file is read and
+  nothing is benchmarked.
 - ``cached`` (default): the config persisted for this GPU -- first the user's tuning cache,
   then the configs shipped in the package (``igc_triton/tuned/<gpu>.json``); a problem found
   in neither is benchmarked once, on first use, and the result added to the user's cache, so
   later processes do not tune it again.
 - ``full``: every problem is benchmarked again once per process, ignoring what is persisted,
   and the user's cache updated (after a Triton or driver upgrade; ``igc-lab tune --force``).
+
+The static cost model (``igc-lab inspect``) orders the candidates: its ranking of each
+problem's configs for a GPU model ships as ``igc_triton/tuned/model-ranking.json`` (made by
+``igc-lab inspect --suite S --config all --ship-ranking``, per kernel sources). The model's
+first choice is the default config, and tuning a problem on first use compiles (in
+parallel, on a GPU) and benchmarks only the model's ``MODEL_TOP_K`` best (``full`` still
+benchmarks every candidate: it is the offline, exhaustive mode). A problem the ranking lacks takes the
+ranking of its nearest ranked problem (same kernel, dtype, layout, kernel size and stride;
+closest channels, L, M and pixels); without a ranking for the GPU or the current kernel
+sources, the heuristic order of the config space stands in.
 
 Why not ``triton.autotune``: its key is a list of kernel arguments (our keys are derived from
 shapes and layouts, and the pixel count is bucketed), it cannot load configs shipped per
@@ -46,6 +57,8 @@ import torch
 # igc_triton.runtime).
 
 ENV_MODE = "IGC_TRITON_AUTOTUNE"
+MODEL_TOP_K = 3  # candidates benchmarked on a first call: the cost model's best
+MODEL_RANKING = "model-ranking.json"
 ENV_CACHE_DIR = "IGC_TRITON_CACHE_DIR"
 OFF, CACHED, FULL = "off", "cached", "full"
 MODES = (OFF, CACHED, FULL)
@@ -141,6 +154,63 @@ def shipped_path(gpu: str):
     return importlib.resources.files("igc_triton.tuned") / f"{slug(gpu)}.json"
 
 
+def ranking_path():
+    return importlib.resources.files("igc_triton.tuned") / MODEL_RANKING
+
+
+def read_ranking(gpu: str, path=None) -> dict:
+    """``{"kernel|key": [config dicts, best first]}`` the cost model ranked for ``gpu`` (a CUDA
+    device name), or {} when the file has no entry for that GPU or was made from other kernel
+    sources (their machine code, hence their ranking, has changed)."""
+    path = path or ranking_path()
+    try:
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text())
+        if data.get("kernels") != kernels_fingerprint():
+            return {}
+        for entry in data.get("gpus", {}).values():
+            if gpu in entry.get("cuda_names", []):
+                return {k: [r["config"] for r in v] for k, v in entry["entries"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return {}
+
+
+def _key_fields(key: str) -> tuple[tuple, dict]:
+    """(the fields that must match, the numeric ones) of a problem key."""
+    exact, numeric = [], {}
+    for tok in key.split():
+        if tok.startswith("P<="):
+            numeric["P"] = int(tok[3:])
+        elif "=" in tok and tok.split("=", 1)[1].isdigit():
+            numeric[tok.split("=", 1)[0]] = int(tok.split("=", 1)[1])
+        else:
+            exact.append(tok)
+    return tuple(exact), numeric
+
+
+def nearest_ranking(entries: dict, kernel: str, key: str):
+    """The ranked configs of ``kernel|key``, else of the nearest ranked problem of the same kernel
+    whose non-numeric key fields (dtype, layout, kernel size, stride, dilation) are equal:
+    closest in log2 of channels, L, M and pixel bucket. None when there is none."""
+    if f"{kernel}|{key}" in entries:
+        return entries[f"{kernel}|{key}"]
+    exact, numeric = _key_fields(key)
+    best, best_d = None, math.inf
+    for entry_key, ranked in sorted(entries.items()):
+        k, _, other = entry_key.partition("|")
+        if k != kernel:
+            continue
+        o_exact, o_numeric = _key_fields(other)
+        if o_exact != exact or o_numeric.keys() != numeric.keys():
+            continue
+        d = sum(abs(math.log2(max(numeric[f], 1) / max(o_numeric[f], 1))) for f in numeric)
+        if d < best_d:
+            best, best_d = ranked, d
+    return best
+
+
 @functools.cache
 def kernels_fingerprint() -> str:
     """Hash of the kernel sources and config spaces: a timing is only valid for the code it timed."""
@@ -224,11 +294,13 @@ def _accepts(out, ref) -> bool:
 class Tuner:
     """Chooses configs (``choose``), remembers them for this process, persists benchmarked ones."""
 
-    def __init__(self, timer: Callable[[Callable[[], object]], float] = cuda_timer):
+    def __init__(self, timer: Callable[[Callable[[], object]], float] = cuda_timer, precompile=None):
         self.timer = timer
+        self.precompile = precompile or parallel_compile  # (configs, run, device) before timing them
         self._memo: dict[tuple, tuple] = {}  # (device, kernel, key) -> (triton.Config, source)
         self._entries: dict[str, dict] = {}  # gpu -> user-cache entries, as loaded and updated
         self._shipped: dict[str, dict] = {}
+        self._rankings: dict[str, dict] = {}  # gpu -> the cost model's ranked configs
         self._recorders: list[dict] = []
         self._lock = threading.Lock()
 
@@ -256,13 +328,31 @@ class Tuner:
             seen.setdefault((kernel, key), (cfg, source))
         return cfg
 
+    def model_order(self, kernel: str, key: str, candidates: list, gpu: str) -> list:
+        """``candidates`` in the cost model's order for ``gpu`` (its ranked configs first, the
+        others after them in their own order); unchanged without a ranking."""
+        if gpu not in self._rankings:
+            self._rankings[gpu] = read_ranking(gpu)
+        ranked = nearest_ranking(self._rankings[gpu], kernel, key) or []
+        order = []
+        for d in ranked:
+            for c in candidates:
+                if config_to_dict(c) == d and not any(c is o for o in order):
+                    order.append(c)
+        return order + [c for c in candidates if not any(c is o for o in order)]
+
+    def default_config(self, kernel: str, key: str, candidates: list, gpu: str):
+        """The config a problem runs without tuning (``IGC_TRITON_AUTOTUNE=off``): the cost model's
+        first choice, or the config space's heuristic default without a ranking."""
+        return self.model_order(kernel, key, candidates, gpu)[0]
+
     def _choose(self, kernel, key, candidates, run, device):
         m = mode()
         memo_key = (device, kernel, key)
         if m != OFF and memo_key in self._memo:
             return self._memo[memo_key][0], MEMO
         candidates = candidates()
-        default = candidates[0]
+        default = self.default_config(kernel, key, candidates, gpu_name(device))
         if len(candidates) == 1 or m == OFF:
             return default, DEFAULT
         gpu = gpu_name(device)
@@ -275,9 +365,13 @@ class Tuner:
                     return found, source
         if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
             return default, DEFAULT  # no benchmarking inside a CUDA graph capture; not remembered
-        best, ms = self._benchmark(candidates, run)
+        # A first call times the model's best few; `full` (igc-lab tune --force, offline) times all.
+        top = self.model_order(kernel, key, candidates, gpu)
+        top = top if m == FULL else top[:MODEL_TOP_K]
+        best, ms = self._benchmark(top, run, device)
         self._memo[memo_key] = (best, TUNED)
-        self._persist(gpu, entry_key, {"config": config_to_dict(best), "ms": ms, "candidates": len(candidates)})
+        self._persist(gpu, entry_key, {"config": config_to_dict(best), "ms": ms, "candidates": len(candidates),
+                                       "benchmarked": len(top)})
         return best, TUNED
 
     @staticmethod
@@ -299,7 +393,9 @@ class Tuner:
             self._shipped[gpu] = read_entries(shipped_path(gpu), gpu, check_versions=False)
         return self._shipped[gpu]
 
-    def _benchmark(self, candidates, run):
+    def _benchmark(self, candidates, run, device):
+        """The fastest of ``candidates`` (the first is the default: the reference output)."""
+        self.precompile(candidates, run, device)
         ref = run(candidates[0]).clone()  # the launches may share one output buffer
         best, best_ms = candidates[0], math.inf
         for cfg in candidates:
@@ -331,6 +427,25 @@ class Tuner:
             except OSError as e:
                 warnings.warn(f"could not write the tuning cache {path} ({e}); tuned configs last for this process "
                               "only", TuningWarning, stacklevel=4)
+
+
+def parallel_compile(configs: list, run: Callable, device: torch.device):
+    """Compile every config's kernel at once before they are timed one by one: Triton's
+    ``AsyncCompileMode`` with a thread each (its frontend holds the GIL; LLVM and ptxas run in
+    parallel). ``run(cfg, warmup=True)`` compiles without launching. Only on a GPU; any failure
+    here is left for the timed launch to meet and report."""
+    if device.type != "cuda" or len(configs) < 2:
+        return
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from triton.runtime._async_compile import AsyncCompileMode
+        with ThreadPoolExecutor(len(configs)) as pool, AsyncCompileMode(pool, ignore_errors=True):
+            for cfg in configs:
+                run(cfg, warmup=True)
+    except Exception as e:  # noqa: BLE001 - an optimisation only: the candidates still compile when timed
+        warnings.warn(f"parallel compilation of the candidates failed ({type(e).__name__}: {str(e)[:200]}); "
+                      "they compile one by one", TuningWarning, stacklevel=3)
 
 
 TUNER = Tuner()

@@ -41,6 +41,11 @@ def _cmd_compile_check(args) -> int:
     return compile_check.run(args.arch, args.jobs)
 
 
+def _cmd_inspect(args) -> int:
+    from igc_triton.inspect import command
+    return command.run(args)
+
+
 def _cmd_paper_tables(args) -> int:
     from igc_triton import paper_tables
     print(paper_tables.render(args.format))
@@ -212,6 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", type=int, default=90, help="compute capability x10 (default 90: H100/H200)")
     p.add_argument("--jobs", type=int, default=2, help="parallel compiler processes (default 2)")
     p.set_defaults(func=_cmd_compile_check)
+
+    p = sub.add_parser("inspect", help="what each Triton kernel compiles to, and its predicted time, without a GPU",
+                       description="Run an op (or every Triton case of a suite) on CPU with its Triton launches "
+                                   "recorded, compile each launch for a GPU target exactly as a GPU launch would "
+                                   "be specialised, and report per kernel: registers, spills, shared memory, "
+                                   "occupancy, SASS instructions per output element by class, global loads and "
+                                   "stores by width, cache lines per warp access, and the static cost model's "
+                                   "predicted time and bound. Predictions, not measurements. Examples: "
+                                   "igc-lab inspect igc_block --cin 48 --L 24 --batch 128; "
+                                   "igc-lab inspect --suite paper-layers --dtype bf16")
+    from igc_triton.inspect import command as inspect_command
+    inspect_command.add_arguments(p)
+    p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser("paper-tables", help="the paper's params/FLOPs numbers beside our counts",
                        description="Every parameter and FLOP number of the seed slides beside our count of the "

@@ -76,18 +76,18 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     cout_g = cout // groups
     key = problem_key(x, pixels, cin, groups, cout_g, (kh, kw), stride, dilation)
     if regime == FMA:
-        def launch(cfg):
+        def launch(cfg, warmup=False):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(cout, cfg.kwargs["BLOCK_C"]))
-            grouped_conv2d_fwd_fma_kernel[grid](
+            tuning.kernel_call(grouped_conv2d_fwd_fma_kernel, grid, warmup)(
                 x, weight, b, y, N, H, W, OH, OW, cout, *x.stride(), *y.stride(), *geometry,
                 CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
         candidates = functools.partial(tuning.fma_candidates, cout, is_channels_last(x))
     elif regime == GEMM:
-        def launch(cfg):
+        def launch(cfg, warmup=False):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cout_g, cfg.kwargs["BLOCK_N"]), groups)
-            grouped_conv2d_fwd_gemm_kernel[grid](
+            tuning.kernel_call(grouped_conv2d_fwd_gemm_kernel, grid, warmup)(
                 x, weight, b, y, N, H, W, OH, OW, cin_g, cout_g, *x.stride(), *y.stride(), *geometry,
                 KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype),
                 DOT_PRECISION=_dot_precision(x.dtype),
@@ -159,17 +159,18 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     if form == NARROW:
         c_pad = max(16, triton.next_power_of_2(C))
 
-        def launch(cfg):
-            igc_block_fwd_kernel[(triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]),)](
+        def launch(cfg, warmup=False):
+            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]),)
+            tuning.kernel_call(igc_block_fwd_kernel, grid, warmup)(
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, C, L, *geometry, **flags, CIN_G=cin_g, C_PAD=c_pad,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
         candidates = functools.partial(tuning.fused_candidates, c_pad)
     elif form == WIDE:
 
-        def launch(cfg):
+        def launch(cfg, warmup=False):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, triton.cdiv(L, cfg.kwargs["BLOCK_N"]))
-            igc_block_fwd_wide_kernel[grid](
+            tuning.kernel_call(igc_block_fwd_wide_kernel, grid, warmup)(
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, *geometry, **flags, CIN_G=cin_g, PRIMARY=True,
                 ACC_DTYPE=_acc_dtype(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
@@ -177,9 +178,9 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     elif form == TC:
         l_pad = triton.next_power_of_2(L)
 
-        def launch(cfg):
+        def launch(cfg, warmup=False):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(M, cfg.kwargs["BLOCK_M"]))
-            igc_block_fwd_tc_kernel[grid](
+            tuning.kernel_call(igc_block_fwd_tc_kernel, grid, warmup)(
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, cin_g, *geometry, **flags, L_PAD=l_pad,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
@@ -215,9 +216,9 @@ def igc_secondary_fwd(t, weight, L, path=None):
         if y.numel() == 0:
             return y
 
-        def launch_gemm(cfg):
+        def launch_gemm(cfg, warmup=False):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, triton.cdiv(L, cfg.kwargs["BLOCK_N"]))
-            igc_block_fwd_wide_kernel[grid](
+            tuning.kernel_call(igc_block_fwd_wide_kernel, grid, warmup)(
                 t, weight, weight, weight, weight, y, y, N, H, W, H, W, L, *t.stride(), *y.stride(), *y.stride(),
                 1, 1, 0, 0, 1, 1, CIN_G=1, M=C // L, KH=1, KW=1, HAS_AFFINE=False, HAS_RESIDUAL=False, RELU=False,
                 DOT_PRECISION=_dot_precision(t.dtype), PRIMARY=False, ACC_DTYPE=_acc_dtype(t.dtype),
@@ -231,9 +232,9 @@ def igc_secondary_fwd(t, weight, L, path=None):
     if y.numel() == 0:
         return y
 
-    def launch(cfg):
+    def launch(cfg, warmup=False):
         grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(C, cfg.kwargs["BLOCK_C"]))
-        igc_secondary_fwd_kernel[grid](
+        tuning.kernel_call(igc_secondary_fwd_kernel, grid, warmup)(
             t, weight, y, N, H, W, C, *t.stride(), *y.stride(),
             L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)

@@ -47,18 +47,18 @@ def grouped_conv2d_dgrad(dy, weight, x, stride, padding, dilation, groups, regim
     pixels = N * H * W
     key = launchers.problem_key(x, pixels, cin, groups, cout_g, (kh, kw), stride, dilation)
     if regime == FMA:
-        def launch(cfg):
+        def launch(cfg, warmup=False):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(cin, cfg.kwargs["BLOCK_C"]))
-            grouped_conv2d_dgrad_fma_kernel[grid](
+            tuning.kernel_call(grouped_conv2d_dgrad_fma_kernel, grid, warmup)(
                 dy, weight, dx, N, H, W, OH, OW, cin, *common,
                 CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return dx
         candidates = functools.partial(tuning.dgrad_fma_candidates, cin, is_channels_last(x))
     elif regime == GEMM:
-        def launch(cfg):
+        def launch(cfg, warmup=False):
             grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"]), groups)
-            grouped_conv2d_dgrad_gemm_kernel[grid](
+            tuning.kernel_call(grouped_conv2d_dgrad_gemm_kernel, grid, warmup)(
                 dy, weight, dx, N, H, W, OH, OW, cin_g, cout_g, *common,
                 KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
@@ -88,24 +88,24 @@ def grouped_conv2d_wgrad(x, dy, weight_shape, stride, padding, dilation, groups,
     if regime == FMA:
         taps = triton.next_power_of_2(kh * kw)
 
-        def launch(cfg):
+        def launch(cfg, warmup=False):
             per_tile = (triton.cdiv(cout, cfg.kwargs["BLOCK_C"]), cin_g)
             splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], per_tile[0] * per_tile[1],
                                                     x.device)
             part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
-            grouped_conv2d_wgrad_fma_kernel[(splits, *per_tile)](
+            tuning.kernel_call(grouped_conv2d_wgrad_fma_kernel, (splits, *per_tile), warmup)(
                 x, dy, part, N, H, W, OH, OW, cout, *common, per_split,
                 CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, TAPS=taps, ACC_DTYPE=_acc_dtype(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return part.sum(0)
         candidates = functools.partial(tuning.wgrad_fma_candidates, cout, taps)
     elif regime == GEMM:
-        def launch(cfg):
+        def launch(cfg, warmup=False):
             tiles = triton.cdiv(cout_g, cfg.kwargs["BLOCK_M"]) * triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"])
             splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_K"], tiles * groups * kh * kw,
                                                     x.device)
             part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
-            grouped_conv2d_wgrad_gemm_kernel[(splits, tiles, groups * kh * kw)](
+            tuning.kernel_call(grouped_conv2d_wgrad_gemm_kernel, (splits, tiles, groups * kh * kw), warmup)(
                 x, dy, part, N, H, W, OH, OW, cin_g, cout_g, cout, *common, per_split,
                 KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
@@ -126,11 +126,11 @@ def channel_sum(dy):
         return torch.zeros(C, dtype=dy.dtype, device=dy.device)
     pixels = N * H * W
 
-    def launch(cfg):
+    def launch(cfg, warmup=False):
         tiles = triton.cdiv(C, cfg.kwargs["BLOCK_C"])
         splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], tiles, dy.device)
         part = torch.empty((splits, C), dtype=_acc_torch_dtype(dy.dtype), device=dy.device)
-        channel_sum_kernel[(splits, tiles)](
+        tuning.kernel_call(channel_sum_kernel, (splits, tiles), warmup)(
             dy, part, N, H, W, C, *dy.stride(), per_split, ACC_DTYPE=_acc_dtype(dy.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
         return part.sum(0)
@@ -149,11 +149,11 @@ def igc_secondary_wgrad(t, dy, L):
         return torch.zeros((C, L, 1, 1), dtype=t.dtype, device=t.device)
     pixels = N * H * W
 
-    def launch(cfg):
+    def launch(cfg, warmup=False):
         tiles = triton.cdiv(C, cfg.kwargs["BLOCK_C"])
         splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], tiles * L, t.device)
         part = torch.empty((splits, C, L), dtype=_acc_torch_dtype(t.dtype), device=t.device)
-        igc_secondary_wgrad_kernel[(splits, tiles, L)](
+        tuning.kernel_call(igc_secondary_wgrad_kernel, (splits, tiles, L), warmup)(
             t, dy, part, N, H, W, C, *t.stride(), *dy.stride(), per_split,
             L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)

@@ -9,6 +9,8 @@ costs about a millisecond of Python), so nothing is ever benchmarked there.
 ``choose`` hands the candidates to the autotuner (``igc_triton.autotune``).
 """
 
+import functools
+
 import torch
 import triton
 
@@ -22,6 +24,12 @@ FUSED_TILE_REGS_PER_THREAD = 64
 
 def choose(kernel: str, key: str, candidates: list, run, device: torch.device) -> triton.Config:
     return autotune.TUNER.choose(kernel, key, candidates, run, device)
+
+
+def kernel_call(kernel, grid, warmup: bool = False):
+    """``kernel[grid]``, or with ``warmup`` a call that compiles without launching: a launcher's
+    ``run(cfg, warmup=True)``, with which the tuner compiles its candidates in parallel."""
+    return functools.partial(kernel.warmup, grid=grid) if warmup else kernel[grid]
 
 
 def _width(n: int) -> int:

@@ -1,0 +1,64 @@
+"""The cost model's ranking of each problem's candidate configs, shipped for the autotuner.
+
+From an inspection with ``--config all`` (every candidate of every problem compiled and
+traced), each problem's configs are ordered by predicted time, for every GPU of the device
+table with the inspected architecture (the machine code is the same; bandwidths and clocks
+differ). ``ship`` merges them into the package's ``igc_triton/tuned/model-ranking.json``,
+which ``igc_triton.autotune`` reads: the default config of a problem is its first, and a
+first call benchmarks its best ``MODEL_TOP_K``.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from igc_triton.inspect import devices, model
+
+
+def rank(result, device) -> dict:
+    """``{"kernel|key": [{"config", "us"}, ...]}``, fastest predicted first, for ``device``."""
+    seen: dict = {}
+    for call in result.calls:
+        for r in call.reports:
+            if r.prediction is None or not r.launch.key:
+                continue
+            p = model.predict(device, programs=r.launch.programs, num_warps=r.launch.num_warps, regs=r.compiled.regs,
+                              smem=r.compiled.smem, counts=r.counts,
+                              lines_per_program=sum(st.lines for st in r.trace.sites.values()),
+                              dram_bytes=r.dram_bytes)
+            per = seen.setdefault(f"{r.launch.kernel}|{r.launch.key}", {})
+            per[json.dumps(r.launch.config, sort_keys=True)] = p.us
+    return {k: [{"config": json.loads(c), "us": round(us, 3)} for c, us in sorted(v.items(), key=lambda cu: cu[1])]
+            for k, v in sorted(seen.items())}
+
+
+def ship(result, path=None, command: str = "") -> Path:
+    """Merge ``result``'s rankings, for every GPU of its architecture, into the shipped file
+    (replacing it if it was made from other kernel sources)."""
+    from igc_triton import autotune
+    path = Path(path or str(autotune.ranking_path()))
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        data = {}
+    fingerprint = autotune.kernels_fingerprint()
+    if data.get("kernels") != fingerprint:
+        data = {}
+    data.update(format=1, kernels=fingerprint, triton=result.triton, arch=result.arch,
+                about="the static cost model's ranking of each problem's launch configs (igc-lab inspect); "
+                      "see igc_triton/autotune.py", command=command)
+    gpus = data.setdefault("gpus", {})
+    for d in devices.DEVICES.values():
+        if d.arch != result.arch:
+            continue
+        entry = gpus.setdefault(d.name, {"cuda_names": list(d.cuda_names), "entries": {}})
+        entry["cuda_names"] = list(d.cuda_names)
+        entry["entries"].update(rank(result, d))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,234 @@
+"""Run one program of a recorded launch under Triton's interpreter and record its memory accesses.
+
+The program chosen is the middle of the grid (away from the first and last blocks). Every
+``tl.load`` / ``tl.store`` it executes is recorded with its pointer and mask tiles and its
+source line; mapped through the compiled layout of that site (``igc_triton.inspect.layouts``),
+that gives per site: executions, elements each thread holds, and, per warp-level instruction,
+the distinct 128-byte lines and 32-byte sectors its active lanes touch. Tensors are real
+(uninitialised) CPU allocations of the launch's shapes and strides, aligned like a GPU
+allocation; bf16 tensors are traced as fp16 (same addresses: the interpreter has no bf16).
+
+Runs in a worker process with ``TRITON_INTERPRET=1`` set before triton is imported;
+``trace_all`` starts it.
+"""
+
+import concurrent.futures
+import multiprocessing
+import os
+import sys
+from dataclasses import dataclass, field
+
+ALIGN = 512  # bytes: what CUDA's caching allocator guarantees
+
+
+@dataclass
+class SiteStats:
+    kind: str  # load | store
+    element_bytes: int
+    calls: int = 0
+    registers: int = 0  # elements each thread holds per execution
+    vector: int = 1  # elements per memory instruction
+    warp_instructions: int = 0  # per program, every execution
+    active_instructions: int = 0  # with at least one active lane
+    sectors: int = 0
+    lines: int = 0
+    active_elements: int = 0
+    laid_out: bool = True  # False: no layout for the site in the TTGIR (counts from the tile only)
+
+
+@dataclass
+class Trace:
+    program: tuple = ()
+    sites: dict = field(default_factory=dict)  # (file, line, column) -> SiteStats
+    outputs: int = 0  # elements the program stored (active lanes)
+    read: set = field(default_factory=set)  # TensorArg idents loaded from
+    written: set = field(default_factory=set)
+    error: str | None = None
+
+
+def _interpreter_worker():
+    import warnings
+    os.environ["TRITON_INTERPRET"] = "1"
+    # The traced tensors hold whatever memory held: overflows in their arithmetic are noise.
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+
+
+def _allocate(arg, buffers: dict):
+    import torch
+    dtype = getattr(torch, arg.dtype)
+    if dtype == torch.bfloat16:
+        dtype = torch.float16
+    es = torch.empty(0, dtype=dtype).element_size()
+    if arg.ident not in buffers:
+        nbytes = max(arg.storage_numel, 1) * es
+        raw = torch.empty(nbytes + ALIGN, dtype=torch.uint8)
+        offset = (-raw.data_ptr()) % ALIGN
+        buffers[arg.ident] = (raw, offset, nbytes)
+    raw, offset, _ = buffers[arg.ident]
+    t = torch.empty(0, dtype=dtype)
+    t.set_(raw.untyped_storage(), offset // es + arg.storage_offset, arg.shape, arg.stride)
+    return t
+
+
+def _kernel_frame(skip: tuple):
+    """(file, line, column from 1) of the call being made in the innermost frame outside Triton
+    and this package: the ``tl.load`` / ``tl.store`` of the kernel (or of its @triton.jit
+    helper), located as the compiler locates it."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if not code.co_filename.startswith(skip):
+            positions = list(code.co_positions())
+            at = positions[frame.f_lasti // 2] if frame.f_lasti >= 0 else (frame.f_lineno, None, None, None)
+            return os.path.basename(code.co_filename), at[0] or frame.f_lineno, (at[2] or 0) + 1
+        frame = frame.f_back
+    return ("?", 0, 0)
+
+
+def trace_launch(launch, sites: dict, vector_bytes: dict) -> Trace:
+    """Trace the middle program of ``launch``; ``sites`` are its compiled layouts
+    (``layouts.parse_sites``), ``vector_bytes[(file, line)]`` the widest access the SASS makes
+    on that line (so that a warp instruction covers as many registers as on the GPU)."""
+    import numpy as np
+    from triton.runtime import interpreter
+
+    from igc_triton.inspect.compile import _value, load_kernel
+
+    out = Trace()
+    try:
+        kernel = load_kernel(launch.module, launch.function, launch.file)
+        buffers: dict = {}
+        args = {}
+        for name, v in launch.params:
+            args[name] = _allocate(v, buffers) if v.__class__.__name__ == "TensorArg" else _value(v)
+        ranges = [(ident, raw.data_ptr() + off, raw.data_ptr() + off + n) for ident, (raw, off, n) in buffers.items()]
+        records = []
+        builder = interpreter.interpreter_builder
+        saved = {n: getattr(builder, n) for n in ("create_masked_load", "create_masked_store", "set_grid_dim",
+                                                    "set_grid_idx")}
+        program = tuple(g // 2 for g in launch.grid)
+        import triton
+        skip = (os.path.dirname(triton.__file__) + os.sep, os.path.dirname(os.path.abspath(__file__)) + os.sep)
+
+        def load(ptrs, mask, other, *rest):
+            records.append(("load", _kernel_frame(skip), ptrs.data.copy(), np.broadcast_to(mask.data, ptrs.data.shape),
+                            ptrs.get_element_ty().primitive_bitwidth // 8))
+            return saved["create_masked_load"](ptrs, mask, other, *rest)
+
+        def store(ptrs, value, mask, *rest):
+            records.append(("store", _kernel_frame(skip), ptrs.data.copy(), np.broadcast_to(mask.data, ptrs.data.shape),
+                            ptrs.get_element_ty().primitive_bitwidth // 8))
+            return saved["create_masked_store"](ptrs, value, mask, *rest)
+
+        builder.create_masked_load, builder.create_masked_store = load, store
+        builder.set_grid_dim = lambda *g: saved["set_grid_dim"](*launch.grid)
+        builder.set_grid_idx = lambda *i: saved["set_grid_idx"](*program)
+        try:
+            kernel[(1,)](**args)
+        finally:
+            for n, f in saved.items():
+                setattr(builder, n, f)
+        out.program = program
+        match = match_sites({(kind, where) for kind, where, *_ in records}, sites)
+        for kind, where, ptrs, mask, es in records:
+            _accumulate(out, kind, where, ptrs, np.asarray(mask, dtype=bool), es, match.get((kind, where)),
+                        vector_bytes.get(where[:2], es), launch.num_warps, ranges)
+    except Exception as e:  # noqa: BLE001 - reported with the launch
+        out.error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:400]
+    return out
+
+
+def match_sites(traced: set, sites: dict) -> dict:
+    """``{(kind, traced site): compiled Site}``. Both name a line; columns are counted differently
+    by Triton versions (the call, or its first argument), so the accesses of one kind on a line
+    are paired in column order."""
+    by_line: dict = {}
+    for kind, where in traced:
+        by_line.setdefault((kind, where[0], where[1]), []).append(where)
+    compiled: dict = {}
+    for where, site in sites.items():
+        compiled.setdefault((site.kind, where[0], where[1]), []).append(where)
+    out = {}
+    for key, mine in by_line.items():
+        theirs = sorted(compiled.get(key, []), key=lambda w: w[2])
+        if not theirs:
+            continue
+        mine = sorted(mine, key=lambda w: w[2])
+        for i, where in enumerate(mine):
+            out[(key[0], where)] = sites[theirs[min(i, len(theirs) - 1)] if len(mine) == len(theirs)
+                                         else min(theirs, key=lambda w: abs(w[2] - where[2]))]
+    return out
+
+
+def _accumulate(out: Trace, kind, where, ptrs, mask, es, site, vbytes, num_warps, ranges):
+    import numpy as np
+
+    from igc_triton.inspect import layouts
+    shape = tuple(ptrs.shape)
+    ptrs = ptrs.reshape(-1).astype(np.int64)
+    mask = mask.reshape(-1)
+    active = ptrs[mask]
+    st = out.sites.get(where)
+    if st is None:
+        st = out.sites[where] = SiteStats(kind, es)
+    st.calls += 1
+    st.active_elements += int(active.size)
+    if active.size:
+        lo = int(active.min())
+        for ident, start, end in ranges:
+            if start <= lo < end:
+                (out.read if kind == "load" else out.written).add(ident)
+    if kind == "store":
+        out.outputs += int(active.size)
+    if site is None or (tuple(site.shape) != shape and not (site.shape == () and ptrs.size == 1)):
+        st.laid_out = False
+        st.registers = max(1, -(-ptrs.size // (32 * num_warps)))
+        st.warp_instructions += num_warps * st.registers
+        return
+    own = layouts.owners(site, num_warps)  # [warps, 32, registers]
+    regs = own.shape[2]
+    v = max(1, min(vbytes // es, layouts.fastest_run(site), regs))
+    while regs % v:
+        v //= 2
+    st.registers, st.vector = regs, v
+    chunks = regs // v
+    addr = ptrs[own].reshape(num_warps, 32, chunks, v)
+    on = mask[own].reshape(num_warps, 32, chunks, v)
+    st.warp_instructions += num_warps * chunks
+    lane_on = on.any(axis=3)  # [warps, 32, chunks]: the lane takes part in the instruction
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    first = np.where(on, addr, big).min(axis=3)
+    last = np.where(on, addr, small).max(axis=3) + es - 1
+    both = np.concatenate([lane_on, lane_on], axis=1)
+    for unit, attr in ((128, "lines"), (32, "sectors")):
+        # A lane's vector is contiguous: it spans first..last, one unit unless it straddles two.
+        units = np.where(both, np.concatenate([first // unit, last // unit], axis=1), big)
+        units.sort(axis=1)
+        distinct = (units[:, 1:, :] != units[:, :-1, :]) & (units[:, 1:, :] != big)
+        setattr(st, attr, getattr(st, attr) + int(distinct.sum() + (units[:, 0, :] != big).sum()))
+    st.active_instructions += int(lane_on.any(axis=1).sum())
+
+
+def trace_all(jobs_list, jobs: int = 1, progress=None) -> list[Trace]:
+    """``jobs_list``: ``(launch, sites, vector_bytes)`` triples; traced in ``jobs`` worker processes
+    with TRITON_INTERPRET=1, results in order."""
+    if not jobs_list:
+        return []
+    results = [None] * len(jobs_list)
+    saved = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, min(jobs, len(jobs_list))),
+                                                    mp_context=multiprocessing.get_context("spawn"),
+                                                    initializer=_interpreter_worker) as pool:
+            futures = {pool.submit(trace_launch, *job): i for i, job in enumerate(jobs_list)}
+            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                results[futures[future]] = future.result()
+                if progress:
+                    progress(done, len(jobs_list))
+    finally:
+        if saved is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = saved
+    return results

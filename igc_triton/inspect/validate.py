@@ -1,0 +1,237 @@
+"""The cost model against a measured bench run: predicted beside measured time of every Triton
+measurement, their Spearman rank correlation and the median error.
+
+A run folder is what ``igc-lab bench`` wrote on a GPU: ``results.csv`` (latency rows of the
+``triton-*`` layer providers, and the launch config each used) and, where it was copied
+beside it, the tuner's ``tuning-cache.json`` (per-kernel times of the chosen configs). Each
+measurement is captured again on this machine with the run's tuned configs, every kernel
+launch is compiled, traced and modelled, and a measurement's prediction is the sum over its
+launches.
+
+Kernels change after a run; its launches then compile to other code. ``freeze`` stores, next
+to the run, what the model reads (launches, the run's own Triton's machine code, the traced
+accesses: ``inspect-frozen.json.gz``), so that the run keeps validating the model -- this
+module's SASS reading, trip counts and cost terms -- whatever the kernels become.
+"""
+
+import argparse
+import csv
+import dataclasses
+import gzip
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+FROZEN = "inspect-frozen.json.gz"
+
+
+@dataclass
+class Measurement:
+    name: str
+    source: str  # "bench" or "tuning cache"
+    ms: float
+    launches: list  # launch identities (capture.identity)
+
+
+@dataclass
+class Validation:
+    gpu: str
+    rows: list  # (Measurement, predicted ms, bound)
+    rho: float
+    median_factor: float  # median of max(pred/meas, meas/pred)
+    frozen: bool
+    triton: str
+    notes: list
+
+
+def spearman(a, b) -> float:
+    def ranks(x):
+        order = sorted(range(len(x)), key=lambda i: x[i])
+        r = [0.0] * len(x)
+        i = 0
+        while i < len(x):
+            j = i
+            while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                r[order[k]] = (i + j) / 2
+            i = j + 1
+        return r
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
+    return cov / var if var else math.nan
+
+
+def _layer(row):
+    from igc_triton.suites import Layer
+    return Layer(row["case"], "", int(row["batch"]), int(row["cin"]), int(row["cout"]), int(row["hw"]),
+                 int(row["L"]) if row["L"] else None, int(row["stride"] or 1))
+
+
+def measurements(run_dir, device, progress=None):
+    """(measurements, {identity: Launch}, notes) of a run folder, captured with its tuned configs."""
+    import torch
+
+    from igc_triton import providers
+    from igc_triton.inspect import capture
+    run = Path(run_dir)
+    rows = list(csv.DictReader(open(run / "results.csv")))
+    tuning = run / "tuning-cache.json"
+    mode = capture.TUNED if tuning.is_file() else capture.DEFAULT
+    used = {}  # (provider, case, dtype, layout) -> {kernel: config text} from the run's config rows
+    for r in rows:
+        if r["metric"] == "config" and r["provider"].startswith("triton"):
+            kernel, cfg = [s.strip() for s in r["detail"].split("|")[:2]]
+            used.setdefault((r["provider"], r["case"], r["dtype"], r["layout"]), {})[kernel] = cfg
+    out, launches, notes = [], {}, []
+    timed = [r for r in rows if r["metric"] == "latency_ms" and r["provider"].startswith("triton")
+             and r["kind"] == "layer" and r["status"] == "ok"]
+    for n, r in enumerate(timed, 1):
+        layer, p = _layer(r), providers.PROVIDERS[r["provider"]]
+        name = f"{r['provider']} {r['case']} {r['layout']} {r['dtype']}"
+        tensors = providers.layer_tensors(layer, providers.DTYPES[r["dtype"]], r["layout"], torch.device("cpu"))
+        with capture.recording(mode, tuning_file=tuning if mode == capture.TUNED else None, device=device,
+                               label=name) as rec:
+            p.make(layer, tensors)()
+        ids = []
+        for lc in rec.launches:
+            ident = capture.identity(lc)
+            launches.setdefault(ident, lc)
+            ids.append(ident)
+            want = used.get((r["provider"], r["case"], r["dtype"], r["layout"]), {}).get(lc.kernel)
+            if want is not None and _config_text(lc) != want:
+                notes.append(f"{name}: {lc.kernel} ran {want!r} in the run, captured {_config_text(lc)!r}")
+        out.append(Measurement(name, "bench", float(r["value"]), ids))
+        if progress:
+            progress(f"  captured {n}/{len(timed)} {name}")
+    if tuning.is_file():
+        entries = json.loads(tuning.read_text()).get("entries", {})
+        by_problem = {}
+        for ident, lc in launches.items():
+            by_problem.setdefault(f"{lc.kernel}|{lc.key}", []).append((ident, lc))
+        for entry_key, e in sorted(entries.items()):
+            for ident, lc in by_problem.get(entry_key, []):
+                if e.get("ms") and e["config"] == lc.config:
+                    out.append(Measurement(entry_key.replace("|", " "), "tuning cache", float(e["ms"]), [ident]))
+                    break
+    return out, launches, notes
+
+
+def _config_text(lc) -> str:
+    kw = " ".join(f"{k}={v}" for k, v in lc.config["kwargs"].items())
+    return f"{kw} warps={lc.num_warps} stages={lc.num_stages}"
+
+
+def freeze(run_dir, device, python=None, jobs=2, progress=None) -> Path:
+    """Capture, compile (with ``python``'s Triton when given: the run's own version) and trace
+    every launch of the run; write them to ``RUN/inspect-frozen.json.gz``."""
+    from igc_triton import autotune
+    from igc_triton.inspect import analyze, capture, layouts
+    ms, launches, notes = measurements(run_dir, device, progress)
+    ids = list(launches)
+    reports = analyze.analyze([launches[i] for i in ids], device, jobs=jobs, progress=progress, python=python)
+    bad = [f"{i}: {r.error}" for i, r in zip(ids, reports) if r.error]
+    if bad:
+        raise RuntimeError("cannot freeze a run whose launches fail:\n" + "\n".join(bad))
+    data = {"about": "igc-lab inspect: the launches of this run's Triton measurements, compiled for sm_"
+                     f"{device.arch} with Triton {reports[0].compiled.triton}, and one traced program each",
+            "kernels_fingerprint": autotune.kernels_fingerprint(), "triton": reports[0].compiled.triton,
+            "capture_notes": notes,
+            "measurements": [dataclasses.asdict(m) for m in ms],
+            "launches": {i: capture.launch_to_dict(launches[i]) for i in ids},
+            "compiled": {i: {**dataclasses.asdict(r.compiled), "ttgir": layouts.essential(r.compiled.ttgir)}
+                         for i, r in zip(ids, reports)},
+            "traces": {i: analyze.trace_to_dict(r.trace) for i, r in zip(ids, reports)}}
+    path = Path(run_dir) / FROZEN
+    with gzip.open(path, "wt") as f:
+        json.dump(data, f)
+    return path
+
+
+def evaluate(run_dir, device, live=False, python=None, jobs=2, progress=None) -> Validation:
+    """Predict every measurement of the run and compare. Uses the frozen data when the folder has
+    it (unless ``live``), else captures, compiles and traces the current kernels."""
+    from igc_triton.inspect import analyze, capture
+    path = Path(run_dir) / FROZEN
+    notes = []
+    if path.is_file() and not live:
+        with gzip.open(path, "rt") as f:
+            data = json.load(f)
+        ms = [Measurement(**m) for m in data["measurements"]]
+        ids = list(data["launches"])
+        reports = analyze.analyze([capture.launch_from_dict(data["launches"][i]) for i in ids], device,
+                                  compiled=[analyze.compiled_from_dict(data["compiled"][i]) for i in ids],
+                                  traces=[analyze.trace_from_dict(data["traces"][i]) for i in ids], progress=progress)
+        triton, frozen = data["triton"], True
+        notes += data.get("capture_notes", [])
+    else:
+        ms, launches, notes = measurements(run_dir, device, progress)
+        ids = list(launches)
+        reports = analyze.analyze([launches[i] for i in ids], device, jobs=jobs, progress=progress, python=python)
+        triton, frozen = (reports[0].compiled.triton if reports else ""), False
+    by_id = dict(zip(ids, reports))
+    rows = []
+    for m in ms:
+        rs = [by_id[i] for i in m.launches]
+        if any(r.prediction is None for r in rs):
+            notes.append(f"{m.name}: not predicted ({'; '.join(r.error or 'no trace' for r in rs)})")
+            continue
+        pred = sum(r.prediction.us for r in rs) / 1e3
+        rows.append((m, pred, "+".join(r.prediction.bound for r in rs)))
+    meas = [m.ms for m, _, _ in rows]
+    pred = [p for _, p, _ in rows]
+    factors = sorted(max(p / m, m / p) for m, p in zip(meas, pred))
+    median = factors[len(factors) // 2] if factors else math.nan
+    return Validation(device.name, rows, spearman(meas, pred) if len(rows) > 2 else math.nan, median, frozen,
+                      triton, notes)
+
+
+def render(v: Validation) -> str:
+    lines = [f"cost model vs measured, {v.gpu}: {len(v.rows)} Triton measurements "
+             f"(machine code from Triton {v.triton}{', frozen' if v.frozen else ''})",
+             f"{'measurement':70s} {'measured ms':>11s} {'predicted':>10s} {'ratio':>6s}  bound"]
+    for m, p, bound in sorted(v.rows, key=lambda t: t[0].ms):
+        lines.append(f"{m.name[:70]:70s} {m.ms:11.4f} {p:10.4f} {p / m.ms:6.2f}  {bound}")
+    lines.append(f"Spearman rank correlation {v.rho:.3f}; median error x{v.median_factor:.2f}")
+    lines += [f"note: {n}" for n in v.notes]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m igc_triton.inspect.validate",
+                                     description="Compare the cost model with a measured bench run folder.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--gpu", help="device table entry (default: the run's GPU)")
+    parser.add_argument("--live", action="store_true", help="ignore frozen data: capture and compile the kernels now")
+    parser.add_argument("--freeze", action="store_true", help=f"write RUN_DIR/{FROZEN} (launches, machine code, "
+                                                               "traces) for later validations")
+    parser.add_argument("--triton-python", help="compile with this Python's Triton (e.g. the GPU's version)")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    from igc_triton.inspect import devices
+    device = devices.get(args.gpu) if args.gpu else run_device(args.run_dir)
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if args.freeze:
+        print(f"wrote {freeze(args.run_dir, device, args.triton_python, args.jobs, say)}")
+    print(render(evaluate(args.run_dir, device, args.live, args.triton_python, args.jobs, say)))
+    return 0
+
+
+def run_device(run_dir):
+    """The device table entry of the GPU a run folder was measured on (its env.json)."""
+    from igc_triton.inspect import devices
+    env = Path(run_dir) / "env.json"
+    name = json.loads(env.read_text()).get("gpu_name", "") if env.is_file() else ""
+    for d in devices.DEVICES.values():
+        if name in d.cuda_names:
+            return d
+    raise ValueError(f"{run_dir}: GPU {name or '(no env.json)'} is not in the device table; pass --gpu")
+
+
+if __name__ == "__main__":
+    sys.exit(main(os.sys.argv[1:]))

@@ -1,0 +1,36 @@
+"""Kernels with known machine-code counts, for the tests of ``igc-lab inspect`` (not tests
+themselves: pytest does not collect this file)."""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def axpy_kernel(x_ptr, y_ptr, out_ptr, a, BLOCK: tl.constexpr):
+    # 8 fp32 per thread with 4 warps and BLOCK = 1024: two 128-bit loads per operand per thread,
+    # one FMA per element, two 128-bit stores; a warp's 128-bit access covers 512 bytes (4 lines).
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    y = tl.load(y_ptr + offs)
+    tl.store(out_ptr + offs, a * x + y)
+
+
+@triton.jit
+def weighted_rows_kernel(x_ptr, w_ptr, out_ptr, K, N, BLOCK: tl.constexpr):
+    # out[j] = sum over k < K (a runtime count) of w[k] * x[k, j]: one FMA and one strided
+    # row load per (k, element); the loop's trip count is only known from the traced program.
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    acc = tl.zeros((BLOCK,), dtype=tl.float32)
+    for k in range(K):
+        acc += tl.load(w_ptr + k) * tl.load(x_ptr + k * N + offs)
+    tl.store(out_ptr + offs, acc)
+
+
+@triton.jit
+def spilling_kernel(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    # A [BLOCK x BLOCK] fp32 tile reduced along both axes in one warp: far more live values than
+    # a thread's 255 registers.
+    r = tl.arange(0, BLOCK)
+    tile = tl.load(x_ptr + r[:, None] * BLOCK + r[None, :])
+    t = tl.exp(tile) * tl.sum(tile, axis=0)[None, :] + tl.sum(tile, axis=1)[:, None]
+    tl.store(out_ptr + r[:, None] * BLOCK + r[None, :], t / tl.sum(t, axis=0)[None, :])
