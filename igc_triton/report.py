@@ -88,6 +88,9 @@ def write(results_dir: str, out_dir: str | None = None) -> str:
     configs = [r for r in rows if r["metric"] == "config"]
     if configs:
         md += _configs(configs, cite)
+    predicted = load_predicted(results_dir)
+    if predicted and layer_lat:
+        md += _predicted(layer_lat, predicted, cite)
     net_lat = [r for r in timed if r["kind"] == "network"]
     md += _claims([r for r in rows if r["kind"] == "claim"], net_lat, cite)
     if net_lat:
@@ -221,6 +224,43 @@ def _layers(lat, cite) -> list[str]:
                                                                                         "IGC/regular FLOPs",
                                                                                         "Triton speedup"], body) + [""]
     return md
+
+
+def load_predicted(results_dir: str) -> list[dict]:
+    """Rows of ``predicted*.csv``: ``igc-lab inspect --suite S --config tuned --format csv`` written
+    into the results folder (the static cost model's predictions of the same measurements)."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(results_dir, "predicted*.csv"))):
+        with open(path, newline="") as f:
+            for line, r in enumerate(csv.DictReader(f), start=2):
+                if r.get("call_predicted_ms") not in (None, "", "nan"):
+                    r["_file"], r["_line"], r["metric"] = os.path.basename(path), line, "predicted"
+                    rows.append(r)
+    return rows
+
+
+def _predicted(lat, predicted, cite) -> list[str]:
+    by_key = {}
+    for r in predicted:
+        by_key.setdefault((r["case"], r["provider"], r["dtype"], r["layout"]), r)
+    body = []
+    for r in sorted((r for r in lat if r["provider"].startswith("triton")),
+                    key=lambda r: (r["case"], r["provider"], r["dtype"], r["layout"])):
+        p = by_key.get((r["case"], r["provider"], r["dtype"], r["layout"]))
+        if p is None:
+            continue
+        body.append([r["case"], r["provider"], r["dtype"], r["layout"], cite(_f(r), ".4g", [r], "value"),
+                     cite(float(p["call_predicted_ms"]), ".4g", [p], "value", "call_predicted_ms"),
+                     cite(_f(r) / float(p["call_predicted_ms"]), ".2f", [r, p], "ratio", "value,call_predicted_ms"),
+                     p.get("bound", "")])
+    if not body:
+        return []
+    return ["## Measured beside predicted", "",
+            "The static cost model's prediction (`igc-lab inspect`, from the machine code, without a GPU; "
+            "`predicted*.csv` in this folder) beside each measured Triton time. A prediction is not a "
+            "measurement; the bound is the model's limiting term of the call's first kernel.", ""] + \
+        _md_table(["case", "provider", "dtype", "layout", "measured ms", "predicted ms", "measured / predicted",
+                   "bound"], body) + [""]
 
 
 def _configs(rows, cite) -> list[str]:
@@ -407,7 +447,8 @@ def recompute(entry: dict, rows_by_source: dict) -> str:
     if f == "value":
         v = float(src[0][field])
     elif f == "ratio":
-        v = float(src[0][field]) / float(src[1][field])
+        a, _, b = field.partition(",")  # "value" (both rows), or "field of the first,field of the second"
+        v = float(src[0][a]) / float(src[1][b or a])
     elif f == "count":
         v = len(src)
     else:

@@ -359,3 +359,109 @@ def test_tune_cli_needs_a_gpu(capsys):
         pytest.skip("a GPU is present")
     assert cli.main(["tune", "--suite", "smoke"]) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+# --- the cost model's ranking: default config and first-call candidates ------------------------
+
+D = triton.Config({"BLOCK": 128}, num_warps=4, num_stages=1)
+E = triton.Config({"BLOCK": 256}, num_warps=8, num_stages=1)
+FIVE = (A, B, C, D, E)
+
+
+def write_ranking(path, entries, gpu="cpu", kernels=None):
+    path.write_text(json.dumps({"format": 1, "kernels": kernels or autotune.kernels_fingerprint(),
+                                "gpus": {"test": {"cuda_names": [gpu], "entries": {
+                                    k: [{"config": autotune.config_to_dict(c), "us": float(i)} for i, c in enumerate(v)]
+                                    for k, v in entries.items()}}}}))
+    return path
+
+
+@pytest.fixture
+def ranking(tmp_path, monkeypatch, cache):
+    path = tmp_path / "model-ranking.json"
+    monkeypatch.setattr(autotune, "ranking_path", lambda: path)
+    return path
+
+
+def test_first_call_benchmarks_only_the_models_top_three_default_first(ranking):
+    write_ranking(ranking, {"kern|k1": [D, C, E, A, B]})
+    timer, compiled = StubTimer({16: 3.0, 32: 0.5, 64: 2.0, 128: 2.5, 256: 1.0}), []
+    tuner = Tuner(timer, precompile=lambda cfgs, run, device: compiled.append(list(cfgs)))
+    with tuner.record() as seen:
+        cfg = tuner.choose("kern", "k1", lambda: list(FIVE), run_ok, CPU)
+    # B (0.5 ms) is fastest but not in the model's top three: the best of D, C, E wins.
+    assert cfg is E and seen[("kern", "k1")][1] == autotune.TUNED
+    assert timer.calls == 3 and compiled == [[D, C, E]]
+    entry = json.loads(autotune.cache_path("cpu").read_text())["entries"]["kern|k1"]
+    assert entry["benchmarked"] == 3 and entry["candidates"] == 5
+
+
+def test_off_runs_the_models_first_choice_and_benchmarks_nothing(ranking, monkeypatch):
+    write_ranking(ranking, {"kern|k1": [D, C, E, A, B]})
+    monkeypatch.setenv(autotune.ENV_MODE, OFF)
+    timer = StubTimer({16: 3.0, 32: 0.5, 64: 2.0, 128: 2.5, 256: 1.0})
+    assert choose(Tuner(timer), candidates=FIVE) == (D, autotune.DEFAULT) and timer.calls == 0
+
+
+def test_full_benchmarks_every_candidate(ranking, monkeypatch):
+    write_ranking(ranking, {"kern|k1": [D, C, E, A, B]})
+    monkeypatch.setenv(autotune.ENV_MODE, FULL)
+    timer = StubTimer({16: 3.0, 32: 0.5, 64: 2.0, 128: 2.5, 256: 1.0})
+    assert choose(Tuner(timer), candidates=FIVE) == (B, autotune.TUNED) and timer.calls == 5
+
+
+def test_without_a_ranking_the_heuristic_order_stands(ranking):
+    timer = StubTimer({16: 3.0, 32: 0.5, 64: 2.0, 128: 2.5, 256: 1.0})
+    assert choose(Tuner(timer), candidates=FIVE) == (B, autotune.TUNED) and timer.calls == 3  # A, B, C
+    # A ranking made from other kernel sources, or for another GPU, is not used.
+    for kwargs in ({"kernels": "0123456789abcdef"}, {"gpu": "NVIDIA H100"}):
+        write_ranking(ranking, {"kern|k1": [D, C, E, A, B]}, **kwargs)
+        assert Tuner(StubTimer()).default_config("kern", "k1", list(FIVE), "cpu") is A
+
+
+def test_an_unranked_problem_takes_its_nearest_ranked_neighbour():
+    entries = {"k|cin=48 L=24 M=2 k=3x3 s=1x1 d=1x1 bfloat16 nchw P<=131072": ["near"],
+               "k|cin=64 L=8 M=8 k=3x3 s=1x1 d=1x1 bfloat16 nchw P<=131072": ["far"],
+               "k|cin=48 L=24 M=2 k=3x3 s=1x1 d=1x1 float32 nchw P<=131072": ["other dtype"],
+               "other|cin=48 L=24 M=2 k=3x3 s=1x1 d=1x1 bfloat16 nchw P<=65536": ["other kernel"]}
+    key = "cin=48 L=24 M=2 k=3x3 s=1x1 d=1x1 bfloat16 nchw P<=65536"
+    assert autotune.nearest_ranking(entries, "k", key) == ["near"]
+    assert autotune.nearest_ranking(entries, "k", key.replace("nchw", "nhwc")) is None
+    assert autotune.nearest_ranking(entries, "other", key) == ["other kernel"]
+
+
+def test_the_default_is_the_cost_models_first_choice(ranking, compiled_spaces):
+    """The real model: every candidate of a fused-block problem compiled for sm_90 and traced
+    (``igc-lab inspect --config all``), ranked and shipped; the tuner's default for that problem
+    on an H100 is the model's fastest."""
+    import igc_triton
+    import igc_triton.inspect as ii
+    from igc_triton.inspect import devices
+    from igc_triton.inspect import ranking as model_ranking
+    x = torch.empty(2, 48, 8, 8)
+    args = (x, torch.empty(48, 2, 3, 3), torch.empty(48, 24, 1, 1), 24)
+    launches, floor = ii.capture_call(igc_triton.igc_block, *args, config=ii.ALL, gpu="h100")
+    result = ii.analyze_calls([("block", launches, floor)], "h100")
+    model_ranking.ship(result, ranking)
+    h100 = devices.get("h100")
+    [(problem, ranked)] = model_ranking.rank(result, h100).items()
+    assert len(ranked) == len(launches) > 1 and ranked == sorted(ranked, key=lambda r: r["us"])
+    kernel, key = problem.split("|")
+    default = Tuner().default_config(kernel, key, tuning.fused_candidates(64), h100.cuda_names[0])
+    assert autotune.config_to_dict(default) == ranked[0]["config"]
+
+
+def test_shipped_ranking_is_well_formed():
+    path = autotune.ranking_path()
+    if not path.is_file():
+        pytest.skip("no ranking shipped")
+    data = json.loads(path.read_text())
+    assert data["format"] == 1 and data["gpus"]
+    for gpu in data["gpus"].values():
+        assert gpu["cuda_names"] and gpu["entries"]
+        for problem, ranked in gpu["entries"].items():
+            assert "|" in problem and ranked
+            us = [r["us"] for r in ranked]
+            assert us == sorted(us)
+            for r in ranked:
+                autotune.config_from_dict(r["config"])

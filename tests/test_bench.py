@@ -103,8 +103,8 @@ def assert_report_traceable(folder):
     import glob
     import json
     numbers = json.load(open(os.path.join(folder, "report_numbers.json")))
-    rows = {(os.path.basename(p), line): r for p in glob.glob(os.path.join(folder, "results*.csv"))
-            for line, r in enumerate(read_rows(p), start=2)}
+    rows = {(os.path.basename(p), line): r for pattern in ("results*.csv", "predicted*.csv")
+            for p in glob.glob(os.path.join(folder, pattern)) for line, r in enumerate(read_rows(p), start=2)}
     for entry in numbers:
         assert report.recompute(entry, rows) == entry["text"], entry
     # Every numeric table cell of report.md is one of the cited numbers.

@@ -21,7 +21,8 @@ def test_help_runs_as_a_module():
     assert proc.returncode == 0 and "usage: igc-lab" in proc.stdout, proc.stderr
 
 
-@pytest.mark.parametrize("command", ["verify", "compile-check", "paper-tables", "train", "bench", "report"])
+@pytest.mark.parametrize("command", ["verify", "compile-check", "paper-tables", "train", "bench", "report", "inspect",
+                                     "tune"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main([command, "--help"])
@@ -65,6 +66,7 @@ def test_importing_the_package_and_cli_does_not_import_triton():
     so nothing it imports at start may import triton."""
     code = ("import sys\n"
             "import igc_triton, igc_triton.cli, igc_triton.harness, igc_triton.tune, igc_triton.report\n"
+            "import igc_triton.inspect, igc_triton.inspect.command, igc_triton.inspect.validate\n"
             "print(sorted(m for m in sys.modules if m == 'triton' or m.startswith('triton.')))")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout

@@ -28,6 +28,7 @@ class Call:
     reports: list = field(default_factory=list)  # analyze.KernelReport, in launch order
     floor_bytes: int = 0  # the call's inputs read once and its output written once
     floor_us: float = 0.0
+    meta: dict = field(default_factory=dict)  # a suite call: case, provider, dtype, layout, mode
 
     @property
     def predicted_us(self) -> float:
@@ -78,19 +79,19 @@ def capture_call(fn, *args, config: str = DEFAULT, gpu=None, tuning_file=None, l
 
 
 def analyze_calls(calls: list, gpu=None, arch=None, jobs: int = 2, python=None, progress=None) -> Inspection:
-    """``calls``: (label, launches, floor bytes) triples. Each distinct launch is compiled and
-    traced once, however many calls share it."""
+    """``calls``: (label, launches, floor bytes[, meta]) tuples. Each distinct launch is compiled
+    and traced once, however many calls share it."""
     from igc_triton.inspect import analyze
     device = _device(gpu, arch)
     unique: dict = {}
-    for _, launches, _ in calls:
+    for _, launches, *_ in calls:
         for lc in launches:
             unique.setdefault(identity(lc), lc)
     ids = list(unique)
     reports = dict(zip(ids, analyze.analyze([unique[i] for i in ids], device, arch, jobs, progress, python)))
     triton = next((r.compiled.triton for r in reports.values() if r.compiled.triton), "")
     result = Inspection(device.name, arch or device.arch, triton)
-    for label, launches, floor in calls:
+    for label, launches, floor, *meta in calls:
         rs = []
         for lc in launches:
             r = reports[identity(lc)]
@@ -99,7 +100,7 @@ def analyze_calls(calls: list, gpu=None, arch=None, jobs: int = 2, python=None, 
             rs.append(r)
         if floor is None:  # a network: each kernel's own floor
             floor = sum(r.dram_bytes for r in rs)
-        result.calls.append(Call(label, rs, floor, floor / (device.dram_gbps * 1e9) * 1e6))
+        result.calls.append(Call(label, rs, floor, floor / (device.dram_gbps * 1e9) * 1e6, meta[0] if meta else {}))
     return result
 
 

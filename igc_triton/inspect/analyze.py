@@ -105,20 +105,22 @@ def _vector_bytes(code: sass.Sass) -> dict:
 
 def align_lines(code: sass.Sass, sites: dict) -> list[str]:
     """Put each global load and store of the SASS on a source line where the TTGIR has one of its
-    kind: Triton 3.9's line info is off by one in some kernel bodies. Returns what was moved."""
-    lines = {}
+    kind: Triton 3.9's line info in kernel bodies can be off by a line or a few (the statement
+    before or after). A line with no such access takes the nearest one above it in the file (a
+    statement's machine code follows it), else the nearest below. Returns what was moved."""
+    lines: dict = {}
     for (f, line, _), site in sites.items():
         lines.setdefault((site.kind, f), set()).add(line)
     moved = set()
     for i in code.instrs:
         kind = "load" if sass.is_load(i) else "store" if sass.is_store(i) else None
-        if kind is None or i.line in lines.get((kind, i.file), ()):
+        known = lines.get((kind, i.file), set()) if kind else set()
+        if not known or i.line in known:
             continue
-        for d in (-1, 1, -2, 2):
-            if i.line + d in lines.get((kind, i.file), ()):
-                moved.add(f"{i.file}:{i.line}->{i.line + d}")
-                i.line += d
-                break
+        above = [t for t in known if t < i.line]
+        target = max(above) if above else min(known)
+        moved.add(f"{i.file}:{i.line}->{target}")
+        i.line = target
     return sorted(moved)
 
 

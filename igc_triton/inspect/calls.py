@@ -65,7 +65,8 @@ TRITON_LAYER_PROVIDERS = ("triton-igc-fused", "triton-igc", "triton-grouped", "t
 
 
 def suite_calls(suite, cases=None, provider_names=None, dtypes=None, layouts=None):
-    """``[(label, thunk)]`` for every Triton measurement of ``suite`` (inference for networks);
+    """``[(label, meta, thunk)]`` for every Triton measurement of ``suite`` (inference for networks;
+    ``meta``: case, provider, dtype, layout, mode as ``igc-lab bench`` names them);
     a thunk runs the call and returns its memory floor in bytes (a layer: input and weights read
     once, output written once; a network: None). ``cases`` restricts to case names (ValueError
     naming an unknown one)."""
@@ -95,7 +96,8 @@ def suite_calls(suite, cases=None, provider_names=None, dtypes=None, layouts=Non
                         t = providers.layer_tensors(case, providers.DTYPES[dt], lay, cpu)
                         y = p.make(case, t)()
                         return (t["x"].numel() + y.numel() + p.weights(case)) * y.element_size()
-                    out.append((f"{case.name} {p.name} {dt} {lay}", thunk))
+                    out.append((f"{case.name} {p.name} {dt} {lay}",
+                                dict(case=case.name, provider=p.name, dtype=dt, layout=lay, mode="fwd"), thunk))
     for case in suite.networks:
         if cases and case.name not in cases:
             continue
@@ -111,5 +113,6 @@ def suite_calls(suite, cases=None, provider_names=None, dtypes=None, layouts=Non
                             memory_format=fmt)
                         providers.network_step(net, x, "inference")()
                         return None  # the floor of a network: the sum of its kernels' own
-                    out.append((f"{case.name} {p.name} {dt} {lay} inference", thunk))
+                    out.append((f"{case.name} {p.name} {dt} {lay} inference",
+                                dict(case=case.name, provider=p.name, dtype=dt, layout=lay, mode="inference"), thunk))
     return out

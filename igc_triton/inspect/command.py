@@ -112,10 +112,10 @@ def _run(args) -> int:
         todo = calls.suite_calls(suite, args.case, args.providers, args.dtype, args.layout)
         if not todo:
             raise InspectError(f"suite {suite.name}: no Triton case to inspect with these options")
-        for n, (label, thunk) in enumerate(todo, 1):
+        for n, (label, meta, thunk) in enumerate(todo, 1):
             with ii.recording(args.config, args.tuning, gpu, label) as rec:
                 floor = thunk()
-            captured.append((label, rec.launches, floor))
+            captured.append((label, rec.launches, floor, meta))
             say(f"  captured {n}/{len(todo)} {label} ({len(rec.launches)} launches)")
     result = ii.analyze_calls(captured, gpu, args.arch, args.jobs, args.triton_python, say)
     if args.ship_ranking:

@@ -107,7 +107,9 @@ def records(result) -> list[dict]:
     for c in result.calls:
         for r in c.reports:
             row = r.row()
-            out.append({"call": c.label, "call_predicted_us": c.predicted_us, "call_floor_us": c.floor_us, **row})
+            meta = {k: c.meta.get(k, "") for k in ("case", "provider", "dtype", "layout", "mode")}
+            out.append({"call": c.label, **meta, "call_predicted_ms": c.predicted_us / 1e3,
+                        "call_predicted_us": c.predicted_us, "call_floor_us": c.floor_us, **row})
     return out
 
 

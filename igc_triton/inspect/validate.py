@@ -34,6 +34,10 @@ class Measurement:
     source: str  # "bench" or "tuning cache"
     ms: float
     launches: list  # launch identities (capture.identity)
+    case: str = ""  # a bench row: its case, provider, dtype and layout
+    provider: str = ""
+    dtype: str = ""
+    layout: str = ""
 
 
 @dataclass
@@ -106,7 +110,8 @@ def measurements(run_dir, device, progress=None):
             want = used.get((r["provider"], r["case"], r["dtype"], r["layout"]), {}).get(lc.kernel)
             if want is not None and _config_text(lc) != want:
                 notes.append(f"{name}: {lc.kernel} ran {want!r} in the run, captured {_config_text(lc)!r}")
-        out.append(Measurement(name, "bench", float(r["value"]), ids))
+        out.append(Measurement(name, "bench", float(r["value"]), ids, r["case"], r["provider"], r["dtype"],
+                               r["layout"]))
         if progress:
             progress(f"  captured {n}/{len(timed)} {name}")
     if tuning.is_file():
@@ -191,6 +196,22 @@ def evaluate(run_dir, device, live=False, python=None, jobs=2, progress=None) ->
                       triton, notes)
 
 
+def write_predicted(v: Validation, path) -> Path:
+    """The bench rows' predictions as ``predicted.csv`` (the columns ``igc-lab report`` reads from
+    ``igc-lab inspect --format csv``), so that the run's report shows them beside its times."""
+    path = Path(path)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["call", "case", "provider", "dtype", "layout", "mode", "call_predicted_ms",
+                                          "bound", "device", "triton"])
+        w.writeheader()
+        for m, pred, bound in v.rows:
+            if m.source == "bench":
+                w.writerow({"call": m.name, "case": m.case, "provider": m.provider, "dtype": m.dtype,
+                            "layout": m.layout, "mode": "fwd", "call_predicted_ms": f"{pred:.6g}", "bound": bound,
+                            "device": v.gpu, "triton": v.triton})
+    return path
+
+
 def render(v: Validation) -> str:
     lines = [f"cost model vs measured, {v.gpu}: {len(v.rows)} Triton measurements "
              f"(machine code from Triton {v.triton}{', frozen' if v.frozen else ''})",
@@ -211,6 +232,8 @@ def main(argv=None) -> int:
     parser.add_argument("--freeze", action="store_true", help=f"write RUN_DIR/{FROZEN} (launches, machine code, "
                                                                "traces) for later validations")
     parser.add_argument("--triton-python", help="compile with this Python's Triton (e.g. the GPU's version)")
+    parser.add_argument("--predicted", metavar="CSV", help="also write the bench rows' predictions here (e.g. "
+                                                           "RUN_DIR/predicted.csv, which igc-lab report shows)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     from igc_triton.inspect import devices
@@ -218,7 +241,10 @@ def main(argv=None) -> int:
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     if args.freeze:
         print(f"wrote {freeze(args.run_dir, device, args.triton_python, args.jobs, say)}")
-    print(render(evaluate(args.run_dir, device, args.live, args.triton_python, args.jobs, say)))
+    v = evaluate(args.run_dir, device, args.live, args.triton_python, args.jobs, say)
+    print(render(v))
+    if args.predicted:
+        print(f"wrote {write_predicted(v, args.predicted)}")
     return 0
 
 

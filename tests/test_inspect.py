@@ -1,0 +1,283 @@
+"""igc-lab inspect: launches recorded, compiled for sm_90 and counted exactly; the cost model
+against the measured H200 run; the command line. No GPU needed (the kernels are compiled
+for sm_90 on this machine and one program of each is traced under Triton's interpreter)."""
+
+import gzip
+import json
+import math
+import os
+import sys
+
+import pytest
+import torch
+
+import igc_triton
+import igc_triton.inspect as ii
+from igc_triton import autotune, cli
+from igc_triton.inspect import capture, devices, model, validate
+
+sys.path.insert(0, os.path.dirname(__file__))
+import planted_kernels as pk  # noqa: E402
+
+H200_RUN = os.path.join(os.path.dirname(__file__), "data", "h200-2026-11-26")
+TERMS = {"issue", "alu", "imad", "fp32", "conversion", "tensor", "l1", "dram"}
+
+
+# --- planted kernels: counts known in advance ----------------------------------------------------
+
+def _axpy(x, y, out):
+    pk.axpy_kernel[(x.numel() // 1024,)](x, y, out, 2.0, BLOCK=1024, num_warps=4)
+    return out
+
+
+def _rows(x, w, out, K):
+    pk.weighted_rows_kernel[(x.shape[1] // 256,)](x, w, out, K, x.shape[1], BLOCK=256, num_warps=4)
+    return out
+
+
+def _spill(x, out):
+    pk.spilling_kernel[(1,)](x, out, BLOCK=128, num_warps=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def planted():
+    calls = [("axpy", *ii.capture_call(_axpy, torch.empty(64 * 1024), torch.empty(64 * 1024),
+                                       torch.empty(64 * 1024))),
+             ("rows", *ii.capture_call(_rows, torch.empty(37, 4096), torch.empty(37), torch.empty(4096), 37)),
+             ("spill", *ii.capture_call(_spill, torch.empty(128 * 128), torch.empty(128 * 128)))]
+    result = ii.analyze_calls(calls, "h100")
+    return {c.label: c.reports[0].row() for c in result.calls}
+
+
+def test_planted_vector_kernel_is_counted_exactly(planted):
+    row = planted["axpy"]
+    assert not row["error"] and not row["spills"]
+    # 8 fp32 per thread: two 128-bit loads per operand, one FMA per element, two 128-bit stores.
+    assert row["fp32_per_out"] == 1.0
+    assert row["ldg128_per_out"] == 0.5
+    assert all(row[f"ldg{b}_per_out"] == 0 for b in (8, 16, 32, 64))
+    assert row["stg128_per_out"] == 0.25
+    assert row["ldg_wide_share"] == 1.0
+    # A warp's 128-bit access: 32 lanes x 16 contiguous bytes = 4 lines, 16 sectors.
+    assert row["ld_lines_per_instr"] == 4.0 and row["ld_sectors_per_instr"] == 16.0
+    assert row["st_lines_per_instr"] == 4.0
+    assert row["bound"] in TERMS and 0 < row["predicted_us"] < math.inf
+
+
+def test_planted_loop_trip_count_comes_from_the_traced_program(planted):
+    row = planted["rows"]
+    assert not row["error"] and not row["unsolved_loops"]
+    # K = 37 (a runtime value) multiply-adds per output, whatever the unrolling made of the loop.
+    assert row["fp32_per_out"] == 37.0
+    # Bytes loaded per output: the row element (4 B) and, per thread of 2 outputs, w[k] (4 B).
+    loaded = sum(row[f"ldg{b}_per_out"] * b / 8 for b in (8, 16, 32, 64, 128))
+    assert loaded == 37 * 4 + 37 * 4 / 2
+
+
+def test_a_spilling_config_is_reported_as_spilling(planted):
+    row = planted["spill"]
+    assert row["spills"] and row["spill_bytes"] > 0
+    assert row["local_per_out"] > 0  # the spill traffic is in the counted instructions
+    from igc_triton.inspect import render
+    assert render._cells(row)[3] == str(row["spill_bytes"])
+
+
+# --- every forward kernel, dtype and layout ------------------------------------------------------
+
+# op, in/out channels, L: which kernel each reaches is asserted below.
+FORWARD = [("grouped_conv2d", 16, 8, "grouped_conv2d_fwd_fma"), ("grouped_conv2d", 32, 2, "grouped_conv2d_fwd_gemm"),
+           ("igc_secondary", 16, 4, "igc_secondary_fwd"), ("igc_secondary", 32, 16, "igc_secondary_fwd_gemm"),
+           ("igc_block", 16, 8, "igc_block_fwd"), ("igc_block", 320, 32, "igc_block_fwd_wide"),
+           ("igc_block", 64, 4, "igc_block_fwd_tc")]
+DOT_KERNELS = {"grouped_conv2d_fwd_gemm", "igc_secondary_fwd_gemm", "igc_block_fwd", "igc_block_fwd_wide",
+               "igc_block_fwd_tc"}
+
+
+@pytest.fixture(scope="module")
+def forward():
+    from igc_triton.inspect import calls
+    captured = []
+    for op, c, L, kernel in FORWARD:
+        for dt in ("fp32", "fp16", "bf16"):
+            for lay in ("nchw", "channels_last"):
+                label, fn, args, kw = calls.op_call(op, calls.Shape(1, c, c, 8, L), dt, lay)
+                captured.append((f"{kernel} {dt} {lay}", *ii.capture_call(fn, *args, label=label, **kw)))
+    return ii.analyze_calls(captured, "h100")
+
+
+def test_every_forward_kernel_compiles_traces_and_is_predicted_in_every_dtype_and_layout(forward):
+    assert len(forward.calls) == len(FORWARD) * 6
+    for call in forward.calls:
+        kernel = call.label.split()[0]
+        assert [r.launch.kernel for r in call.reports] == [kernel], call.label
+        row = call.reports[0].row()
+        assert not row["error"], (call.label, row["error"])
+        assert row["regs"] > 0 and row["blocks_per_sm"] > 0, call.label
+        assert not row["unsolved_loops"], (call.label, row["unsolved_loops"])
+        assert sum(row[f"ldg{b}_per_out"] for b in (16, 32, 64, 128)) > 0, call.label
+        assert sum(row[f"stg{b}_per_out"] for b in (16, 32, 64, 128)) > 0, call.label
+        assert row["ld_lines_per_instr"] >= 1 and row["st_lines_per_instr"] >= 1, call.label
+        assert row["bound"] in TERMS and 2.0 < row["predicted_us"] < math.inf, call.label
+        assert call.ok and call.floor_bytes > 0
+        # tl.dot kernels use the tensor cores; the direct convolution does 9 * Cin/L FMAs per output.
+        if kernel in DOT_KERNELS:
+            assert row["tensor_per_out"] > 0, call.label
+        if kernel == "grouped_conv2d_fwd_fma":
+            assert row["fp32_per_out"] >= 9 * 2, call.label
+
+
+def test_bf16_compiles_to_the_memory_accesses_of_fp16(forward):
+    """bf16 is compiled (the interpreter, which has no bf16, only traces addresses): same element
+    size as fp16, so the same loads and stores by width, per kernel and layout."""
+    rows = {c.label: c.reports[0].row() for c in forward.calls}
+    for *_, kernel in FORWARD:
+        for lay in ("nchw", "channels_last"):
+            half, bf16 = rows[f"{kernel} fp16 {lay}"], rows[f"{kernel} bf16 {lay}"]
+            for field in [f"{k}{b}_per_out" for k in ("ldg", "stg") for b in (16, 32, 64, 128)]:
+                assert half[field] == bf16[field], (kernel, lay, field)
+
+
+def test_outputs_render_as_table_json_and_csv(forward):
+    from igc_triton.inspect import render
+    text = render.table(forward)
+    assert "igc_block_fwd_tc" in text and "predictions of the static model" in text
+    data = json.loads(render.to_json(forward))
+    assert data["predicted"] is True and len(data["calls"]) == len(forward.calls)
+    assert {k["kernel"] for c in data["calls"] for k in c["kernels"]} == {k for *_, k in FORWARD}
+    lines = render.to_csv(forward).splitlines()
+    assert len(lines) == 1 + len(forward.calls) and lines[0].startswith("call,")
+
+
+# --- the model against the measured H200 run ----------------------------------------------------
+
+def test_model_ranks_the_measured_h200_kernels():
+    """The 4 layers of ../shared/gpu-runs/2026-11-26-h200 (copied into tests/data): 45 Triton bench
+    timings and 45 per-kernel times of its tuning cache, predicted from the machine code Triton
+    3.6 (the run's version) made of the same launches."""
+    v = validate.evaluate(H200_RUN, devices.get("h200"))
+    assert v.frozen and v.triton == "3.6.0"
+    assert len(v.rows) == 90 and not [n for n in v.notes if "not predicted" in n]
+    assert v.rho >= 0.9, validate.render(v)
+    assert v.median_factor < 2.0, validate.render(v)
+
+
+def test_frozen_launches_are_what_the_current_code_records():
+    """While the kernels are those the run measured, capturing its measurements again gives
+    exactly the frozen launches, and tracing one again with the frozen machine code gives the
+    frozen accesses. (After a kernel change the frozen data still stands; this cannot run.)"""
+    with gzip.open(os.path.join(H200_RUN, validate.FROZEN), "rt") as f:
+        data = json.load(f)
+    if data["kernels_fingerprint"] != autotune.kernels_fingerprint():
+        pytest.skip("the kernels changed since the H200 run; its frozen launches stand as recorded")
+    ms, launches, notes = validate.measurements(H200_RUN, devices.get("h200"))
+    assert not notes, notes
+    assert set(launches) == set(data["launches"])
+    from igc_triton.inspect import analyze, layouts, sass, trace
+    ident = next(i for i, lc in launches.items() if lc.kernel == "igc_block_fwd" and "nhwc" in lc.key)
+    compiled = analyze.compiled_from_dict(data["compiled"][ident])
+    sites = layouts.parse_sites(compiled.ttgir)
+    code = sass.parse(compiled.sass)
+    analyze.align_lines(code, sites)
+    [fresh] = trace.trace_all([(launches[ident], sites, analyze._vector_bytes(code))])
+    assert analyze.trace_to_dict(fresh) == data["traces"][ident]
+
+
+def test_occupancy_follows_registers_shared_memory_and_threads():
+    h100 = devices.get("h100")
+    assert model.blocks_per_sm(h100, 128, 4, 0) == 4  # 128 regs x 128 threads = 16K of 64K
+    assert model.blocks_per_sm(h100, 255, 8, 0) == 1
+    assert model.blocks_per_sm(h100, 32, 4, 100 * 1024) == 2  # shared memory limits
+    assert model.blocks_per_sm(h100, 16, 1, 0) == 32  # the hardware's block limit
+
+
+def test_device_table_and_its_errors():
+    assert devices.get("H200").dram_gbps > devices.get("h100").dram_gbps
+    assert devices.for_arch(90).name == devices.DEFAULT_GPU
+    with pytest.raises(ValueError, match="unknown GPU 'v100'"):
+        devices.get("v100")
+    with pytest.raises(ValueError, match="no GPU of compute capability 70"):
+        devices.for_arch(70)
+
+
+def test_launches_survive_a_round_trip_through_json():
+    x = torch.empty(1, 16, 8, 8)
+    launches, _ = ii.capture_call(igc_triton.igc_block, x, torch.empty(16, 2, 3, 3), torch.empty(16, 8, 1, 1), 8)
+    [lc] = launches
+    again = capture.launch_from_dict(json.loads(json.dumps(capture.launch_to_dict(lc))))
+    assert capture.identity(again) == capture.identity(lc) and again.grid == lc.grid
+
+
+def test_config_all_records_every_candidate_once():
+    x = torch.empty(1, 16, 8, 8)
+    args = (x, torch.empty(16, 2, 3, 3), torch.empty(16, 8, 1, 1), 8)
+    every, _ = ii.capture_call(igc_triton.igc_block, *args, config=ii.ALL)
+    [default], _ = ii.capture_call(igc_triton.igc_block, *args)
+    assert len(every) == every[0].candidates > 1
+    assert len({json.dumps(lc.config, sort_keys=True) for lc in every}) == len(every)
+    assert every[-1].config == default.config and default.config_source == "default"
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+def test_cli_inspects_an_op_as_json(capsys):
+    assert cli.main(["inspect", "igc_block", "--cin", "16", "--L", "8", "--batch", "1", "--hw", "8", "--dtype",
+                     "fp16", "--layout", "channels_last", "--format", "json", "--quiet"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    [call] = data["calls"]
+    assert call["label"].startswith("igc_block N=1 C=16->16 8x8 L=8 M=2 fp16 channels_last")
+    assert [k["kernel"] for k in call["kernels"]] == ["igc_block_fwd"] and call["predicted_us"] > 0
+
+
+def test_cli_ranks_a_suites_triton_cases(capsys, tmp_path):
+    out = tmp_path / "inspect.csv"
+    assert cli.main(["inspect", "--suite", "smoke", "--case", "igc-16-16-8px-L8M2", "--layout", "nchw", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    ranked = [line for line in text.splitlines() if line[:3].strip().isdigit()]
+    assert len(ranked) == 3  # fused, two-kernel and primary-only: fp32, NCHW
+    times = [float(line.split()[-4]) for line in ranked]
+    assert times == sorted(times)
+    assert cli.main(["inspect", "--suite", "smoke", "--case", "igc-16-16-8px-L8M2", "--layout", "nchw", "--format",
+                     "csv", "--out", str(out), "--quiet"]) == 0
+    assert out.read_text().startswith("call,")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["inspect", "conv3d", "--L", "2"], "unknown op 'conv3d'"),
+    (["inspect", "--suite", "smoke", "--case", "nope"], "has no case nope"),
+    (["inspect", "--suite", "nope"], "unknown suite 'nope'"),
+    (["inspect", "igc_block", "--L", "4", "--arch", "70"], "no GPU of compute capability 70"),
+    (["inspect", "igc_block", "--L", "4", "--arch", "80", "--gpu", "h100"], "does not match --gpu h100"),
+    (["inspect", "igc_block", "--cin", "10", "--L", "4"], "divisible by --L"),
+    (["inspect", "igc_block", "--cin", "16"], "needs --L"),
+    (["inspect", "igc_block", "--L", "4", "--dtype", "fp8"], "unknown --dtype fp8"),
+    (["inspect", "igc_block", "--L", "4", "--ship-ranking"], "--ship-ranking needs --config all"),
+    (["inspect"], "give exactly one of OP"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("igc-lab inspect: ") and message in err and len(err.splitlines()) == 1, err
+
+
+def test_an_op_refusing_the_shape_is_one_line(capsys):
+    # igc_secondary maps C to C channels.
+    assert cli.main(["inspect", "igc_secondary", "--cin", "16", "--cout", "32", "--L", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "igc_secondary maps C channels to C" in err and len(err.splitlines()) == 1
+
+
+def test_report_shows_predicted_beside_measured(tmp_path):
+    import shutil
+
+    from igc_triton import report
+    for name in ("results.csv", "env.json"):
+        shutil.copy(os.path.join(H200_RUN, name), tmp_path / name)
+    v = validate.evaluate(H200_RUN, devices.get("h200"))
+    validate.write_predicted(v, tmp_path / "predicted.csv")
+    report.write(str(tmp_path))
+    from test_bench import assert_report_traceable
+    text = assert_report_traceable(str(tmp_path))
+    section = text.split("## Measured beside predicted")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| h-")]
+    assert len(rows) == 45  # every Triton bench timing of the run
