@@ -59,6 +59,7 @@ import torch
 ENV_MODE = "IGC_TRITON_AUTOTUNE"
 MODEL_TOP_K = 3  # candidates benchmarked on a first call: the cost model's best
 MODEL_RANKING = "model-ranking.json"
+RANKING_FORMAT = 2
 ENV_CACHE_DIR = "IGC_TRITON_CACHE_DIR"
 OFF, CACHED, FULL = "off", "cached", "full"
 MODES = (OFF, CACHED, FULL)
@@ -167,11 +168,12 @@ def read_ranking(gpu: str, path=None) -> dict:
         if not path.is_file():
             return {}
         data = json.loads(path.read_text())
-        if data.get("kernels") != kernels_fingerprint():
+        if data.get("kernels") != kernels_fingerprint() or data.get("format") != RANKING_FORMAT:
             return {}
+        configs = data["configs"]
         for entry in data.get("gpus", {}).values():
             if gpu in entry.get("cuda_names", []):
-                return {k: [r["config"] for r in v] for k, v in entry["entries"].items()}
+                return {k: [configs[i] for i in v] for k, v in entry["entries"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
     return {}
@@ -190,12 +192,26 @@ def _key_fields(key: str) -> tuple[tuple, dict]:
     return tuple(exact), numeric
 
 
+# Dtypes of one element size compile to the same memory accesses: one's ranking serves the other.
+SAME_SIZE_DTYPES = {"float16": "bfloat16", "bfloat16": "float16"}
+
+
 def nearest_ranking(entries: dict, kernel: str, key: str):
     """The ranked configs of ``kernel|key``, else of the nearest ranked problem of the same kernel
     whose non-numeric key fields (dtype, layout, kernel size, stride, dilation) are equal:
-    closest in log2 of channels, L, M and pixel bucket. None when there is none."""
+    closest in log2 of channels, L, M and pixel bucket; else the same for the other 16-bit
+    dtype. None when there is none."""
     if f"{kernel}|{key}" in entries:
         return entries[f"{kernel}|{key}"]
+    found = _nearest(entries, kernel, key)
+    if found is None:
+        tokens = key.split()
+        if any(t in SAME_SIZE_DTYPES for t in tokens):
+            found = _nearest(entries, kernel, " ".join(SAME_SIZE_DTYPES.get(t, t) for t in tokens))
+    return found
+
+
+def _nearest(entries: dict, kernel: str, key: str):
     exact, numeric = _key_fields(key)
     best, best_d = None, math.inf
     for entry_key, ranked in sorted(entries.items()):

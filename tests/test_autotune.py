@@ -369,9 +369,11 @@ FIVE = (A, B, C, D, E)
 
 
 def write_ranking(path, entries, gpu="cpu", kernels=None):
-    path.write_text(json.dumps({"format": 1, "kernels": kernels or autotune.kernels_fingerprint(),
+    configs = [autotune.config_to_dict(c) for c in FIVE]
+    path.write_text(json.dumps({"format": autotune.RANKING_FORMAT, "kernels": kernels or autotune.kernels_fingerprint(),
+                                "configs": configs,
                                 "gpus": {"test": {"cuda_names": [gpu], "entries": {
-                                    k: [{"config": autotune.config_to_dict(c), "us": float(i)} for i, c in enumerate(v)]
+                                    k: [configs.index(autotune.config_to_dict(c)) for c in v]
                                     for k, v in entries.items()}}}}))
     return path
 
@@ -428,6 +430,8 @@ def test_an_unranked_problem_takes_its_nearest_ranked_neighbour():
     assert autotune.nearest_ranking(entries, "k", key) == ["near"]
     assert autotune.nearest_ranking(entries, "k", key.replace("nchw", "nhwc")) is None
     assert autotune.nearest_ranking(entries, "other", key) == ["other kernel"]
+    # fp16 takes bf16's ranking (same element size) when it has none of its own.
+    assert autotune.nearest_ranking(entries, "k", key.replace("bfloat16", "float16")) == ["near"]
 
 
 def test_the_default_is_the_cost_models_first_choice(ranking, compiled_spaces):
@@ -445,6 +449,8 @@ def test_the_default_is_the_cost_models_first_choice(ranking, compiled_spaces):
     model_ranking.ship(result, ranking)
     h100 = devices.get("h100")
     [(problem, ranked)] = model_ranking.rank(result, h100).items()
+    assert autotune.read_ranking(h100.cuda_names[0], ranking)[problem] == [r["config"] for r in ranked][
+        :model_ranking.KEEP]
     assert len(ranked) == len(launches) > 1 and ranked == sorted(ranked, key=lambda r: r["us"])
     kernel, key = problem.split("|")
     default = Tuner().default_config(kernel, key, tuning.fused_candidates(64), h100.cuda_names[0])
@@ -452,16 +458,20 @@ def test_the_default_is_the_cost_models_first_choice(ranking, compiled_spaces):
 
 
 def test_shipped_ranking_is_well_formed():
+    """The package's ranking: readable, every config valid, every problem a ranked list (whether
+    it is current for these kernel sources is checked where it is used: stale, it is ignored)."""
     path = autotune.ranking_path()
     if not path.is_file():
         pytest.skip("no ranking shipped")
     data = json.loads(path.read_text())
-    assert data["format"] == 1 and data["gpus"]
+    assert data["format"] == autotune.RANKING_FORMAT and data["gpus"] and data["triton"]
+    for cfg in data["configs"]:
+        autotune.config_from_dict(cfg)
     for gpu in data["gpus"].values():
         assert gpu["cuda_names"] and gpu["entries"]
         for problem, ranked in gpu["entries"].items():
-            assert "|" in problem and ranked
-            us = [r["us"] for r in ranked]
-            assert us == sorted(us)
-            for r in ranked:
-                autotune.config_from_dict(r["config"])
+            assert "|" in problem and ranked and len(set(ranked)) == len(ranked)
+            assert all(0 <= i < len(data["configs"]) for i in ranked)
+    if data["kernels"] == autotune.kernels_fingerprint():
+        h100 = data["gpus"]["h100"]["cuda_names"][0]
+        assert autotune.read_ranking(h100) and not autotune.read_ranking("cpu")

@@ -140,9 +140,12 @@ def analyze(launches: list, device, arch: int | None = None, jobs: int = 2, prog
     steps."""
     arch = arch or device.arch
     say = progress or (lambda msg: None)
+
+    def every_tenth(what):
+        return lambda i, n: say(f"  {what} {i}/{n}") if i == n or i % max(1, n // 10) == 0 else None
     if compiled is None:
         say(f"compiling {len(launches)} launch(es) for sm_{arch}")
-        compiled = compile_all(launches, arch, jobs, progress=lambda i, n: say(f"  compiled {i}/{n}"), python=python)
+        compiled = compile_all(launches, arch, jobs, progress=every_tenth("compiled"), python=python)
     reports = [KernelReport(lc, c, device=device.name) for lc, c in zip(launches, compiled)]
     parsed, todo = {}, []
     for i, r in enumerate(reports):
@@ -156,7 +159,7 @@ def analyze(launches: list, device, arch: int | None = None, jobs: int = 2, prog
     if traces is None:
         say(f"tracing {len(todo)} program(s) under the interpreter")
         traces = trace_all([job for _, job in todo], jobs=max(1, min(jobs, 2)),
-                           progress=lambda i, n: say(f"  traced {i}/{n}"))
+                           progress=every_tenth("traced"))
     else:
         traces = [traces[i] for i, _ in todo]
     for (i, _), tr in zip(todo, traces):

@@ -15,8 +15,6 @@ so it can be compiled and traced in other processes.
 import contextlib
 import inspect
 import json
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,13 +210,6 @@ def recording(config: str = DEFAULT, tuning_file=None, device=None, label: str =
     finally:
         for owner, name, value in saved:
             setattr(owner, name, value)
-
-
-def module_importable(module: str, file: str) -> bool:
-    """Whether a worker process can import the kernel's module by name (else it loads ``file``)."""
-    mod = sys.modules.get(module)
-    return mod is not None and getattr(mod, "__spec__", None) is not None and module != "__main__" and \
-        os.path.abspath(getattr(mod, "__file__", "") or "") == os.path.abspath(file)
 
 
 def launch_to_dict(launch: Launch) -> dict:

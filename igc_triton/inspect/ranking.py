@@ -33,9 +33,13 @@ def rank(result, device) -> dict:
             for k, v in sorted(seen.items())}
 
 
+KEEP = 4  # ranked configs kept per problem: the autotuner times the first 3
+
+
 def ship(result, path=None, command: str = "") -> Path:
     """Merge ``result``'s rankings, for every GPU of its architecture, into the shipped file
-    (replacing it if it was made from other kernel sources)."""
+    (replacing it if it was made from other kernel sources). The file keeps each problem's
+    ``KEEP`` best configs, as indexes into one list of configs."""
     from igc_triton import autotune
     path = Path(path or str(autotune.ranking_path()))
     try:
@@ -43,22 +47,34 @@ def ship(result, path=None, command: str = "") -> Path:
     except (OSError, ValueError):
         data = {}
     fingerprint = autotune.kernels_fingerprint()
-    if data.get("kernels") != fingerprint:
+    if data.get("kernels") != fingerprint or data.get("format") != autotune.RANKING_FORMAT:
         data = {}
-    data.update(format=1, kernels=fingerprint, triton=result.triton, arch=result.arch,
-                about="the static cost model's ranking of each problem's launch configs (igc-lab inspect); "
-                      "see igc_triton/autotune.py", command=command)
-    gpus = data.setdefault("gpus", {})
+    configs = data.get("configs", [])
+    index = {json.dumps(c, sort_keys=True): i for i, c in enumerate(configs)}
+
+    def ref(cfg):
+        k = json.dumps(cfg, sort_keys=True)
+        if k not in index:
+            index[k] = len(configs)
+            configs.append(cfg)
+        return index[k]
+    gpus = data.get("gpus", {})
     for d in devices.DEVICES.values():
         if d.arch != result.arch:
             continue
-        entry = gpus.setdefault(d.name, {"cuda_names": list(d.cuda_names), "entries": {}})
+        entry = gpus.setdefault(d.name, {"entries": {}})
         entry["cuda_names"] = list(d.cuda_names)
-        entry["entries"].update(rank(result, d))
+        for problem, ranked in rank(result, d).items():
+            entry["entries"][problem] = [ref(r["config"]) for r in ranked[:KEEP]]
+    data.update(format=autotune.RANKING_FORMAT, kernels=fingerprint, triton=result.triton, arch=result.arch,
+                about="the static cost model's ranking of each problem's launch configs (igc-lab inspect): per "
+                      "GPU, problem -> indexes into configs, best first; see igc_triton/autotune.py",
+                command=command, configs=configs, gpus=gpus)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
+        json.dump(data, f, sort_keys=True, separators=(",", ":"))
         f.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
