@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from igc_triton.inspect import layouts, model, sass
 from igc_triton.inspect.capture import Launch
 from igc_triton.inspect.compile import Compiled, compile_all
-from igc_triton.inspect.trace import SiteStats, Trace, trace_all
+from igc_triton.inspect.trace import Trace, trace_all, trace_from_dict, trace_to_dict
 
 
 @dataclass
@@ -188,11 +188,4 @@ def compiled_from_dict(d: dict) -> Compiled:
     return Compiled(**d)
 
 
-def trace_to_dict(t: Trace) -> dict:
-    return {"program": list(t.program), "outputs": t.outputs, "read": sorted(t.read), "written": sorted(t.written),
-            "error": t.error, "sites": [[f, line, col, st.__dict__] for (f, line, col), st in t.sites.items()]}
-
-
-def trace_from_dict(d: dict) -> Trace:
-    return Trace(tuple(d["program"]), {(f, line, col): SiteStats(**st) for f, line, col, st in d["sites"]},
-                 d["outputs"], set(d["read"]), set(d["written"]), d["error"])
+__all__ = ["KernelReport", "align_lines", "analyze", "compiled_from_dict", "trace_from_dict", "trace_to_dict"]

@@ -8,16 +8,13 @@ launch: registers, spills and stack (from ptxas's own report), shared memory, th
 the SASS (``nvdisasm -c -g``, with source lines), all from the Triton installed here.
 
 Runs in worker processes without ``TRITON_INTERPRET`` (kernels must be built for the
-compiler, see ``igc_triton.runtime``); ``compile_all`` starts them.
+compiler, see ``igc_triton.runtime``); ``compile_all`` starts them (``workers``).
 """
 
-import concurrent.futures
 import contextlib
 import importlib
 import importlib.util
 import io
-import json
-import multiprocessing
 import os
 import re
 import subprocess
@@ -148,72 +145,25 @@ def _disassemble(cubin: bytes) -> str:
         return proc.stdout
 
 
-def _compiler_worker():
-    os.environ.pop("TRITON_INTERPRET", None)
-
-
-def compile_all(launches, arch: int = 90, jobs: int = 2, progress=None, python: str | None = None) -> list[Compiled]:
-    """Compile every launch in ``jobs`` fresh processes (no TRITON_INTERPRET), in order.
-    ``python``: another interpreter whose Triton compiles them (igc_triton installed there too,
-    e.g. ``pip install --no-deps -e .``): the machine code of the GPU's Triton version."""
-    if not launches:
-        return []
-    if python:
-        return _compile_elsewhere(launches, arch, jobs, python, progress)
-    results = [None] * len(launches)
-    saved = os.environ.pop("TRITON_INTERPRET", None)
-    try:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, min(jobs, len(launches))),
-                                                    mp_context=multiprocessing.get_context("spawn"),
-                                                    initializer=_compiler_worker) as pool:
-            futures = {pool.submit(compile_launch, launch, arch): i for i, launch in enumerate(launches)}
-            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                results[futures[future]] = future.result()
-                if progress:
-                    progress(done, len(launches))
-    finally:
-        if saved is not None:
-            os.environ["TRITON_INTERPRET"] = saved
-    return results
-
-
-def _compile_elsewhere(launches, arch, jobs, python, progress) -> list[Compiled]:
-    from igc_triton.inspect.capture import launch_to_dict
-    env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "PYTHONPATH", "PYTHONHOME")}
-    with tempfile.TemporaryDirectory() as d:
-        src, dst = os.path.join(d, "launches.json"), os.path.join(d, "compiled.json")
-        with open(src, "w") as f:
-            json.dump([launch_to_dict(lc) for lc in launches], f)
-        proc = subprocess.run([python, "-m", "igc_triton.inspect.compile", "--arch", str(arch), "--jobs", str(jobs),
-                               src, dst], env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"compiling with {python} failed: {proc.stderr.strip()[-2000:]}")
-        with open(dst) as f:
-            results = [Compiled(**c) for c in json.load(f)]
-    if progress:
-        progress(len(results), len(launches))
-    return results
-
-
-def main(argv=None) -> int:
-    """Worker entry for ``compile_all(python=...)``: launches JSON in, compiled JSON out."""
-    import argparse
+def compile_item(item: dict, arch: str) -> dict:
+    """Worker side: one launch (as ``capture.launch_to_dict``) in, ``Compiled`` as a dict out."""
     import dataclasses
 
     from igc_triton.inspect.capture import launch_from_dict
-    parser = argparse.ArgumentParser(prog="python -m igc_triton.inspect.compile")
-    parser.add_argument("--arch", type=int, default=90)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("launches")
-    parser.add_argument("out")
-    args = parser.parse_args(argv)
-    with open(args.launches) as f:
-        launches = [launch_from_dict(d) for d in json.load(f)]
-    results = compile_all(launches, args.arch, args.jobs)
-    with open(args.out, "w") as f:
-        json.dump([dataclasses.asdict(c) for c in results], f)
-    return 0
+    return dataclasses.asdict(compile_launch(launch_from_dict(item), int(arch)))
+
+
+def compile_all(launches, arch: int = 90, jobs: int = 2, progress=None, python: str | None = None) -> list[Compiled]:
+    """Compile every launch in ``jobs`` processes without TRITON_INTERPRET, results in order.
+    ``python``: another interpreter whose Triton compiles them (igc_triton installed there too,
+    e.g. ``pip install --no-deps -e .``): the machine code of the GPU's Triton version."""
+    from igc_triton.inspect import workers
+    from igc_triton.inspect.capture import launch_to_dict
+    out = workers.run("igc_triton.inspect.compile", [launch_to_dict(lc) for lc in launches], jobs, interpret=False,
+                      python=python, extra=("--arg", str(arch)), progress=progress)
+    return [Compiled(**c) for c in out]
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from igc_triton.inspect import workers
+    raise SystemExit(workers.serve(None, compile_item, "compile recorded launches (igc-lab inspect's worker)"))

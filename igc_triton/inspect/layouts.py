@@ -40,6 +40,20 @@ class Site:
     layout: Layout
 
 
+def site_to_json(where: tuple, site: Site) -> list:
+    return [*where, site.kind, list(site.shape), site.layout.__dict__]
+
+
+def site_from_json(item: list) -> tuple:
+    """(where, Site) from ``site_to_json``'s list (JSON turned the tuples into lists)."""
+    *where, kind, shape, lay = item
+    return tuple(where), Site(kind, tuple(shape), Layout(**{k: _tuples(v) for k, v in lay.items()}))
+
+
+def _tuples(v):
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+
+
 def _ints(text: str) -> tuple:
     return tuple(int(v) for v in text.split(",") if v.strip())
 

@@ -66,10 +66,12 @@ def ship(result, path=None, command: str = "") -> Path:
         entry["cuda_names"] = list(d.cuda_names)
         for problem, ranked in rank(result, d).items():
             entry["entries"][problem] = [ref(r["config"]) for r in ranked[:KEEP]]
+    commands = [c for c in data.get("commands", []) if c != command] + ([command] if command else [])
+    data.pop("command", None)
     data.update(format=autotune.RANKING_FORMAT, kernels=fingerprint, triton=result.triton, arch=result.arch,
                 about="the static cost model's ranking of each problem's launch configs (igc-lab inspect): per "
                       "GPU, problem -> indexes into configs, best first; see igc_triton/autotune.py",
-                command=command, configs=configs, gpus=gpus)
+                commands=commands, configs=configs, gpus=gpus)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w") as f:

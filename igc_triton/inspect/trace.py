@@ -8,12 +8,10 @@ the distinct 128-byte lines and 32-byte sectors its active lanes touch. Tensors 
 (uninitialised) CPU allocations of the launch's shapes and strides, aligned like a GPU
 allocation; bf16 tensors are traced as fp16 (same addresses: the interpreter has no bf16).
 
-Runs in a worker process with ``TRITON_INTERPRET=1`` set before triton is imported;
-``trace_all`` starts it.
+Runs in worker processes with ``TRITON_INTERPRET=1`` set before triton is imported;
+``trace_all`` starts them (``workers``).
 """
 
-import concurrent.futures
-import multiprocessing
 import os
 import sys
 from dataclasses import dataclass, field
@@ -44,13 +42,6 @@ class Trace:
     read: set = field(default_factory=set)  # TensorArg idents loaded from
     written: set = field(default_factory=set)
     error: str | None = None
-
-
-def _interpreter_worker():
-    import warnings
-    os.environ["TRITON_INTERPRET"] = "1"
-    # The traced tensors hold whatever memory held: overflows in their arithmetic are noise.
-    warnings.filterwarnings("ignore", category=RuntimeWarning)
 
 
 def _allocate(arg, buffers: dict):
@@ -209,26 +200,43 @@ def _accumulate(out: Trace, kind, where, ptrs, mask, es, site, vbytes, num_warps
     st.active_instructions += int(lane_on.any(axis=1).sum())
 
 
+def trace_item(item: dict) -> dict:
+    """Worker side: (launch, compiled sites, vector widths) as JSON in, the trace as a dict out."""
+    from igc_triton.inspect.capture import launch_from_dict
+    from igc_triton.inspect.layouts import site_from_json
+    sites = dict(site_from_json(s) for s in item["sites"])
+    widths = {(f, line): b for f, line, b in item["vector_bytes"]}
+    return trace_to_dict(trace_launch(launch_from_dict(item["launch"]), sites, widths))
+
+
 def trace_all(jobs_list, jobs: int = 1, progress=None) -> list[Trace]:
-    """``jobs_list``: ``(launch, sites, vector_bytes)`` triples; traced in ``jobs`` worker processes
-    with TRITON_INTERPRET=1, results in order."""
-    if not jobs_list:
-        return []
-    results = [None] * len(jobs_list)
-    saved = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, min(jobs, len(jobs_list))),
-                                                    mp_context=multiprocessing.get_context("spawn"),
-                                                    initializer=_interpreter_worker) as pool:
-            futures = {pool.submit(trace_launch, *job): i for i, job in enumerate(jobs_list)}
-            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                results[futures[future]] = future.result()
-                if progress:
-                    progress(done, len(jobs_list))
-    finally:
-        if saved is None:
-            os.environ.pop("TRITON_INTERPRET", None)
-        else:
-            os.environ["TRITON_INTERPRET"] = saved
-    return results
+    """``jobs_list``: ``(launch, sites, vector_bytes)`` triples; traced in ``jobs`` processes with
+    TRITON_INTERPRET=1, results in order."""
+    from igc_triton.inspect import workers
+    from igc_triton.inspect.capture import launch_to_dict
+    from igc_triton.inspect.layouts import site_to_json
+    items = [{"launch": launch_to_dict(lc),
+              "sites": [site_to_json(where, s) for where, s in sites.items()],
+              "vector_bytes": [[*where, b] for where, b in widths.items()]} for lc, sites, widths in jobs_list]
+    out = workers.run("igc_triton.inspect.trace", items, jobs, interpret=True, progress=progress)
+    return [trace_from_dict(t) for t in out]
+
+
+def trace_to_dict(t: Trace) -> dict:
+    return {"program": list(t.program), "outputs": t.outputs, "read": sorted(t.read), "written": sorted(t.written),
+            "error": t.error, "sites": [[f, line, col, st.__dict__] for (f, line, col), st in t.sites.items()]}
+
+
+def trace_from_dict(d: dict) -> Trace:
+    return Trace(tuple(d["program"]), {(f, line, col): SiteStats(**st) for f, line, col, st in d["sites"]},
+                 d["outputs"], set(d["read"]), set(d["written"]), d["error"])
+
+
+if __name__ == "__main__":
+    import warnings
+
+    from igc_triton.inspect import workers
+    # The traced tensors hold whatever memory held: overflows in their arithmetic are noise.
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    raise SystemExit(workers.serve(None, trace_item, "trace one program of recorded launches (igc-lab inspect's "
+                                                     "worker)"))
