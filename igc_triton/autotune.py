@@ -17,7 +17,8 @@ says what happens then:
 
 The static cost model (``igc-lab inspect``) orders the candidates: its ranking of each
 problem's configs for a GPU model ships as ``igc_triton/tuned/model-ranking.json`` (made by
-``igc-lab inspect --suite S --config all --ship-ranking``, per kernel sources). The model's
+``igc-lab inspect --suite S --config all --ship-ranking``; a kernel's entries stand while its
+source files are those it was ranked from). The model's
 first choice is the default config, and tuning a problem on first use compiles (in
 parallel, on a GPU) and benchmarks only the model's ``MODEL_TOP_K`` best (``full`` still
 benchmarks every candidate: it is the offline, exhaustive mode). A problem the ranking lacks takes the
@@ -59,7 +60,7 @@ import torch
 ENV_MODE = "IGC_TRITON_AUTOTUNE"
 MODEL_TOP_K = 3  # candidates benchmarked on a first call: the cost model's best
 MODEL_RANKING = "model-ranking.json"
-RANKING_FORMAT = 2
+RANKING_FORMAT = 3
 ENV_CACHE_DIR = "IGC_TRITON_CACHE_DIR"
 OFF, CACHED, FULL = "off", "cached", "full"
 MODES = (OFF, CACHED, FULL)
@@ -161,19 +162,22 @@ def ranking_path():
 
 def read_ranking(gpu: str, path=None) -> dict:
     """``{"kernel|key": [config dicts, best first]}`` the cost model ranked for ``gpu`` (a CUDA
-    device name), or {} when the file has no entry for that GPU or was made from other kernel
-    sources (their machine code, hence their ranking, has changed)."""
+    device name), or {} when the file has no entry for that GPU. A kernel whose sources
+    (``kernel_files``) changed since the ranking was made has no entries: its machine code, hence
+    its ranking, has changed."""
     path = path or ranking_path()
     try:
         if not path.is_file():
             return {}
         data = json.loads(path.read_text())
-        if data.get("kernels") != kernels_fingerprint() or data.get("format") != RANKING_FORMAT:
+        if data.get("format") != RANKING_FORMAT:
             return {}
+        current = {k for k, src in data["sources"].items() if sources_fingerprint(src["files"]) == src["hash"]}
         configs = data["configs"]
         for entry in data.get("gpus", {}).values():
             if gpu in entry.get("cuda_names", []):
-                return {k: [configs[i] for i in v] for k, v in entry["entries"].items()}
+                return {k: [configs[i] for i in v] for k, v in entry["entries"].items()
+                        if k.partition("|")[0] in current}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
     return {}
@@ -235,6 +239,33 @@ def kernels_fingerprint() -> str:
     for name in sorted(p.name for p in root.iterdir() if p.name.endswith(".py")):
         h.update(name.encode())
         h.update((root / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+KERNEL_IMPORT = re.compile(r"^from igc_triton\.kernels\.(\w+) import", re.M)
+
+
+def kernel_files(name: str) -> list[str]:
+    """The kernel source file ``name`` (e.g. ``igc_block_fwd.py``) and the kernel files it imports
+    helpers from, transitively: the sources one kernel's machine code depends on."""
+    root = importlib.resources.files("igc_triton.kernels")
+    todo, seen = [name], set()
+    while todo:
+        f = todo.pop()
+        if f in seen or not (root / f).is_file():
+            continue
+        seen.add(f)
+        todo += [m + ".py" for m in KERNEL_IMPORT.findall((root / f).read_text())]
+    return sorted(seen)
+
+
+def sources_fingerprint(files) -> str:
+    """Hash of some kernel source files (``kernel_files``)."""
+    root = importlib.resources.files("igc_triton.kernels")
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode())
+        h.update((root / name).read_bytes() if (root / name).is_file() else b"<missing>")
     return h.hexdigest()[:16]
 
 

@@ -368,10 +368,11 @@ E = triton.Config({"BLOCK": 256}, num_warps=8, num_stages=1)
 FIVE = (A, B, C, D, E)
 
 
-def write_ranking(path, entries, gpu="cpu", kernels=None):
+def write_ranking(path, entries, gpu="cpu", stale=False):
     configs = [autotune.config_to_dict(c) for c in FIVE]
-    path.write_text(json.dumps({"format": autotune.RANKING_FORMAT, "kernels": kernels or autotune.kernels_fingerprint(),
-                                "configs": configs,
+    files = ["kern.py"]  # not a kernel source: hashed as missing, which it stays
+    sources = {"kern": {"files": files, "hash": "0123456789abcdef" if stale else autotune.sources_fingerprint(files)}}
+    path.write_text(json.dumps({"format": autotune.RANKING_FORMAT, "sources": sources, "configs": configs,
                                 "gpus": {"test": {"cuda_names": [gpu], "entries": {
                                     k: [configs.index(autotune.config_to_dict(c)) for c in v]
                                     for k, v in entries.items()}}}}))
@@ -416,7 +417,7 @@ def test_without_a_ranking_the_heuristic_order_stands(ranking):
     timer = StubTimer({16: 3.0, 32: 0.5, 64: 2.0, 128: 2.5, 256: 1.0})
     assert choose(Tuner(timer), candidates=FIVE) == (B, autotune.TUNED) and timer.calls == 3  # A, B, C
     # A ranking made from other kernel sources, or for another GPU, is not used.
-    for kwargs in ({"kernels": "0123456789abcdef"}, {"gpu": "NVIDIA H100"}):
+    for kwargs in ({"stale": True}, {"gpu": "NVIDIA H100"}):
         write_ranking(ranking, {"kern|k1": [D, C, E, A, B]}, **kwargs)
         assert Tuner(StubTimer()).default_config("kern", "k1", list(FIVE), "cpu") is A
 
@@ -470,8 +471,24 @@ def test_shipped_ranking_is_well_formed():
     for gpu in data["gpus"].values():
         assert gpu["cuda_names"] and gpu["entries"]
         for problem, ranked in gpu["entries"].items():
+            assert problem.partition("|")[0] in data["sources"]
             assert "|" in problem and ranked and len(set(ranked)) == len(ranked)
             assert all(0 <= i < len(data["configs"]) for i in ranked)
-    if data["kernels"] == autotune.kernels_fingerprint():
-        h100 = data["gpus"]["h100"]["cuda_names"][0]
-        assert autotune.read_ranking(h100) and not autotune.read_ranking("cpu")
+    current = [k for k, src in data["sources"].items() if autotune.sources_fingerprint(src["files"]) == src["hash"]]
+    h100 = data["gpus"]["h100"]["cuda_names"][0]
+    assert {p.partition("|")[0] for p in autotune.read_ranking(h100)} == set(current)
+    assert not autotune.read_ranking("cpu")
+
+
+def test_a_kernel_file_change_drops_only_that_kernels_ranking(ranking, tmp_path, monkeypatch):
+    """Each kernel's entries stand for its own sources (kernel_files: its file and the kernel
+    files it imports): a new or edited kernel file elsewhere leaves them valid."""
+    assert autotune.kernel_files("igc_block_fwd.py") == ["grouped_conv2d_fwd.py", "igc_block_fwd.py"]
+    assert autotune.kernel_files("igc_secondary_fwd.py") == ["igc_secondary_fwd.py"]
+    configs = [autotune.config_to_dict(c) for c in FIVE]
+    fp = autotune.sources_fingerprint
+    sources = {"a": {"files": ["igc_secondary_fwd.py"], "hash": fp(["igc_secondary_fwd.py"])},
+               "b": {"files": ["grouped_conv2d_fwd.py"], "hash": "0123456789abcdef"}}
+    ranking.write_text(json.dumps({"format": autotune.RANKING_FORMAT, "sources": sources, "configs": configs,
+                                   "gpus": {"t": {"cuda_names": ["cpu"], "entries": {"a|k": [1], "b|k": [2]}}}}))
+    assert autotune.read_ranking("cpu") == {"a|k": [configs[1]]}

@@ -168,7 +168,7 @@ def test_frozen_launches_are_what_the_current_code_records():
     frozen accesses. (After a kernel change the frozen data still stands; this cannot run.)"""
     with gzip.open(os.path.join(H200_RUN, validate.FROZEN), "rt") as f:
         data = json.load(f)
-    if data["kernels_fingerprint"] != autotune.kernels_fingerprint():
+    if data["sources_fingerprint"] != autotune.sources_fingerprint(data["sources"]):
         pytest.skip("the kernels changed since the H200 run; its frozen launches stand as recorded")
     ms, launches, notes = validate.measurements(H200_RUN, devices.get("h200"))
     assert not notes, notes

@@ -38,17 +38,30 @@ KEEP = 4  # ranked configs kept per problem: the autotuner times the first 3
 
 def ship(result, path=None, command: str = "") -> Path:
     """Merge ``result``'s rankings, for every GPU of its architecture, into the shipped file
-    (replacing it if it was made from other kernel sources). The file keeps each problem's
-    ``KEEP`` best configs, as indexes into one list of configs."""
+    (dropping the entries of kernels whose sources changed since they were ranked). The file
+    keeps each problem's ``KEEP`` best configs, as indexes into one list of configs, and per
+    kernel its source files and their hash."""
     from igc_triton import autotune
     path = Path(path or str(autotune.ranking_path()))
     try:
         data = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):
         data = {}
-    fingerprint = autotune.kernels_fingerprint()
-    if data.get("kernels") != fingerprint or data.get("format") != autotune.RANKING_FORMAT:
+    if data.get("format") != autotune.RANKING_FORMAT:
         data = {}
+    # Each kernel's entries stand for its own source files; a kernel whose sources changed starts afresh.
+    sources = data.get("sources", {})
+    for call in result.calls:
+        for r in call.reports:
+            files = autotune.kernel_files(os.path.basename(r.launch.file))
+            sources.setdefault(r.launch.kernel, {"files": files, "hash": autotune.sources_fingerprint(files)})
+    fresh = {k for k, src in sources.items() if autotune.sources_fingerprint(src["files"]) == src["hash"]}
+    for k in list(sources):
+        if k not in fresh:
+            files = sources[k]["files"]
+            sources[k] = {"files": files, "hash": autotune.sources_fingerprint(files)}
+            for gpu in data.get("gpus", {}).values():
+                gpu["entries"] = {p: v for p, v in gpu["entries"].items() if p.partition("|")[0] != k}
     configs = data.get("configs", [])
     index = {json.dumps(c, sort_keys=True): i for i, c in enumerate(configs)}
 
@@ -68,7 +81,8 @@ def ship(result, path=None, command: str = "") -> Path:
             entry["entries"][problem] = [ref(r["config"]) for r in ranked[:KEEP]]
     commands = [c for c in data.get("commands", []) if c != command] + ([command] if command else [])
     data.pop("command", None)
-    data.update(format=autotune.RANKING_FORMAT, kernels=fingerprint, triton=result.triton, arch=result.arch,
+    data.pop("kernels", None)
+    data.update(format=autotune.RANKING_FORMAT, sources=sources, triton=result.triton, arch=result.arch,
                 about="the static cost model's ranking of each problem's launch configs (igc-lab inspect): per "
                       "GPU, problem -> indexes into configs, best first; see igc_triton/autotune.py",
                 commands=commands, configs=configs, gpus=gpus)

@@ -145,7 +145,11 @@ def freeze(run_dir, device, python=None, jobs=2, progress=None) -> Path:
         raise RuntimeError("cannot freeze a run whose launches fail:\n" + "\n".join(bad))
     data = {"about": "igc-lab inspect: the launches of this run's Triton measurements, compiled for sm_"
                      f"{device.arch} with Triton {reports[0].compiled.triton}, and one traced program each",
-            "kernels_fingerprint": autotune.kernels_fingerprint(), "triton": reports[0].compiled.triton,
+            "sources": sorted({f for lc in launches.values()
+                               for f in autotune.kernel_files(os.path.basename(lc.file))}),
+            "sources_fingerprint": autotune.sources_fingerprint({f for lc in launches.values() for f in
+                                                                 autotune.kernel_files(os.path.basename(lc.file))}),
+            "triton": reports[0].compiled.triton,
             "capture_notes": notes,
             "measurements": [dataclasses.asdict(m) for m in ms],
             "launches": {i: capture.launch_to_dict(launches[i]) for i in ids},
