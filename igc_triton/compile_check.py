@@ -34,6 +34,8 @@ class Variant:
 
 def variants() -> list[Variant]:
     """Every (kernel, config, dtype) the launchers can produce, with representative shapes."""
+    from triton import Config
+
     from igc_triton.kernels import configs
 
     out = []
@@ -118,6 +120,16 @@ def variants() -> list[Variant]:
     # The largest L the tc form takes (16), with the one config whose tile fits it.
     add("igc_block_fwd_tc_kernel", configs.FUSED_TC_CONFIGS[2:3],
         lambda dt: {**tc(dt), "M": 16, "L_PAD": 16, "DOT_PRECISION": "ieee"}, dtypes=("fp32",))
+    # The nhwc form: every config at C = 48 (three 16-channel blocks), the default in every dtype,
+    # and its weight layout kernel.
+    def nhwc(dt):
+        return {**epilogue, "C": 48, "DOT_PRECISION": dot_precision(dt)}
+
+    add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS, nhwc, dtypes=("fp16",))
+    add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS[:1], nhwc, dtypes=("fp32", "bf16"))
+    add("igc_block_nhwc_weights_kernel", [Config({"BC": bc, "BLOCK": 1024}, num_warps=4, num_stages=1)
+                                          for bc in (16, 32, 64)],
+        lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16",))
     return out
 
 
@@ -138,10 +150,12 @@ def _kernel(name):
         grouped_conv2d_bwd,
         grouped_conv2d_fwd,
         igc_block_fwd,
+        igc_block_nhwc,
         igc_secondary_bwd,
         igc_secondary_fwd,
     )
-    modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd, igc_block_fwd)
+    modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd, igc_block_fwd,
+               igc_block_nhwc)
     k = next(getattr(m, name) for m in modules if hasattr(m, name))
     # Under TRITON_INTERPRET=1 the module holds interpreter wrappers; compile the plain function.
     return JITFunction(getattr(k, "fn", k))

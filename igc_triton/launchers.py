@@ -99,24 +99,39 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     return launch(tuning.choose(f"grouped_conv2d_fwd_{regime}", key, candidates, launch, x.device))
 
 
-# Which fused kernel takes a block (kernels/igc_block_fwd.py). Small partitions (Cin/L < 16):
-# the primary on CUDA cores; the narrow form keeps all C channels of its pixels in registers
-# (blocks up to FUSED_MAX_CHANNELS wide), the wide form recomputes the primary once per
-# BLOCK_N secondary outputs and needs L >= 16 (its dot's K, unpadded). Large partitions: the
-# tc form, primary on tensor cores, secondary (L multiply-adds per output) on CUDA cores from
-# an [pixels x L x positions] register tile: L up to FUSED_TC_MAX_L.
+# Which fused kernel takes a block (kernels/igc_block_fwd.py, kernels/igc_block_nhwc.py).
+# Contiguous channels_last blocks whose partitions map C channels to C with 16 % M == 0 and
+# M >= 2 (the paper's small-partition blocks): the nhwc form, both steps on tensor cores over
+# wide channel-contiguous loads, up to NHWC_MAX_CHANNELS (the secondary runs one product per
+# pair of channel blocks). Otherwise, small partitions (Cin/L < 16): the primary on CUDA
+# cores; the narrow form keeps all C channels of its pixels in registers (blocks up to
+# FUSED_MAX_CHANNELS wide), the wide form recomputes the primary once per BLOCK_N secondary
+# outputs and needs L >= 16 (its dot's K, unpadded). Large partitions: the tc form, primary
+# on tensor cores, secondary (L multiply-adds per output) on CUDA cores from an
+# [pixels x L x positions] register tile: L up to FUSED_TC_MAX_L.
 FUSED_MAX_CHANNELS = 256
 FUSED_WIDE_MIN_L = 16
 FUSED_TC_MAX_L = 16
-NARROW, WIDE, TC = "narrow", "wide", "tc"
-FUSED_FORMS = (NARROW, WIDE, TC)
+NHWC_MAX_CHANNELS = 128
+NARROW, WIDE, TC, NHWC = "narrow", "wide", "tc", "nhwc"
+FUSED_FORMS = (NARROW, WIDE, TC, NHWC)
 
 
-def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> str | None:
+def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
+    """Whether the nhwc kernel can take a block (given a contiguous channels_last input)."""
+    M = out_channels // L
+    return (dtype in (torch.float32, torch.float16, torch.bfloat16) and in_channels == out_channels
+            and M >= 2 and 16 % M == 0 and out_channels <= NHWC_MAX_CHANNELS)
+
+
+def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.dtype,
+                     channels_last: bool = False) -> str | None:
     """Which fused kernel takes this block, or None for the two-kernel path (the fused kernels
-    accumulate in fp32: no float64)."""
+    accumulate in fp32: no float64). ``channels_last``: the input is contiguous channels_last."""
     if dtype == torch.float64:
         return None
+    if channels_last and nhwc_form_applies(in_channels, out_channels, L, dtype):
+        return NHWC
     if in_channels // L >= GEMM_MIN_CIN_PER_GROUP:
         return TC if L <= FUSED_TC_MAX_L else None
     if out_channels <= FUSED_MAX_CHANNELS:
@@ -125,6 +140,7 @@ def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.d
 
 
 def fused_block_supported(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
+    """Some fused kernel takes the block in any layout (the nhwc form only adds a faster one)."""
     return fused_block_form(in_channels, out_channels, L, dtype) is not None
 
 
@@ -132,7 +148,7 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
                   relu=False, form=None):
     """The fused IGC block (see kernels/igc_block_fwd.py): ``y = act(block(x) * scale + shift +
     residual)``. ``padding`` is (top, left); ``residual`` has y's shape. ``form`` forces
-    ``"narrow"``, ``"wide"`` or ``"tc"``; by default ``fused_block_form`` decides."""
+    ``"narrow"``, ``"wide"``, ``"tc"`` or ``"nhwc"``; by default ``fused_block_form`` decides."""
     from igc_triton.kernels.igc_block_fwd import (
         igc_block_fwd_kernel,
         igc_block_fwd_tc_kernel,
@@ -145,7 +161,9 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     y = alloc_output(x, (N, C, OH, OW))
     if y.numel() == 0:
         return y
-    form = form or fused_block_form(cin, C, L, x.dtype) or WIDE
+    form = form or fused_block_form(cin, C, L, x.dtype, is_channels_last(x)) or WIDE
+    if form == NHWC:
+        return _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu)
     has_affine, has_res = scale is not None, residual is not None
     res = residual if has_res else y  # placeholder pointer, never read
     wp, ws = wp.contiguous(), ws.contiguous()
@@ -189,6 +207,57 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
         raise ValueError(f"unknown fused block form {form!r}; expected one of {', '.join(FUSED_FORMS)}")
     kernel = "igc_block_fwd" if form == NARROW else f"igc_block_fwd_{form}"
     return launch(tuning.choose(kernel, key, candidates, launch, x.device))
+
+
+# Offsets inside one image are 32-bit in the nhwc kernel.
+NHWC_MAX_IMAGE_ELEMENTS = 2**31 - 1
+
+
+def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
+    """The nhwc form (kernels/igc_block_nhwc.py): its weights laid out by one small kernel from
+    the weights as they are (no cache can go stale), then the block."""
+    from igc_triton.kernels.igc_block_nhwc import igc_block_nhwc_kernel, igc_block_nhwc_weights_kernel
+
+    N, C, H, W = x.shape
+    _, M, kh, kw = wp.shape
+    OH, OW = y.shape[2:]
+    if not is_channels_last(x) or not nhwc_form_applies(x.shape[1], C, L, x.dtype):
+        raise ValueError(f"the nhwc form needs a contiguous channels_last input and a block it applies to "
+                         f"(launchers.nhwc_form_applies); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
+    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
+        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+    has_affine, has_res = scale is not None, residual is not None
+    if has_res and not is_channels_last(residual):
+        residual = residual.contiguous(memory_format=torch.channels_last)  # the kernel reads y's layout
+    wp, ws = wp.contiguous(), ws.contiguous()
+    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)  # placeholders, never read
+    res = residual if has_res else y
+    pixels = N * OH * OW
+    key = problem_key(x, pixels, C, L, M, (kh, kw), stride, dilation)
+    weights = {}
+
+    def layout_weights(bc):
+        if bc not in weights:
+            nb, tpd = triton.cdiv(C, bc), 64 // bc
+            wbd = torch.empty((nb, triton.cdiv(kh * kw, tpd), 64, bc), device=x.device, dtype=x.dtype)
+            wf = torch.empty((nb, nb, bc, bc), device=x.device, dtype=x.dtype)
+            block = 1024
+            igc_block_nhwc_weights_kernel[(triton.cdiv(wbd.numel() + wf.numel(), block),)](
+                wp, ws, wbd, wf, C, L, M=M, KH=kh, KW=kw, BC=bc, BLOCK=block)
+            weights[bc] = wbd, wf
+        return weights[bc]
+
+    def launch(cfg, warmup=False):
+        kw_ = cfg.kwargs
+        wbd, wf = layout_weights(kw_["BC"])
+        grid = (triton.cdiv(OH, kw_["TILE_H"]) * triton.cdiv(OW, kw_["TILE_W"]), N)
+        tuning.kernel_call(igc_block_nhwc_kernel, grid, warmup)(
+            x, wbd, wf, sc, sh, res, y, H, W, OH, OW, *stride, *padding, *dilation, C=C, KH=kh, KW=kw,
+            HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
+        return y
+    candidates = functools.partial(tuning.nhwc_candidates, C, M)
+    return launch(tuning.choose("igc_block_nhwc", key, candidates, launch, x.device))
 
 
 def igc_secondary_path(L: int) -> str:

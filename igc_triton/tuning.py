@@ -176,6 +176,16 @@ def fused_tc_candidates(l_pad: int, M: int, cin_per_group: int) -> list:
     return _space(kept[0] if kept else smallest, kept)
 
 
+def nhwc_candidates(channels: int, M: int) -> list:
+    """``igc_block_nhwc_kernel``: channel blocks no wider than the channels need (padded to a
+    power of two), and a multiple of M (always: M divides 16)."""
+    from igc_triton.kernels import configs
+    if runtime.kernels_interpreted():
+        return [configs.INTERPRET_NHWC]
+    return _space(configs.NHWC_CONFIGS[0], configs.NHWC_CONFIGS[1:],
+                  lambda c: c.kwargs["BC"] <= _width(channels) and c.kwargs["BC"] % M == 0)
+
+
 def fused_tile(cfg: triton.Config, c_pad: int) -> triton.Config:
     return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], c_pad))
 

@@ -81,6 +81,19 @@ FUSED_TC_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_M": 32, "BLOCK_K": 32}, num_warps=8, num_stages=2),
 ]
 
+# igc_block_nhwc_kernel: TILE_H x TILE_W output pixels of one image, all channels, in blocks of BC
+# channels (16, 32 or 64: wider blocks load longer pieces of each pixel and waste more tensor-core
+# work on the block-diagonal primary). wgmma needs 64 rows per warpgroup: TILE_H * TILE_W >= 64.
+NHWC_CONFIGS = [
+    Config({"BC": 16, "TILE_H": 4, "TILE_W": 32}, num_warps=4, num_stages=1),  # default
+    Config({"BC": 16, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
+    Config({"BC": 16, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
+    Config({"BC": 32, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
+    Config({"BC": 32, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
+    Config({"BC": 64, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
+    Config({"BC": 64, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
+]
+
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
 # interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
 INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
@@ -88,5 +101,6 @@ INTERPRET_GEMM = Config({"BLOCK_M": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warp
 INTERPRET_FUSED = Config({"BLOCK_P": 256, "BLOCK_N": 64}, num_warps=4, num_stages=1)
 INTERPRET_FUSED_TC = Config({"BLOCK_P": 256, "BLOCK_M": 16, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_FUSED_WIDE = Config({"BLOCK_P": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
+INTERPRET_NHWC = Config({"BC": 16, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)

@@ -21,8 +21,9 @@ def _ref(x, wp, ws, L, stride, scale=None, shift=None, residual=None, relu=False
 
 
 # The tc form loops over the L partitions: not forced onto L > 16 (slow under the interpreter).
+# The nhwc form takes only its own blocks, in channels_last: tested below.
 FORM_CASES = [(form, *case) for form in launchers.FUSED_FORMS for case in CASES
-              if not (form == launchers.TC and case[1] > launchers.FUSED_TC_MAX_L)]
+              if form != launchers.NHWC and not (form == launchers.TC and case[1] > launchers.FUSED_TC_MAX_L)]
 
 
 @pytest.mark.parametrize("form,cin,L,M,stride", FORM_CASES, ids=lambda v: str(v))
@@ -73,6 +74,13 @@ def test_fused_form_rule():
     assert form(832, 832, 32, torch.float16) is None  # Cin/L = 26 but L > 16: two kernels
     assert form(512, 512, 8 * 3, torch.float16) is None  # C > 256, Cin/L = 21, L = 24
     assert form(64, 64, 32, torch.float64) is None
+    # Contiguous channels_last, C -> C, 16 % M == 0, M >= 2, C <= 128: the nhwc form.
+    for cin, L in [(48, 24), (64, 8), (80, 40), (24, 12), (128, 8), (32, 2)]:
+        assert form(cin, cin, L, torch.bfloat16, channels_last=True) == launchers.NHWC, (cin, L)
+        assert form(cin, cin, L, torch.bfloat16) != launchers.NHWC
+    for cin, cout, L in [(16, 16, 16), (48, 48, 8), (256, 256, 64), (16, 32, 8), (144, 144, 72)]:
+        assert form(cin, cout, L, torch.float16, channels_last=True) != launchers.NHWC, (cin, cout, L)
+    assert form(48, 48, 24, torch.float64, channels_last=True) is None
 
 
 def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
@@ -97,7 +105,7 @@ def test_tc_form_is_chosen_for_large_partitions(cin, L, M, stride, device, monke
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     C = L * M
-    x = to_layout(torch.randn(2, cin, 5, 6, device=device), "channels_last")
+    x = to_layout(torch.randn(2, cin, 5, 6, device=device), "strided")  # channels_last: the nhwc form where it applies
     wp, ws = torch.randn(C, cin // L, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
     oh, ow = (5 - 1) // stride + 1, (6 - 1) // stride + 1
     res = torch.randn(2, C, oh, ow, device=device)
@@ -216,3 +224,79 @@ def test_igc_conv2d_module_runs_fused_in_inference(device, monkeypatch):
         assert_close(block(x), reference.igc_conv2d(x.double(), block.primary.weight.double(),
                                                     block.secondary.weight.double(), 4, 2, 1), torch.float32)
     assert calls == [1]
+
+
+# --- the nhwc form: contiguous channels_last, both steps on tensor cores -----------------------
+
+# (C, L, H, W, stride, dilation, kernel): three 16-channel blocks, C not a multiple of 16, M = 8
+# with dilation, M = 16, odd sizes, stride 2, a 5x5 kernel (7 tap groups of 4), a 1x1 kernel.
+NHWC_CASES = [(48, 24, 7, 6, 1, 1, 3), (24, 12, 5, 9, 2, 1, 3), (64, 8, 6, 6, 1, 2, 3), (32, 2, 5, 5, 2, 1, 3),
+              (40, 20, 6, 5, 1, 1, 5), (16, 4, 4, 7, 1, 1, 1)]
+
+
+def _nhwc_config(bc):
+    import triton
+    return triton.Config({"BC": bc, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1)
+
+
+@pytest.mark.parametrize("C,L,H,W,stride,dil,k", NHWC_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("bc", [16, 32, 64])
+def test_nhwc_form_matches_reference(C, L, H, W, stride, dil, k, bc, device, monkeypatch):
+    """Every channel-block width on every case, with and without the epilogue, against the
+    float64 reference; outputs start as NaN, so an unwritten element fails."""
+    from igc_triton import tuning
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    monkeypatch.setattr(tuning, "nhwc_candidates", lambda channels, M: [_nhwc_config(bc)])
+    M, pad = C // L, dil * (k // 2)
+    oh, ow = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1, (W + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    g = torch.Generator(device=device).manual_seed(C * 1000 + bc)
+    x = torch.randn(2, C, H, W, dtype=f64, device=device, generator=g)
+    wp = torch.randn(C, M, k, k, dtype=f64, device=device, generator=g)
+    ws = torch.randn(C, L, 1, 1, dtype=f64, device=device, generator=g)
+    extra = dict(scale=torch.rand(C, dtype=f64, device=device, generator=g) + 0.5,
+                 shift=torch.randn(C, dtype=f64, device=device, generator=g),
+                 residual=torch.randn(2, C, oh, ow, dtype=f64, device=device, generator=g), relu=True)
+    dtypes = [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else [])
+    for i, dtype in enumerate(dtypes):
+        epi = {} if i % 2 else extra  # fp32 with the epilogue, fp16 without (bf16 with, on a GPU)
+        args = {kk: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for kk, v in epi.items()}
+        if "residual" in args:
+            args["residual"] = to_layout(args["residual"], "channels_last")
+        xr, wpr, wsr = (t.to(dtype).double() for t in (x, wp, ws))
+        ref = _ref_geom(xr, wpr, wsr, L, stride, pad, dil, **{kk: (v.to(dtype).double() if isinstance(v, torch.Tensor)
+                                                                   else v) for kk, v in epi.items()})
+        kernels.clear()
+        out = it.igc_block(to_layout(x.to(dtype), "channels_last"), wp.to(dtype), ws.to(dtype), L, stride, pad, dil,
+                           **args)
+        assert kernels == ["igc_block_nhwc"], kernels
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close(out, ref, dtype)
+
+
+def _ref_geom(x, wp, ws, L, stride, pad, dil, scale=None, shift=None, residual=None, relu=False):
+    y = reference.igc_conv2d(x, wp, ws, L, stride, pad, dil)
+    return ops.reference_block_epilogue(y, scale, shift, residual, relu)
+
+
+def test_nhwc_form_takes_an_nchw_residual_and_sees_in_place_weight_changes(device):
+    L, M = 8, 4
+    C = L * M
+    x = to_layout(torch.randn(2, C, 5, 5, device=device), "channels_last")
+    wp, ws = torch.randn(C, M, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
+    res = torch.randn(2, C, 5, 5, device=device)  # NCHW beside a channels_last input
+    out = it.igc_block(x, wp, ws, L, residual=res)
+    assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 1, residual=res.double()), torch.float32)
+    # Its weights are laid out on every call, from the weights as they are: .data writes show.
+    wp.data.mul_(-1.0)
+    ws.data.mul_(2.0)
+    out = it.igc_block(x, wp, ws, L)
+    assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 1), torch.float32)
+
+
+def test_forcing_the_nhwc_form_on_a_block_it_cannot_take_is_an_error(device):
+    x = torch.randn(1, 16, 4, 4, device=device)  # NCHW
+    wp, ws = torch.randn(16, 2, 3, 3, device=device), torch.randn(16, 8, 1, 1, device=device)
+    with pytest.raises(ValueError, match="nhwc form needs a contiguous channels_last input"):
+        launchers.igc_block_fwd(x, wp, ws, 8, (1, 1), (1, 1), (1, 1), (4, 4), form=launchers.NHWC)

@@ -85,13 +85,23 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
 
 # --- every forward kernel, dtype and layout ------------------------------------------------------
 
-# op, in/out channels, L: which kernel each reaches is asserted below.
+# op, in/out channels, L, kernel: which kernel each reaches is asserted below. In channels_last
+# the small-partition blocks take the nhwc form (and its weight layout kernel) instead.
+NHWC_KERNELS = ["igc_block_nhwc_weights_kernel", "igc_block_nhwc"]
 FORWARD = [("grouped_conv2d", 16, 8, "grouped_conv2d_fwd_fma"), ("grouped_conv2d", 32, 2, "grouped_conv2d_fwd_gemm"),
            ("igc_secondary", 16, 4, "igc_secondary_fwd"), ("igc_secondary", 32, 16, "igc_secondary_fwd_gemm"),
            ("igc_block", 16, 8, "igc_block_fwd"), ("igc_block", 320, 32, "igc_block_fwd_wide"),
-           ("igc_block", 64, 4, "igc_block_fwd_tc")]
+           ("igc_block", 64, 4, "igc_block_fwd_tc"), ("igc_block", 48, 24, "igc_block_nhwc")]
 DOT_KERNELS = {"grouped_conv2d_fwd_gemm", "igc_secondary_fwd_gemm", "igc_block_fwd", "igc_block_fwd_wide",
-               "igc_block_fwd_tc"}
+               "igc_block_fwd_tc", "igc_block_nhwc"}
+
+
+def expected_kernels(kernel, layout):
+    if layout == "channels_last" and kernel in ("igc_block_fwd", "igc_block_fwd_tc", "igc_block_nhwc"):
+        return NHWC_KERNELS
+    if kernel == "igc_block_nhwc":  # NCHW: the generic fused kernel
+        return ["igc_block_fwd"]
+    return [kernel]
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +119,11 @@ def forward():
 def test_every_forward_kernel_compiles_traces_and_is_predicted_in_every_dtype_and_layout(forward):
     assert len(forward.calls) == len(FORWARD) * 6
     for call in forward.calls:
-        kernel = call.label.split()[0]
-        assert [r.launch.kernel for r in call.reports] == [kernel], call.label
-        row = call.reports[0].row()
+        kernel, _, layout = call.label.split()
+        kernels = expected_kernels(kernel, layout)
+        assert [r.launch.kernel for r in call.reports] == kernels, call.label
+        kernel = kernels[-1]
+        row = call.reports[-1].row()
         assert not row["error"], (call.label, row["error"])
         assert row["regs"] > 0 and row["blocks_per_sm"] > 0, call.label
         assert not row["unsolved_loops"], (call.label, row["unsolved_loops"])
@@ -130,7 +142,7 @@ def test_every_forward_kernel_compiles_traces_and_is_predicted_in_every_dtype_an
 def test_bf16_compiles_to_the_memory_accesses_of_fp16(forward):
     """bf16 is compiled (the interpreter, which has no bf16, only traces addresses): same element
     size as fp16, so the same loads and stores by width, per kernel and layout."""
-    rows = {c.label: c.reports[0].row() for c in forward.calls}
+    rows = {c.label: c.reports[-1].row() for c in forward.calls}
     for *_, kernel in FORWARD:
         for lay in ("nchw", "channels_last"):
             half, bf16 = rows[f"{kernel} fp16 {lay}"], rows[f"{kernel} bf16 {lay}"]
@@ -144,9 +156,9 @@ def test_outputs_render_as_table_json_and_csv(forward):
     assert "igc_block_fwd_tc" in text and "predictions of the static model" in text
     data = json.loads(render.to_json(forward))
     assert data["predicted"] is True and len(data["calls"]) == len(forward.calls)
-    assert {k["kernel"] for c in data["calls"] for k in c["kernels"]} == {k for *_, k in FORWARD}
+    assert {k["kernel"] for c in data["calls"] for k in c["kernels"]} == {k for *_, k in FORWARD} | {NHWC_KERNELS[0]}
     lines = render.to_csv(forward).splitlines()
-    assert len(lines) == 1 + len(forward.calls) and lines[0].startswith("call,")
+    assert len(lines) == 1 + sum(len(c.reports) for c in forward.calls) and lines[0].startswith("call,")
 
 
 # --- the model against the measured H200 run ----------------------------------------------------
@@ -281,3 +293,31 @@ def test_report_shows_predicted_beside_measured(tmp_path):
     section = text.split("## Measured beside predicted")[1].split("\n## ")[0]
     rows = [line for line in section.splitlines() if line.startswith("| h-")]
     assert len(rows) == 45  # every Triton bench timing of the run
+
+
+# --- the nhwc fused block, judged without a GPU (issue 12's gates) ---------------------------------
+
+@pytest.fixture(scope="module")
+def nhwc_blocks():
+    from igc_triton.inspect import calls
+    captured = []
+    for C, L in [(48, 24), (64, 8), (80, 40)]:
+        label, fn, args, kw = calls.op_call("igc_block", calls.Shape(128, C, C, 32, L), "bf16", "channels_last")
+        captured.append((label, *ii.capture_call(fn, *args, label=label, **kw)))
+    return ii.analyze_calls(captured, "h200")
+
+
+def test_nhwc_block_loads_wide_uses_tensor_cores_and_does_not_spill(nhwc_blocks):
+    """The paper's CIFAR blocks (N=128, 32x32, bf16, channels_last, default configs): 128-bit
+    loads along channels, both steps on tensor cores, no spills. Predicted within 5x of the
+    memory floor (a guard against regressions: the target is 2x, not reached; the generic
+    kernels it replaces were predicted at 15-24x and measured at 22x on an H200)."""
+    for call in nhwc_blocks.calls:
+        weights, block = call.reports
+        assert (weights.launch.kernel, block.launch.kernel) == tuple(NHWC_KERNELS)
+        row = block.row()
+        assert not row["error"] and not row["spills"], call.label
+        assert row["ldg_wide_share"] >= 0.8, (call.label, row["ldg_wide_share"])
+        assert row["tensor_per_out"] > 0 and row["fp32_per_out"] == 0, call.label
+        assert row["instr_per_out"] < 60, call.label  # the generic kernels: 200-800
+        assert call.predicted_us <= 5 * call.floor_us, (call.label, call.predicted_us, call.floor_us)

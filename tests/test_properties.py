@@ -75,3 +75,61 @@ def test_random_configurations_match_fp64_reference():
     # The draw really spans both kernels and all layouts.
     assert {c["cin"] // c["groups"] >= 16 for c in seen} == {True, False}
     assert {c["layout"] for c in seen} == set(LAYOUTS)
+
+
+@st.composite
+def block_configs(draw):
+    """IGC blocks the nhwc fused kernel takes: channels_last, C -> C, 16 % M == 0, C <= 64 here."""
+    M = draw(st.sampled_from([2, 4, 8, 16]))
+    L = draw(st.integers(1, 64 // M))
+    k = draw(st.sampled_from([1, 3, 3, 5]))
+    dilation = draw(st.integers(1, 2))
+    padding = draw(st.integers(0, 2))
+    span = dilation * (k - 1) + 1
+    h = draw(st.integers(max(1, span - 2 * padding), 9))
+    w = draw(st.integers(max(1, span - 2 * padding), 9))
+    return dict(n=draw(st.integers(1, 2)), L=L, M=M, h=h, w=w, k=k, stride=draw(st.integers(1, 2)),
+                padding=padding, dilation=dilation, affine=draw(st.booleans()), residual=draw(st.booleans()),
+                relu=draw(st.booleans()),
+                dtype=draw(st.sampled_from([torch.float32, torch.float16] + ([torch.bfloat16] if ON_GPU else []))))
+
+
+BLOCK_EXAMPLES = 200 if ON_GPU else 40
+
+
+def test_random_nhwc_blocks_match_fp64_reference(monkeypatch):
+    from igc_triton import igc_block, ops, reference, tuning
+    device = torch.device("cuda" if ON_GPU else "cpu")
+    kernels, seen = [], []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+
+    @settings(max_examples=BLOCK_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(block_configs())
+    def check(cfg):
+        seen.append(cfg)
+        dt, C = cfg["dtype"], cfg["L"] * cfg["M"]
+        g = torch.Generator(device=device).manual_seed(zlib.crc32(repr(sorted(cfg.items())).encode()))
+
+        def rnd(*shape):
+            return torch.randn(*shape, generator=g, dtype=torch.float64, device=device).to(dt)
+        x, wp, ws = rnd(cfg["n"], C, cfg["h"], cfg["w"]), rnd(C, cfg["M"], cfg["k"], cfg["k"]), rnd(C, cfg["L"], 1, 1)
+        geometry = (cfg["stride"], cfg["padding"], cfg["dilation"])
+        y64 = reference.igc_conv2d(x.double(), wp.double(), ws.double(), cfg["L"], *geometry)
+        extra = {"relu": cfg["relu"]}
+        if cfg["affine"]:
+            extra["scale"], extra["shift"] = rnd(C).abs() + 0.5, rnd(C)
+        if cfg["residual"]:
+            extra["residual"] = rnd(*y64.shape).contiguous(memory_format=torch.channels_last)
+        ref = ops.reference_block_epilogue(y64, *(extra.get(k) if extra.get(k) is None else extra[k].double()
+                                                  for k in ("scale", "shift", "residual")), cfg["relu"])
+        kernels.clear()
+        out = igc_block(x.contiguous(memory_format=torch.channels_last), wp, ws, cfg["L"], *geometry, **extra)
+        # A 1x1 image is NCHW-contiguous too: the generic fused kernel takes it.
+        assert kernels == (["igc_block_nhwc"] if cfg["h"] * cfg["w"] > 1 else ["igc_block_fwd"]), kernels
+        assert_close(out, ref, dt)
+
+    check()
+    assert len(seen) >= BLOCK_EXAMPLES
+    assert {c["M"] for c in seen} == {2, 4, 8, 16} and {c["k"] for c in seen} == {1, 3, 5}

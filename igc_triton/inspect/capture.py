@@ -124,8 +124,13 @@ def _record(rec: Recording, jit_fn, grid, args, kwargs):
     if callable(grid):
         grid = grid(bound.arguments)
     grid = tuple(int(g) for g in grid) + (1,) * (3 - len(grid))
-    if rec._pending:
-        kernel, key, config, source, candidates = rec._pending.pop(0)
+    # The tuner's choice belongs to the launch that carries its config (a helper kernel launched
+    # in between, e.g. one laying out weights, is not it).
+    match = next((i for i, (_, _, cfg, _, _) in enumerate(rec._pending)
+                  if all(kwargs.get(k) == v for k, v in cfg["kwargs"].items())
+                  and options.get("num_warps", 4) == cfg["num_warps"]), None)
+    if match is not None:
+        kernel, key, config, source, candidates = rec._pending.pop(match)
     else:  # launched outside the tuner: its kwargs are the config
         kernel, key, source, candidates = fn.__name__, "", "fixed", 1
         config = {"kwargs": {}, "num_warps": options.get("num_warps", 4), "num_stages": options.get("num_stages", 3)}

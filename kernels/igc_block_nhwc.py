@@ -1,0 +1,146 @@
+"""The whole IGC block for contiguous channels_last (NHWC) tensors, both steps on tensor cores.
+
+The generic fused kernels (``igc_block_fwd.py``) gather every input of every output from any
+strides: one 16-bit load, through a 64-bit pointer, per multiply-add (``igc-lab inspect``:
+200-800 instructions per output). Here a program owns a TILE_H x TILE_W tile of one image's
+output pixels and every channel, and the data moves in wide pieces:
+
+- **Primary as block-diagonal products.** The C channels are split into blocks of BC (16, 32
+  or 64; BC is a multiple of M, so a block holds whole groups). For output block j the
+  primary is ``acc_j += X_taps[:, j's channels] @ Wbd[j, taps]``: the input of TPD = 64 / BC
+  taps side by side (K = 64) against the block-diagonal weight of the block's groups, zero
+  off the groups. It does BC / M times the useful multiply-adds, on tensor cores, and loads
+  BC contiguous channels of a pixel at a time (16-byte vectors; the mask is per pixel).
+- **Secondary with the folded weight.** ``y_i = sum_j t_j @ Wf[i, j]``, the interleave,
+  1x1 group convolution and permute-back in one dense product per block pair (the folded
+  weight is block-sparse inside, dense across blocks).
+- **Epilogue** (folded BatchNorm, residual, ReLU) and one store per block.
+
+Offsets inside an image are 32-bit (the launcher checks an image fits), the image base is
+64-bit. The two weights are laid out by ``igc_block_nhwc_weights_kernel`` in the same launch
+sequence, from the module's weights as they are now (nothing is cached: a weight changed
+in place, even through ``.data``, is always seen).
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def igc_block_nhwc_kernel(
+    x_ptr,  # input (N, H, W, C) contiguous
+    wbd_ptr,  # primary, block-diagonal: (NB, TAP_GROUPS, 64 = TPD taps x BC, BC), see the weights kernel
+    wf_ptr,  # folded secondary: (NB out blocks, NB in blocks, BC in, BC out)
+    scale_ptr, shift_ptr,  # (C,), read when HAS_AFFINE
+    res_ptr,  # residual (N, OH, OW, C) contiguous, read when HAS_RESIDUAL
+    y_ptr,  # output (N, OH, OW, C) contiguous
+    H, W, OH, OW,
+    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    C: tl.constexpr,  # channels in and out
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    HAS_AFFINE: tl.constexpr,
+    HAS_RESIDUAL: tl.constexpr,
+    RELU: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
+    BC: tl.constexpr,  # channels per block: 16, 32 or 64
+    TILE_H: tl.constexpr,  # output rows per program
+    TILE_W: tl.constexpr,  # output columns per program
+):
+    # Annotated so that the interpreter treats them as constexprs too (outside any static_range:
+    # inside one, an annotated assignment does not compile for the GPU).
+    NB: tl.constexpr = (C + BC - 1) // BC
+    TPD: tl.constexpr = 64 // BC  # taps per product: K = 64
+    TAP_GROUPS: tl.constexpr = (KH * KW + TPD - 1) // TPD
+    BLOCK_P: tl.constexpr = TILE_H * TILE_W
+    tiles_w = tl.cdiv(OW, TILE_W)
+    pid = tl.program_id(0)
+    n = tl.program_id(1).to(tl.int64)
+    p = tl.arange(0, BLOCK_P)
+    oh = (pid // tiles_w) * TILE_H + p // TILE_W
+    ow = (pid % tiles_w) * TILE_W + p % TILE_W
+    p_ok = (oh < OH) & (ow < OW)
+    x_img = x_ptr + n * (H * W * C)
+    cb = tl.arange(0, BC)
+    k64 = tl.arange(0, 64)
+    taps = tl.arange(0, TPD)
+    # Primary: one [BLOCK_P x BC] tile per channel block, kept (rounded to the storage dtype, as
+    # the two-kernel path rounds t when it writes it) for the secondary.
+    ts = ()
+    for j in tl.static_range(NB):
+        cin = j * BC + cb
+        acc = tl.zeros((BLOCK_P, BC), dtype=tl.float32)
+        for g in tl.static_range(TAP_GROUPS):
+            tap = g * TPD + taps
+            ih = (oh * stride_h - pad_h)[:, None] + ((tap // KW) * dil_h)[None, :]
+            iw = (ow * stride_w - pad_w)[:, None] + ((tap % KW) * dil_w)[None, :]
+            ok = p_ok[:, None] & (tap < KH * KW)[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+            xv = tl.load(x_img + (((ih * W + iw) * C)[:, :, None] + cin[None, None, :]),
+                         mask=ok[:, :, None] & (cin < C)[None, None, :], other=0.0)
+            wv = tl.load(wbd_ptr + ((j * TAP_GROUPS + g) * 64 + k64)[:, None] * BC + cb[None, :])
+            acc = tl.dot(tl.reshape(xv, (BLOCK_P, 64)), wv, acc, input_precision=DOT_PRECISION)
+        ts = ts + (acc.to(y_ptr.dtype.element_ty),)
+    # Secondary, epilogue, store: one output block at a time.
+    y_pix = (n * (OH * OW) + (oh * OW + ow)) * C
+    for i in tl.static_range(NB):
+        co = i * BC + cb
+        y = tl.zeros((BLOCK_P, BC), dtype=tl.float32)
+        for j in tl.static_range(NB):
+            wv = tl.load(wf_ptr + ((i * NB + j) * BC + cb)[:, None] * BC + cb[None, :])
+            y = tl.dot(ts[j], wv, y, input_precision=DOT_PRECISION)
+        o_ok = co < C
+        if HAS_AFFINE:
+            y = y * tl.load(scale_ptr + co, mask=o_ok, other=0.0).to(tl.float32)[None, :] \
+                + tl.load(shift_ptr + co, mask=o_ok, other=0.0).to(tl.float32)[None, :]
+        mask = p_ok[:, None] & o_ok[None, :]
+        offs = y_pix[:, None] + co[None, :]
+        if HAS_RESIDUAL:
+            y += tl.load(res_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        if RELU:
+            y = tl.maximum(y, 0.0)
+        tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def igc_block_nhwc_weights_kernel(
+    wp_ptr,  # primary weight (C, M, KH, KW), contiguous
+    ws_ptr,  # secondary weight (C, L), contiguous: ws[m * L + l2, l]
+    wbd_ptr,  # out: (NB, TAP_GROUPS, 64, BC)
+    wf_ptr,  # out: (NB, NB, BC, BC)
+    C, L,
+    M: tl.constexpr,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    BC: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """Both weights of ``igc_block_nhwc_kernel`` in one launch: element e < size(wbd) of wbd,
+    the rest of wf. wbd[j, g, t * BC + ci, co] = wp[j*BC + co, ci % M, g*TPD + t] when ci and co
+    are in the same group (ci // M == co // M) and the tap exists, else 0. wf[i, j, k, o] is
+    the folded secondary weight from input channel j*BC + k to output channel i*BC + o:
+    ws[m*L + l2, l] when the output is l2*M + m and the input l*M + m (the same position m)."""
+    NB = (C + BC - 1) // BC
+    TPD: tl.constexpr = 64 // BC
+    TAP_GROUPS: tl.constexpr = (KH * KW + TPD - 1) // TPD
+    n_bd = NB * TAP_GROUPS * 64 * BC
+    e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    # Primary.
+    co_l = e % BC
+    k = (e // BC) % 64
+    jg = e // (BC * 64)  # j * TAP_GROUPS + g
+    tap = (jg % TAP_GROUPS) * TPD + k // BC
+    ci_l = k % BC
+    co = (jg // TAP_GROUPS) * BC + co_l
+    ok = (e < n_bd) & (co < C) & (tap < KH * KW) & (ci_l // M == co_l // M)
+    v = tl.load(wp_ptr + (co * M + ci_l % M) * (KH * KW) + tap, mask=ok, other=0.0)
+    tl.store(wbd_ptr + e, v, mask=e < n_bd)
+    # Folded secondary.
+    f = e - n_bd
+    o = f % BC
+    kk = (f // BC) % BC
+    ij = f // (BC * BC)  # i * NB + j
+    co = (ij // NB) * BC + o
+    ci = (ij % NB) * BC + kk
+    ok = (f >= 0) & (f < NB * NB * BC * BC) & (co < C) & (ci < C) & (co % M == ci % M)
+    v = tl.load(ws_ptr + ((co % M) * L + co // M) * L + ci // M, mask=ok, other=0.0)
+    tl.store(wf_ptr + f, v, mask=(f >= 0) & (f < NB * NB * BC * BC))
