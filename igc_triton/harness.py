@@ -270,6 +270,9 @@ class Runner:
         def rate(amount, ms):
             return amount / (ms * 1e-3)
         out = [("latency_ms", tm.p50, tm.p20, tm.p80, "ms", f"{tm.reps} reps")]
+        if self.device.type == "cuda" and tm.timer == "cuda-events":
+            out.append(("host_us", timing.host_us(fn), None, None, "us", "host time for one call to return "
+                                                                          "(launches queued, not run)"))
         tflops = [rate(2 * macs, t) / 1e12 for t in (tm.p50, tm.p80, tm.p20)]
         out.append(("tflops", *tflops, "TFLOP/s", "useful: 2 x the paper's multiply-adds"))
         gemm = self.ceilings.get(f"gemm_tflops_{dtype}")

@@ -163,13 +163,18 @@ def _fused_only(c: Layer):
     return None
 
 
-register(Provider("triton-igc-fused", "layer", "igc_triton.igc_block: the whole block in one fused Triton kernel",
-                  True, lambda c, t: lambda: functional.igc_block(t["x"], t["wp"], t["ws"], c.L, c.stride, 1),
-                  _ref_igc, _fused_only, igc_macs, **_IGC_WEIGHTS))
-register(Provider("triton-igc", "layer", "igc_triton.igc_conv2d: Triton primary kernel, then the fused "
-                  "interleave-secondary kernel", True,
-                  lambda c, t: lambda: functional.igc_conv2d(t["x"], t["wp"], t["ws"], c.L, c.stride, 1), _ref_igc,
-                  _igc_only, igc_macs, **_IGC_WEIGHTS))
+# Each Triton layer provider also as a CUDA graph replay: small layers take tens of
+# microseconds, and the difference is the host's share (launches, Python).
+for _graph in (False, True):
+    _sfx, _how = ("+graph", ", replayed as a CUDA graph") if _graph else ("", "")
+    register(Provider("triton-igc-fused" + _sfx, "layer",
+                      "igc_triton.igc_block: the whole block in one fused Triton kernel" + _how, True,
+                      lambda c, t: lambda: functional.igc_block(t["x"], t["wp"], t["ws"], c.L, c.stride, 1),
+                      _ref_igc, _fused_only, igc_macs, cuda_only=_graph, graph=_graph, **_IGC_WEIGHTS))
+    register(Provider("triton-igc" + _sfx, "layer", "igc_triton.igc_conv2d: Triton primary kernel, then the fused "
+                      "interleave-secondary kernel" + _how, True,
+                      lambda c, t: lambda: functional.igc_conv2d(t["x"], t["wp"], t["ws"], c.L, c.stride, 1), _ref_igc,
+                      _igc_only, igc_macs, cuda_only=_graph, graph=_graph, **_IGC_WEIGHTS))
 
 
 # --------------------------------------------------------------------------------------------

@@ -83,6 +83,21 @@ def time_cpu(fn, min_seconds: float = 0.2, max_reps: int = 50) -> Timing:
     return _quantiles(ms, "cpu-perf-counter")
 
 
+def host_us(fn, calls: int = 50) -> float:
+    """Median host microseconds one call takes to return on a GPU (launches queued, not run:
+    the Python and launch overhead a CUDA graph removes), over ``calls`` calls in batches of 5
+    with the GPU drained between them so that the launch queue never fills."""
+    per_call = []
+    for _ in range(max(1, calls // 5)):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(5):
+            fn()
+        per_call.append((time.perf_counter() - t0) / 5 * 1e6)
+    torch.cuda.synchronize()
+    return statistics.median(per_call)
+
+
 def time_fn(fn, device: torch.device, graph: bool = False) -> Timing:
     return time_cuda(fn, graph=graph) if device.type == "cuda" else time_cpu(fn)
 

@@ -75,13 +75,19 @@ def test_report_shows_the_launch_config_per_L_M(smoke):
                      and r["status"] == "checked"}
     assert {(r["case"], r["provider"], r["layout"]) for r in rows} == triton_layers
     fused = [r for r in rows if r["provider"] == "triton-igc-fused"]
-    assert fused and all(r["detail"].startswith("igc_block_fwd") for r in fused)
-    forms = {r["case"]: r["detail"].split(" | ")[0] for r in fused}
-    assert forms["igc-16-16-8px-L8M2"] == "igc_block_fwd" and forms["igc-32-32-8px-L2M16"] == "igc_block_fwd_tc"
+    assert fused and all(r["detail"].startswith("igc_block_") for r in fused)
+    forms = {(r["case"], r["layout"]): r["detail"].split(" | ")[0] for r in fused}
+    assert forms[("igc-16-16-8px-L8M2", "nchw")] == "igc_block_fwd"
+    assert forms[("igc-32-32-8px-L2M16", "nchw")] == "igc_block_fwd_tc"
+    # channels_last blocks with 16 % M == 0 take the nhwc kernel (M = 16 too)
+    assert forms[("igc-16-16-8px-L8M2", "channels_last")] == "igc_block_nhwc"
+    assert forms[("igc-32-32-8px-L2M16", "channels_last")] == "igc_block_nhwc"
     text = open(os.path.join(smoke, "report.md")).read()
     section = text.split("## Launch configs per (L, M)")[1].split("\n## ")[0]
-    assert re.search(r"\| 8 +\| 2 +\| fp32 +\| channels_last \| igc_block_fwd +\| BLOCK_P=\d+ BLOCK_N=\d+ warps=4 "
+    assert re.search(r"\| 8 +\| 2 +\| fp32 +\| nchw +\| igc_block_fwd +\| BLOCK_P=\d+ BLOCK_N=\d+ warps=4 "
                      r"stages=1 +\| default", section), section
+    assert re.search(r"\| 8 +\| 2 +\| fp32 +\| channels_last \| igc_block_nhwc +\| BC=16 TILE_H=\d+ TILE_W=\d+ "
+                     r"warps=4 stages=1 +\| default", section), section
 
 
 def test_csv_schema(smoke):
@@ -95,7 +101,9 @@ def test_csv_schema(smoke):
     assert (timed.value > 0).all() and (timed.p20 <= timed.value).all() and (timed.value <= timed.p80).all()
     # On a CPU the Triton providers are checked, never timed; no wrong result is ever timed.
     assert not timed.provider.str.startswith(("triton", "net-triton")).any()
-    assert set(df[df.provider.str.contains("triton")].status) == {"checked"}
+    triton = df[df.provider.str.contains("triton")]
+    assert set(triton[~triton.provider.str.endswith("+graph")].status) == {"checked"}
+    assert set(triton[triton.provider.str.endswith("+graph")].status) == {"skipped"}  # CUDA graphs: GPU only
     assert {"copy_gbps", "gemm_tflops_fp32"} <= set(df[df.kind == "ceiling"].metric)
 
 
