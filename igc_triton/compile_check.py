@@ -121,12 +121,15 @@ def variants() -> list[Variant]:
     add("igc_block_fwd_tc_kernel", configs.FUSED_TC_CONFIGS[2:3],
         lambda dt: {**tc(dt), "M": 16, "L_PAD": 16, "DOT_PRECISION": "ieee"}, dtypes=("fp32",))
     # The nhwc form: every config at C = 48 (three 16-channel blocks), the default in every dtype,
-    # and its weight layout kernel.
+    # the widest block, and its weight layout kernel.
     def nhwc(dt):
         return {**epilogue, "C": 48, "DOT_PRECISION": dot_precision(dt)}
 
     add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS, nhwc, dtypes=("fp16",))
     add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS[:1], nhwc, dtypes=("fp32", "bf16"))
+    # The widest block it takes: C = 256 in 8 blocks of 32 (64 secondary products unrolled).
+    add("igc_block_nhwc_kernel", [c for c in configs.NHWC_CONFIGS if c.kwargs["BC"] == 32][:1],
+        lambda dt: {**nhwc(dt), "C": 256}, dtypes=("bf16",))
     add("igc_block_nhwc_weights_kernel", [Config({"BC": bc, "BLOCK": 1024}, num_warps=4, num_stages=1)
                                           for bc in (16, 32, 64)],
         lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16",))

@@ -100,10 +100,10 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
 
 
 # Which fused kernel takes a block (kernels/igc_block_fwd.py, kernels/igc_block_nhwc.py).
-# Contiguous channels_last blocks whose partitions map C channels to C with 16 % M == 0 and
-# M >= 2 (the paper's small-partition blocks): the nhwc form, both steps on tensor cores over
+# Contiguous channels_last blocks whose partitions map C channels to C with 16 % M == 0,
+# M >= 2 and C % 8 == 0 (the paper's small-partition blocks): the nhwc form, both steps on tensor cores over
 # wide channel-contiguous loads, up to NHWC_MAX_CHANNELS (the secondary runs one product per
-# pair of channel blocks). Otherwise, small partitions (Cin/L < 16): the primary on CUDA
+# pair of channel blocks: NHWC_MAX_BLOCKS blocks at most). Otherwise, small partitions (Cin/L < 16): the primary on CUDA
 # cores; the narrow form keeps all C channels of its pixels in registers (blocks up to
 # FUSED_MAX_CHANNELS wide), the wide form recomputes the primary once per BLOCK_N secondary
 # outputs and needs L >= 16 (its dot's K, unpadded). Large partitions: the tc form, primary
@@ -112,16 +112,18 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
 FUSED_MAX_CHANNELS = 256
 FUSED_WIDE_MIN_L = 16
 FUSED_TC_MAX_L = 16
-NHWC_MAX_CHANNELS = 128
+NHWC_MAX_CHANNELS = 256
 NARROW, WIDE, TC, NHWC = "narrow", "wide", "tc", "nhwc"
 FUSED_FORMS = (NARROW, WIDE, TC, NHWC)
 
 
 def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
-    """Whether the nhwc kernel can take a block (given a contiguous channels_last input)."""
+    """Whether the nhwc kernel takes a block (given a contiguous channels_last input): C -> C,
+    M >= 2 dividing 16, C a multiple of 8 (each pixel's channels start 16-byte aligned, so they
+    load as 16-byte vectors), up to NHWC_MAX_CHANNELS."""
     M = out_channels // L
     return (dtype in (torch.float32, torch.float16, torch.bfloat16) and in_channels == out_channels
-            and M >= 2 and 16 % M == 0 and out_channels <= NHWC_MAX_CHANNELS)
+            and M >= 2 and 16 % M == 0 and out_channels % 8 == 0 and out_channels <= NHWC_MAX_CHANNELS)
 
 
 def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.dtype,

@@ -176,14 +176,23 @@ def fused_tc_candidates(l_pad: int, M: int, cin_per_group: int) -> list:
     return _space(kept[0] if kept else smallest, kept)
 
 
+# The nhwc kernel unrolls one secondary product per pair of channel blocks: at most this many blocks.
+NHWC_MAX_BLOCKS = 8
+
+
 def nhwc_candidates(channels: int, M: int) -> list:
     """``igc_block_nhwc_kernel``: channel blocks no wider than the channels need (padded to a
-    power of two), and a multiple of M (always: M divides 16)."""
+    power of two), a multiple of M (always: M divides 16), and at most NHWC_MAX_BLOCKS of them
+    (the default is the narrowest block that keeps to that)."""
     from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
         return [configs.INTERPRET_NHWC]
-    return _space(configs.NHWC_CONFIGS[0], configs.NHWC_CONFIGS[1:],
-                  lambda c: c.kwargs["BC"] <= _width(channels) and c.kwargs["BC"] % M == 0)
+
+    def keep(c):
+        bc = c.kwargs["BC"]
+        return bc <= _width(channels) and bc % M == 0 and -(-channels // bc) <= NHWC_MAX_BLOCKS
+    kept = [c for c in configs.NHWC_CONFIGS if keep(c)]
+    return _space(kept[0], kept[1:])
 
 
 def fused_tile(cfg: triton.Config, c_pad: int) -> triton.Config:

@@ -74,11 +74,12 @@ def test_fused_form_rule():
     assert form(832, 832, 32, torch.float16) is None  # Cin/L = 26 but L > 16: two kernels
     assert form(512, 512, 8 * 3, torch.float16) is None  # C > 256, Cin/L = 21, L = 24
     assert form(64, 64, 32, torch.float64) is None
-    # Contiguous channels_last, C -> C, 16 % M == 0, M >= 2, C <= 128: the nhwc form.
-    for cin, L in [(48, 24), (64, 8), (80, 40), (24, 12), (128, 8), (32, 2)]:
+    # Contiguous channels_last, C -> C, 16 % M == 0, M >= 2, C % 8 == 0, C <= 256: the nhwc form.
+    for cin, L in [(48, 24), (64, 8), (80, 40), (24, 12), (128, 8), (32, 2), (192, 24), (256, 128)]:
         assert form(cin, cin, L, torch.bfloat16, channels_last=True) == launchers.NHWC, (cin, L)
         assert form(cin, cin, L, torch.bfloat16) != launchers.NHWC
-    for cin, cout, L in [(16, 16, 16), (48, 48, 8), (256, 256, 64), (16, 32, 8), (144, 144, 72)]:
+    # M = 1, M = 6 (16 % 6 != 0), Cin != C, C = 170 (not a multiple of 8), C = 272 (> 256).
+    for cin, cout, L in [(16, 16, 16), (48, 48, 8), (16, 32, 8), (170, 170, 85), (272, 272, 136)]:
         assert form(cin, cout, L, torch.float16, channels_last=True) != launchers.NHWC, (cin, cout, L)
     assert form(48, 48, 24, torch.float64, channels_last=True) is None
 

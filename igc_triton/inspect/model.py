@@ -9,8 +9,9 @@ measurement; the constants are the device table's):
   (fewer than four warps cannot hide the latency of the next dependent instruction);
 - ``tensor``: tensor-core multiply-adds at the dense rate (TF32 at half; mma.sync at the
   device's ``mma_sync_efficiency``);
-- ``l1``: 128-byte lines of every warp's global loads and stores plus shared-memory wavefronts,
-  one per clock per SM (the path every byte takes between L1/shared memory and registers);
+- ``l1``: 128-byte lines of every warp's global loads and stores plus shared-memory and spill
+  (local memory) wavefronts, one per clock per SM (the path every byte takes between
+  L1/shared memory and registers);
 - ``dram``: each tensor the kernel reads or writes, once, at the measured copy bandwidth.
 
 Work per SM is the busiest SM's: ``ceil(programs / SMs)`` programs. The prediction is the

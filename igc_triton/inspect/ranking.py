@@ -10,6 +10,7 @@ first call benchmarks its best ``MODEL_TOP_K``.
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def ship(result, path=None, command: str = "") -> Path:
     sources = data.get("sources", {})
     for call in result.calls:
         for r in call.reports:
+            if not r.launch.key:  # launched outside the tuner: nothing to rank
+                continue
             files = autotune.kernel_files(os.path.basename(r.launch.file))
             sources.setdefault(r.launch.kernel, {"files": files, "hash": autotune.sources_fingerprint(files)})
     fresh = {k for k, src in sources.items() if autotune.sources_fingerprint(src["files"]) == src["hash"]}
@@ -79,6 +82,7 @@ def ship(result, path=None, command: str = "") -> Path:
         entry["cuda_names"] = list(d.cuda_names)
         for problem, ranked in rank(result, d).items():
             entry["entries"][problem] = [ref(r["config"]) for r in ranked[:KEEP]]
+    command = re.sub(r"\s--out \S+", "", re.sub(r"--triton-python \S+", "--triton-python PYTHON", command))
     commands = [c for c in data.get("commands", []) if c != command] + ([command] if command else [])
     data.pop("command", None)
     data.pop("kernels", None)

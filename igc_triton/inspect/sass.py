@@ -253,7 +253,7 @@ class Counts:
     by_class: dict = field(default_factory=dict)
     loads_by_width: dict = field(default_factory=dict)  # bits -> instructions (LDG and LDGSTS)
     stores_by_width: dict = field(default_factory=dict)
-    shared_wavefronts: float = 0.0  # per warp: LDS/STS/LDSM wavefronts plus wgmma operand reads
+    shared_wavefronts: float = 0.0  # per warp: LDS/STS/LDSM and spill (LDL/STL) wavefronts, wgmma operand reads
     tensor_instrs: float = 0.0
     # Tensor-core multiply-adds per warp, 16-bit equivalent (a TF32 one counts twice: half rate):
     tensor_macs: float = 0.0  # wgmma (HGMMA)
@@ -303,7 +303,7 @@ def count(sass: Sass) -> Counts:
             bits = memory_width(i.op) * 8
             table = c.loads_by_width if cls == "load" else c.stores_by_width
             table[bits] = table.get(bits, 0.0) + i.mult
-        elif cls == "shared":
+        elif cls in ("shared", "local"):  # spills (LDL/STL) go through L1 like shared memory
             c.shared_wavefronts += i.mult * _shared_wavefronts(i)
         elif cls == "tensor":
             c.tensor_instrs += i.mult
