@@ -270,7 +270,7 @@ class Runner:
         def rate(amount, ms):
             return amount / (ms * 1e-3)
         out = [("latency_ms", tm.p50, tm.p20, tm.p80, "ms", f"{tm.reps} reps")]
-        if self.device.type == "cuda" and tm.timer == "cuda-events":
+        if self.device.type == "cuda" and tm.timer == "cuda-events" and min_bytes:  # layers
             out.append(("host_us", timing.host_us(fn), None, None, "us", "host time for one call to return "
                                                                           "(launches queued, not run)"))
         tflops = [rate(2 * macs, t) / 1e12 for t in (tm.p50, tm.p80, tm.p20)]
