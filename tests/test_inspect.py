@@ -174,14 +174,17 @@ def test_model_ranks_the_measured_h200_kernels():
     assert v.median_factor < 2.0, validate.render(v)
 
 
-def test_frozen_launches_are_what_the_current_code_records():
-    """While the kernels are those the run measured, capturing its measurements again gives
-    exactly the frozen launches, and tracing one again with the frozen machine code gives the
-    frozen accesses. (After a kernel change the frozen data still stands; this cannot run.)"""
+def test_frozen_launches_are_what_the_current_code_records(monkeypatch):
+    """While the kernels are those the run measured, capturing its measurements again (with the
+    run's launch rules: the nhwc form came later) gives exactly the frozen launches, and tracing
+    one again with the frozen machine code gives the frozen accesses. (After a change of those
+    kernels the frozen data still stands; this cannot run.)"""
+    from igc_triton import launchers
     with gzip.open(os.path.join(H200_RUN, validate.FROZEN), "rt") as f:
         data = json.load(f)
     if data["sources_fingerprint"] != autotune.sources_fingerprint(data["sources"]):
         pytest.skip("the kernels changed since the H200 run; its frozen launches stand as recorded")
+    monkeypatch.setattr(launchers, "NHWC_MAX_CHANNELS", 0)
     ms, launches, notes = validate.measurements(H200_RUN, devices.get("h200"))
     assert not notes, notes
     assert set(launches) == set(data["launches"])
@@ -238,7 +241,7 @@ def test_cli_inspects_an_op_as_json(capsys):
     data = json.loads(capsys.readouterr().out)
     [call] = data["calls"]
     assert call["label"].startswith("igc_block N=1 C=16->16 8x8 L=8 M=2 fp16 channels_last")
-    assert [k["kernel"] for k in call["kernels"]] == ["igc_block_fwd"] and call["predicted_us"] > 0
+    assert [k["kernel"] for k in call["kernels"]] == NHWC_KERNELS and call["predicted_us"] > 0
 
 
 def test_cli_ranks_a_suites_triton_cases(capsys, tmp_path):

@@ -107,9 +107,13 @@ def measurements(run_dir, device, progress=None):
             ident = capture.identity(lc)
             launches.setdefault(ident, lc)
             ids.append(ident)
-            want = used.get((r["provider"], r["case"], r["dtype"], r["layout"]), {}).get(lc.kernel)
+            ran = used.get((r["provider"], r["case"], r["dtype"], r["layout"]), {})
+            want = ran.get(lc.kernel)
             if want is not None and _config_text(lc) != want:
                 notes.append(f"{name}: {lc.kernel} ran {want!r} in the run, captured {_config_text(lc)!r}")
+            elif ran and lc.key and want is None:
+                notes.append(f"{name}: the run ran {', '.join(sorted(ran))}, the code now runs {lc.kernel}: "
+                             "this prediction is not of the measured kernel")
         out.append(Measurement(name, "bench", float(r["value"]), ids, r["case"], r["provider"], r["dtype"],
                                r["layout"]))
         if progress:
