@@ -24,6 +24,7 @@ in place, even through ``.data``, is always seen).
 
 import triton
 import triton.language as tl
+from igc_triton.kernels.igc_block_fwd import block_epilogue
 
 
 @triton.jit
@@ -88,17 +89,9 @@ def igc_block_nhwc_kernel(
         for j in tl.static_range(NB):
             wv = tl.load(wf_ptr + ((i * NB + j) * BC + cb)[:, None] * BC + cb[None, :])
             y = tl.dot(ts[j], wv, y, input_precision=DOT_PRECISION)
-        o_ok = co < C
-        if HAS_AFFINE:
-            y = y * tl.load(scale_ptr + co, mask=o_ok, other=0.0).to(tl.float32)[None, :] \
-                + tl.load(shift_ptr + co, mask=o_ok, other=0.0).to(tl.float32)[None, :]
-        mask = p_ok[:, None] & o_ok[None, :]
-        offs = y_pix[:, None] + co[None, :]
-        if HAS_RESIDUAL:
-            y += tl.load(res_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        if RELU:
-            y = tl.maximum(y, 0.0)
-        tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+        # residual and output share the layout: channel stride 1
+        block_epilogue(y, co, co < C, p_ok, y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, 1, 1, HAS_AFFINE,
+                       HAS_RESIDUAL, RELU)
 
 
 @triton.jit
