@@ -1,7 +1,9 @@
 """``igc-lab``: the command line of the IGC Triton lab."""
 
 import argparse
+import math
 import os
+import pathlib
 import sys
 
 DTYPE_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp64": "float64"}
@@ -129,7 +131,7 @@ def _cmd_bench(args) -> int:
           f"{device}, shard {shard[0]}/{shard[1]}, results in {out}")
     try:
         done, skipped = harness.run(suite, out, args.providers, args.dtype, args.layout, args.resume, shard, device,
-                                    progress=lambda line: print(line, flush=True))
+                                    progress=lambda line: print(line, flush=True), budget_s=args.budget_s)
     except (FileExistsError, ValueError) as e:
         print(f"igc-lab bench: {e}", file=sys.stderr)
         return 2
@@ -143,6 +145,39 @@ def _cmd_bench(args) -> int:
         path = report.write(out)
         print(f"report: {path}")
     return 0
+
+
+def _cmd_selfcheck(args) -> int:
+    import torch
+
+    from igc_triton import selfcheck
+    on_gpu = torch.cuda.is_available() and args.device != "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("igc-lab selfcheck: --device cuda asked for, but no CUDA device is available", file=sys.stderr)
+        return 2
+    if args.providers:
+        from igc_triton import providers
+        try:
+            providers.parse_providers(args.providers)
+        except ValueError as e:
+            print(f"igc-lab selfcheck: {e}", file=sys.stderr)
+            return 2
+    name = torch.cuda.get_device_name() if on_gpu else "cpu"
+    out = args.out or selfcheck.default_out(name)
+    check = selfcheck.Selfcheck(out, args.budget_s, on_gpu, suite=args.suite, tests=args.tests,
+                                providers=args.providers, progress=lambda line: print(line, flush=True))
+    try:
+        rc = check.run()
+    except FileExistsError as e:
+        print(f"igc-lab selfcheck: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        check._write_summary()
+        print(f"\ninterrupted: what finished is in {out}", file=sys.stderr)
+        return 130
+    print()
+    print((pathlib.Path(out) / "summary.md").read_text())
+    return rc
 
 
 def _cmd_tune(args) -> int:
@@ -193,6 +228,16 @@ def _shard(text):
     if not 0 <= i < n:
         raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, got {text!r}")
     return i, n
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,10 +312,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dtype_and_layout_args(p)
     p.add_argument("--out", help="results folder (default runs/SUITE)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--budget-s", type=_positive_seconds, metavar="S",
+                   help="start no measurement that would end after S seconds (the longest so far says how "
+                        "long one takes); --resume continues later")
     p.add_argument("--shard", type=_shard, help="run shard I of N (default: RANK/WORLD_SIZE under torchrun, else 0/1)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--no-report", dest="report", action="store_false", help="do not write report.md at the end")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("selfcheck", help="check a GPU machine in minutes: compiled tests, verify, a quick benchmark",
+                       description="Run the compiled test suite (in parallel with pytest-xdist when installed), "
+                                   "igc-lab verify and a quick benchmark suite covering every kernel regime and the "
+                                   "headline layers, within --budget-s seconds, into one folder of at most 8 files "
+                                   "(summary.md, env.json, tests.log, junit.xml, verify.txt, bench.log, results.csv, "
+                                   "report.md), flushed as it goes: a run killed at any point keeps what finished. "
+                                   "Prints summary.md at the end; exits 1 if a step failed. Without a GPU: a CPU "
+                                   "subset of the tests, verify and the smoke suite under Triton's interpreter.")
+    p.add_argument("--out", help="the folder (default runs/selfcheck-GPU-torchV-tritonV-DATE); must be new or empty")
+    p.add_argument("--budget-s", type=_positive_seconds, default=480.0, metavar="S",
+                   help="stop cleanly within about S seconds (default 480)")
+    p.add_argument("--suite", help="benchmark suite (default: selfcheck on a GPU, smoke on a CPU)")
+    p.add_argument("--providers", type=lambda s: s.split(","),
+                   help="comma-separated benchmark providers (default: cuDNN regular, grouped and IGC; Triton "
+                        "grouped, IGC and fused)")
+    p.add_argument("--no-tests", dest="tests", action="store_false", help="skip the test suite")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto",
+                   help="auto (default: cuda if available), cuda or cpu")
+    p.set_defaults(func=_cmd_selfcheck)
 
     p = sub.add_parser("tune", help="autotune every Triton kernel a suite uses, on this GPU",
                        description="Run every Triton kernel of a suite once per dtype and layout so that the "

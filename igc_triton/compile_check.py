@@ -130,9 +130,14 @@ def variants() -> list[Variant]:
     # The widest block it takes: C = 256 in 8 blocks of 32 (64 secondary products unrolled).
     add("igc_block_nhwc_kernel", [c for c in configs.NHWC_CONFIGS if c.kwargs["BC"] == 32][:1],
         lambda dt: {**nhwc(dt), "C": 256}, dtypes=("bf16",))
+    # Four 64-channel blocks (C = 256, L = 4, M = 64) in every 64-channel config.
+    add("igc_block_nhwc_kernel", [c for c in configs.NHWC_CONFIGS if c.kwargs["BC"] == 64],
+        lambda dt: {**nhwc(dt), "C": 256}, dtypes=("bf16",))
     add("igc_block_nhwc_weights_kernel", [Config({"BC": bc, "BLOCK": 1024}, num_warps=4, num_stages=1)
                                           for bc in (16, 32, 64)],
         lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16",))
+    add("igc_block_nhwc_weights_kernel", [Config({"BC": 64, "BLOCK": 1024}, num_warps=4, num_stages=1)],
+        lambda dt: {"M": 64, "KH": 3, "KW": 3}, dtypes=("bf16",))
     return out
 
 

@@ -100,11 +100,11 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
 
 
 # Which fused kernel takes a block (kernels/igc_block_fwd.py, kernels/igc_block_nhwc.py).
-# Contiguous channels_last blocks whose partitions map C channels to C with 16 % M == 0,
-# M >= 2 and C % 8 == 0 (the paper's small-partition blocks): the nhwc form, both steps on tensor cores over
-# wide channel-contiguous loads, up to NHWC_MAX_CHANNELS (the secondary runs one product per
-# pair of channel blocks: NHWC_MAX_BLOCKS blocks at most). Otherwise, small partitions (Cin/L < 16): the primary on CUDA
-# cores; the narrow form keeps all C channels of its pixels in registers (blocks up to
+# Contiguous channels_last blocks mapping C channels to C with M >= 2 dividing 64 and C % 8 == 0:
+# the nhwc form, the primary on tensor cores over wide channel-contiguous loads, up to
+# NHWC_MAX_CHANNELS (a channel block of 16-64 holds whole partitions; the secondary runs one
+# product per pair of blocks, NHWC_MAX_BLOCKS blocks at most). Otherwise, small partitions
+# (Cin/L < 16): the primary on CUDA cores; the narrow form keeps all C channels of its pixels in registers (blocks up to
 # FUSED_MAX_CHANNELS wide), the wide form recomputes the primary once per BLOCK_N secondary
 # outputs and needs L >= 16 (its dot's K, unpadded). Large partitions: the tc form, primary
 # on tensor cores, secondary (L multiply-adds per output) on CUDA cores from an
@@ -119,11 +119,12 @@ FUSED_FORMS = (NARROW, WIDE, TC, NHWC)
 
 def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
     """Whether the nhwc kernel takes a block (given a contiguous channels_last input): C -> C,
-    M >= 2 dividing 16, C a multiple of 8 (each pixel's channels start 16-byte aligned, so they
-    load as 16-byte vectors), up to NHWC_MAX_CHANNELS."""
+    M >= 2 dividing 64 (a channel block of 16, 32 or 64 holds whole partitions), C a multiple of
+    8 (each pixel's channels start 16-byte aligned, so they load as 16-byte vectors), up to
+    NHWC_MAX_CHANNELS."""
     M = out_channels // L
     return (dtype in (torch.float32, torch.float16, torch.bfloat16) and in_channels == out_channels
-            and M >= 2 and 16 % M == 0 and out_channels % 8 == 0 and out_channels <= NHWC_MAX_CHANNELS)
+            and M >= 2 and 64 % M == 0 and out_channels % 8 == 0 and out_channels <= NHWC_MAX_CHANNELS)
 
 
 def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.dtype,
@@ -235,7 +236,9 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
     sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)  # placeholders, never read
     res = residual if has_res else y
     pixels = N * OH * OW
-    key = problem_key(x, pixels, C, L, M, (kh, kw), stride, dilation)
+    tile_cap = tuning.nhwc_tile_width_cap(OW)
+    key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
+                               w=tile_cap)
     weights = {}
 
     def layout_weights(bc):
@@ -258,7 +261,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
             HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
         return y
-    candidates = functools.partial(tuning.nhwc_candidates, C, M)
+    candidates = functools.partial(tuning.nhwc_candidates, C, M, OW)
     return launch(tuning.choose("igc_block_nhwc", key, candidates, launch, x.device))
 
 

@@ -67,11 +67,13 @@ def _md_table(header, body) -> list[str]:
     return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(b) for b in body]
 
 
-def write(results_dir: str, out_dir: str | None = None) -> str:
-    """Write ``report.md``, ``report_numbers.json`` and ``figures/*.png``; returns report.md's path."""
+def write(results_dir: str, out_dir: str | None = None, figures: bool = True) -> str:
+    """Write ``report.md``, ``report_numbers.json`` and ``figures/*.png``; returns report.md's path.
+    ``figures=False``: report.md alone (``igc-lab selfcheck`` keeps its folder to a few files)."""
     rows, envs = load(results_dir)
     out_dir = out_dir or results_dir
-    os.makedirs(os.path.join(out_dir, "figures"), exist_ok=True)
+    if figures:
+        os.makedirs(os.path.join(out_dir, "figures"), exist_ok=True)
     cite = Cite()
     suite = rows[0]["suite"] if rows else "?"
     device = rows[0]["device"] if rows else "?"
@@ -95,9 +97,9 @@ def write(results_dir: str, out_dir: str | None = None) -> str:
     md += _claims([r for r in rows if r["kind"] == "claim"], net_lat, cite)
     if net_lat:
         md += _networks(net_lat, cite)
-    figures = _figures(rows, out_dir)
-    if figures:
-        md += ["## Figures", ""] + [f"![{title}](figures/{name})" for name, title in figures] + [""]
+    drawn = _figures(rows, out_dir) if figures else []
+    if drawn:
+        md += ["## Figures", ""] + [f"![{title}](figures/{name})" for name, title in drawn] + [""]
     md += ["## Method", "",
            "Each measurement is checked against a float64 reference (on its first two images) before it is "
            "timed; a wrong result is recorded as `wrong_result` and never timed. GPU times are CUDA-event "
@@ -110,8 +112,9 @@ def write(results_dir: str, out_dir: str | None = None) -> str:
     path = os.path.join(out_dir, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(md))
-    with open(os.path.join(out_dir, "report_numbers.json"), "w") as f:
-        json.dump(cite.numbers, f, indent=1)
+    if figures:
+        with open(os.path.join(out_dir, "report_numbers.json"), "w") as f:
+            json.dump(cite.numbers, f, indent=1)
     return path
 
 

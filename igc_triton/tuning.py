@@ -180,17 +180,25 @@ def fused_tc_candidates(l_pad: int, M: int, cin_per_group: int) -> list:
 NHWC_MAX_BLOCKS = 8
 
 
-def nhwc_candidates(channels: int, M: int) -> list:
+def nhwc_tile_width_cap(out_width: int) -> int:
+    """The widest nhwc tile worth running on rows ``out_width`` wide (part of the problem key)."""
+    return min(32, max(8, triton.next_power_of_2(max(out_width, 1))))
+
+
+def nhwc_candidates(channels: int, M: int, out_width: int) -> list:
     """``igc_block_nhwc_kernel``: channel blocks no wider than the channels need (padded to a
-    power of two), a multiple of M (always: M divides 16), and at most NHWC_MAX_BLOCKS of them
-    (the default is the narrowest block that keeps to that)."""
+    power of two) holding whole partitions (a multiple of M), at most NHWC_MAX_BLOCKS of them,
+    and tiles no wider than the rows (``nhwc_tile_width_cap``). The default is the first of
+    ``configs.NHWC_CONFIGS`` that keeps to that: the narrowest block, the widest tile."""
     from igc_triton.kernels import configs
     if runtime.kernels_interpreted():
-        return [configs.INTERPRET_NHWC]
+        return [_with(configs.INTERPRET_NHWC, BC=max(configs.INTERPRET_NHWC.kwargs["BC"], M))]
+    cap = nhwc_tile_width_cap(out_width)
 
     def keep(c):
         bc = c.kwargs["BC"]
-        return bc <= _width(channels) and bc % M == 0 and -(-channels // bc) <= NHWC_MAX_BLOCKS
+        return (bc <= _width(channels) and bc % M == 0 and -(-channels // bc) <= NHWC_MAX_BLOCKS
+                and c.kwargs["TILE_W"] <= cap)
     kept = [c for c in configs.NHWC_CONFIGS if keep(c)]
     return _space(kept[0], kept[1:])
 

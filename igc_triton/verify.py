@@ -24,6 +24,13 @@ class Case:
     hw: int  # input height = width on a GPU
     stride: int = 1
 
+    @property
+    def reduction(self) -> int:
+        """Products summed into each output (3x3 taps over a group's inputs, then L for the
+        secondary): the tolerance grows with it under TF32."""
+        primary = self.cin // self.L * 9
+        return {"grouped_conv2d": primary, "igc_secondary": self.L}.get(self.op, primary + self.L)
+
 
 CASES = [
     Case("CIFAR IGC-L24M2 primary (stage 1)", "grouped_conv2d", 48, 48, 24, 32),
@@ -81,7 +88,7 @@ def run_case(case: Case, dtype: torch.dtype, device: torch.device, small: bool) 
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     return Row(case, dtype, runtime.backend_for(inputs[0]), testing.rel_error(out, ref),
-               testing.tolerance(dtype, device.type), seconds)
+               testing.tolerance(dtype, device.type, case.reduction), seconds)
 
 
 def run(device: torch.device, dtypes, progress=print) -> list[Row]:

@@ -84,14 +84,24 @@ FUSED_TC_CONFIGS = [
 # igc_block_nhwc_kernel: TILE_H x TILE_W output pixels of one image, all channels, in blocks of BC
 # channels (16, 32 or 64: wider blocks load longer pieces of each pixel and waste more tensor-core
 # work on the block-diagonal primary). wgmma needs 64 rows per warpgroup: TILE_H * TILE_W >= 64.
+# Tiles 16 and 8 wide serve small images (14x14, 8x8), where a 32-wide tile is mostly masked.
 NHWC_CONFIGS = [
     Config({"BC": 16, "TILE_H": 4, "TILE_W": 32}, num_warps=4, num_stages=1),  # default
     Config({"BC": 16, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
     Config({"BC": 16, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
+    Config({"BC": 16, "TILE_H": 8, "TILE_W": 16}, num_warps=4, num_stages=1),
+    Config({"BC": 16, "TILE_H": 4, "TILE_W": 16}, num_warps=4, num_stages=1),
+    Config({"BC": 16, "TILE_H": 8, "TILE_W": 8}, num_warps=4, num_stages=1),
     Config({"BC": 32, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
     Config({"BC": 32, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
+    Config({"BC": 32, "TILE_H": 8, "TILE_W": 16}, num_warps=8, num_stages=1),
+    Config({"BC": 32, "TILE_H": 4, "TILE_W": 16}, num_warps=4, num_stages=1),
+    Config({"BC": 32, "TILE_H": 8, "TILE_W": 8}, num_warps=4, num_stages=1),
     Config({"BC": 64, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
     Config({"BC": 64, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 16}, num_warps=8, num_stages=1),
+    Config({"BC": 64, "TILE_H": 4, "TILE_W": 16}, num_warps=4, num_stages=1),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 8}, num_warps=4, num_stages=1),
 ]
 
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the

@@ -13,7 +13,12 @@ output pixels and every channel, and the data moves in wide pieces:
   BC contiguous channels of a pixel at a time (16-byte vectors; the mask is per pixel).
 - **Secondary with the folded weight.** ``y_i = sum_j t_j @ Wf[i, j]``, the interleave,
   1x1 group convolution and permute-back in one dense product per block pair (the folded
-  weight is block-sparse inside, dense across blocks).
+  weight is block-sparse inside, dense across blocks). For large partitions (M = 32, 64 in a
+  block of M channels) each block pair's folded weight is diagonal: the product wastes
+  tensor-core work (BC per L useful multiply-adds), but its weight loads stay 128-bit, where
+  a per-channel multiply on CUDA cores reloads each weight in 16-bit pieces in every thread
+  that holds its channel (``igc-lab inspect``: more L1 traffic than the product's, for
+  C = 256, L = 4).
 - **Epilogue** (folded BatchNorm, residual, ReLU) and one store per block.
 
 Offsets inside an image are 32-bit (the launcher checks an image fits), the image base is

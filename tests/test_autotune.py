@@ -238,7 +238,7 @@ def test_every_candidate_is_compiled_by_the_compile_check(compiled_spaces):
               "igc_block_fwd_kernel": tuning.fused_candidates(64),
               "igc_block_fwd_wide_kernel": tuning.fused_wide_candidates(512),
               "igc_block_fwd_tc_kernel": [c for lp in (1, 2, 4, 8, 16) for c in tuning.fused_tc_candidates(lp, 64, 64)],
-              "igc_block_nhwc_kernel": tuning.nhwc_candidates(128, 2)}
+              "igc_block_nhwc_kernel": tuning.nhwc_candidates(128, 2, 32)}
     for kernel, space in spaces.items():
         for cfg in space:
             assert (kernel, compile_check._cfg_name(cfg)) in compiled, (kernel, cfg)

@@ -79,7 +79,7 @@ def test_report_shows_the_launch_config_per_L_M(smoke):
     forms = {(r["case"], r["layout"]): r["detail"].split(" | ")[0] for r in fused}
     assert forms[("igc-16-16-8px-L8M2", "nchw")] == "igc_block_fwd"
     assert forms[("igc-32-32-8px-L2M16", "nchw")] == "igc_block_fwd_tc"
-    # channels_last blocks with 16 % M == 0 take the nhwc kernel (M = 16 too)
+    # channels_last blocks with 64 % M == 0 take the nhwc kernel (M = 16 too)
     assert forms[("igc-16-16-8px-L8M2", "channels_last")] == "igc_block_nhwc"
     assert forms[("igc-32-32-8px-L2M16", "channels_last")] == "igc_block_nhwc"
     text = open(os.path.join(smoke, "report.md")).read()
@@ -193,6 +193,32 @@ def test_resume_drops_a_cut_off_measurement(tmp_path):
     assert run == 1 and skipped == len(harness.plan(suite, FAST)) - 1
     keys = status_keys(read_rows(path))
     assert len(keys) == len(set(keys)) == len(harness.plan(suite, FAST))
+
+
+def test_budget_stops_between_measurements_and_resume_completes(tmp_path, monkeypatch):
+    """A clock that advances 10 s per measurement and a 25 s budget: two measurements fit (the
+    third would end at 30 s); --resume then completes the plan, no row lost or repeated."""
+    suite = suites.load(tiny_suite(tmp_path, layers=2))
+    out = str(tmp_path / "out")
+    now = [0.0]
+    monkeypatch.setattr(harness, "_clock", lambda: now[0])
+    real_run = harness.Runner.run
+
+    def slow_run(self, m):
+        now[0] += 10.0
+        return real_run(self, m)
+    monkeypatch.setattr(harness.Runner, "run", slow_run)
+    lines = []
+    run, skipped = harness.run(suite, out, FAST, progress=lines.append, budget_s=25)
+    total = len(harness.plan(suite, FAST))
+    assert (run, skipped) == (2, 0) and total > 2
+    assert f"{total - 2} measurement(s) left" in lines[-1] and "--resume" in lines[-1]
+    path = os.path.join(out, "results.csv")
+    assert len(status_keys(read_rows(path))) == 2
+    run, skipped = harness.run(suite, out, FAST, resume=True, progress=lambda s: None)
+    assert (run, skipped) == (total - 2, 2)
+    keys = status_keys(read_rows(path))
+    assert len(keys) == len(set(keys)) == total
 
 
 def test_existing_results_need_resume(tmp_path):

@@ -74,12 +74,13 @@ def test_fused_form_rule():
     assert form(832, 832, 32, torch.float16) is None  # Cin/L = 26 but L > 16: two kernels
     assert form(512, 512, 8 * 3, torch.float16) is None  # C > 256, Cin/L = 21, L = 24
     assert form(64, 64, 32, torch.float64) is None
-    # Contiguous channels_last, C -> C, 16 % M == 0, M >= 2, C % 8 == 0, C <= 256: the nhwc form.
-    for cin, L in [(48, 24), (64, 8), (80, 40), (24, 12), (128, 8), (32, 2), (192, 24), (256, 128)]:
+    # Contiguous channels_last, C -> C, 64 % M == 0, M >= 2, C % 8 == 0, C <= 256: the nhwc form.
+    for cin, L in [(48, 24), (64, 8), (80, 40), (24, 12), (128, 8), (32, 2), (192, 24), (256, 128), (256, 4),
+                   (64, 1), (128, 4)]:
         assert form(cin, cin, L, torch.bfloat16, channels_last=True) == launchers.NHWC, (cin, L)
         assert form(cin, cin, L, torch.bfloat16) != launchers.NHWC
-    # M = 1, M = 6 (16 % 6 != 0), Cin != C, C = 170 (not a multiple of 8), C = 272 (> 256).
-    for cin, cout, L in [(16, 16, 16), (48, 48, 8), (16, 32, 8), (170, 170, 85), (272, 272, 136)]:
+    # M = 1, M = 6 (64 % 6 != 0), M = 128, Cin != C, C = 170 (not a multiple of 8), C = 272 (> 256).
+    for cin, cout, L in [(16, 16, 16), (48, 48, 8), (256, 256, 2), (16, 32, 8), (170, 170, 85), (272, 272, 136)]:
         assert form(cin, cout, L, torch.float16, channels_last=True) != launchers.NHWC, (cin, cout, L)
     assert form(48, 48, 24, torch.float64, channels_last=True) is None
 
@@ -230,9 +231,10 @@ def test_igc_conv2d_module_runs_fused_in_inference(device, monkeypatch):
 # --- the nhwc form: contiguous channels_last, both steps on tensor cores -----------------------
 
 # (C, L, H, W, stride, dilation, kernel): three 16-channel blocks, C not a multiple of 16, M = 8
-# with dilation, M = 16, odd sizes, stride 2, a 5x5 kernel (7 tap groups of 4), a 1x1 kernel.
+# with dilation, M = 16, odd sizes, stride 2, a 5x5 kernel (7 tap groups of 4), a 1x1 kernel,
+# M = 32 and M = 64 (blocks of one partition at BC = M: the per-channel secondary).
 NHWC_CASES = [(48, 24, 7, 6, 1, 1, 3), (24, 12, 5, 9, 2, 1, 3), (64, 8, 6, 6, 1, 2, 3), (32, 2, 5, 5, 2, 1, 3),
-              (40, 20, 6, 5, 1, 1, 5), (16, 4, 4, 7, 1, 1, 1)]
+              (40, 20, 6, 5, 1, 1, 5), (16, 4, 4, 7, 1, 1, 1), (64, 2, 5, 6, 1, 1, 3), (128, 2, 4, 5, 2, 1, 3)]
 
 
 def _nhwc_config(bc):
@@ -249,8 +251,10 @@ def test_nhwc_form_matches_reference(C, L, H, W, stride, dil, k, bc, device, mon
     kernels = []
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
-    monkeypatch.setattr(tuning, "nhwc_candidates", lambda channels, M: [_nhwc_config(bc)])
+    monkeypatch.setattr(tuning, "nhwc_candidates", lambda channels, M, out_width: [_nhwc_config(bc)])
     M, pad = C // L, dil * (k // 2)
+    if bc % M:
+        pytest.skip(f"a {bc}-channel block cannot hold whole partitions of {M}")
     oh, ow = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1, (W + 2 * pad - dil * (k - 1) - 1) // stride + 1
     g = torch.Generator(device=device).manual_seed(C * 1000 + bc)
     x = torch.randn(2, C, H, W, dtype=f64, device=device, generator=g)
