@@ -109,7 +109,8 @@ def _cmd_bench(args) -> int:
     device = args.device
     if device == "auto":
         if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", 0))
+            # Ranks beyond the GPUs there are (torchrun on a machine with fewer) share them.
+            local = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()
             device = f"cuda:{local}"
         else:
             device = "cpu"
@@ -215,6 +216,17 @@ def _cmd_report(args) -> int:
         path = report.write(args.results_dir, args.out)
     except (FileNotFoundError, ValueError) as e:
         print(f"igc-lab report: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
+    return 0
+
+
+def _cmd_merge(args) -> int:
+    from igc_triton import merge
+    try:
+        path = merge.merge(args.runs, args.into, args.allow_mixed)
+    except (merge.MergeError, FileNotFoundError) as e:
+        print(f"igc-lab merge: {e}", file=sys.stderr)
         return 2
     print(f"report: {path}")
     return 0
@@ -357,6 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "commit that file so users get tuned configs on first run)")
     p.add_argument("--device", default="auto", help="auto (default: cuda), cuda or cuda:N")
     p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("merge", help="gather runs of one GPU model into one folder and report them together",
+                       description="Copy each RUN_DIR's results*.csv and env*.json into --into (e.g. "
+                                   "reports/<gpu>-<date>/, where short GPU runs accumulate) under names that keep "
+                                   "the runs apart, then write its report.md from all of them. Refuses runs of "
+                                   "another GPU model or other kernel sources (see env.json's gpu_name and kernels) "
+                                   "unless --allow-mixed, and a measurement present in two runs.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--into", required=True, help="the merged folder (created if needed; its runs stay)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="merge runs of different GPU models or kernel sources anyway (the report says so)")
+    p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("report", help="write report.md and figures from a results folder",
                        description="Read every results*.csv and env*.json in RESULTS_DIR (all shards) and write "

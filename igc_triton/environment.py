@@ -36,6 +36,12 @@ def git_commit() -> str:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def kernels_fingerprint() -> str:
+    """Hash of the kernel sources and config spaces: runs with equal ones timed the same code."""
+    from igc_triton import autotune
+    return autotune.kernels_fingerprint()
+
+
 def capture(device: torch.device) -> dict:
     """The run's environment, for ``env.json``."""
     import triton
@@ -48,6 +54,7 @@ def capture(device: torch.device) -> dict:
         "python": platform.python_version(),
         "igc_triton": __version__,
         "git_commit": git_commit(),
+        "kernels": kernels_fingerprint(),
         "torch": torch.__version__,
         "triton": triton.__version__,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,

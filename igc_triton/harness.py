@@ -14,6 +14,7 @@ finished measurement; ``resume=True`` drops a trailing unfinished one and skips 
 """
 
 import csv
+import glob
 import io
 import json
 import math
@@ -372,18 +373,29 @@ def run(suite: Suite, out_dir: str, provider_names=None, dtypes=None, layouts=No
     as already done). ``budget_s``: start no measurement that the longest one so far says
     would end past that many seconds from the call (a measurement is never cut: its rows are
     written whole or not at all); what is left is printed, and ``resume=True`` continues."""
-    start = _clock()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
+        if device.index is None:  # set_device needs an index
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
-    torch.backends.cudnn.benchmark = True
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True  # for this run only: the caller's setting comes back after it
+    try:
+        return _run(suite, out_dir, provider_names, dtypes, layouts, resume, shard, device, progress, budget_s)
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def _run(suite, out_dir, provider_names, dtypes, layouts, resume, shard, device, progress, budget_s):
+    start = _clock()
     os.makedirs(out_dir, exist_ok=True)
     csv_name, env_name = results_name(shard)
+    env = environment.capture(device)
+    env.update(suite=suite.name, shard=list(shard), command=" ".join(sys.argv))
+    env_path = _env_path(out_dir, env_name, env) if resume else os.path.join(out_dir, env_name)
     results = ResultsFile(os.path.join(out_dir, csv_name), suite.name, resume)
     todo = [m for i, m in enumerate(plan(suite, provider_names, dtypes, layouts)) if i % shard[1] == shard[0]]
     remaining = [m for m in todo if m.key not in results.done]
-    env = environment.capture(device)
-    env.update(suite=suite.name, shard=list(shard), command=" ".join(sys.argv))
     dtypes_run = sorted({m.dtype for m in todo})
     if results.has_ceilings:
         ceilings = _read_ceilings(results.path)
@@ -392,7 +404,7 @@ def run(suite: Suite, out_dir: str, provider_names=None, dtypes=None, layouts=No
         ceilings = measure_ceilings(device, dtypes_run)
         results.append(ceiling_rows(suite.name, device, ceilings) + claim_rows(suite, device))
     env["ceilings"] = ceilings
-    with open(os.path.join(out_dir, env_name), "w") as f:
+    with open(env_path, "w") as f:
         json.dump(env, f, indent=2)
     runner = Runner(suite, device, results, ceilings)
     width = len(str(len(remaining)))
@@ -411,6 +423,29 @@ def run(suite: Suite, out_dir: str, provider_names=None, dtypes=None, layouts=No
         progress(f"[{i:>{width}}/{len(remaining)}] {m.label}: {status['status']}{latency}"
                  + (f" ({status['detail']})" if status["detail"] else ""))
     return len(remaining), len(todo) - len(remaining)
+
+
+def _env_path(out_dir: str, env_name: str, env: dict) -> str:
+    """Where a resumed run's environment goes: beside the earlier runs' (``env-run2.json`` ...),
+    which must share its GPU model and kernel sources -- a folder holds one comparable set."""
+    from igc_triton import report
+    stem = env_name.removesuffix(".json")
+    earlier = sorted(glob.glob(os.path.join(out_dir, f"{stem}.json"))
+                     + glob.glob(os.path.join(out_dir, f"{stem}-run*.json")))
+    envs = []
+    for path in earlier:
+        with open(path) as f:
+            envs.append(json.load(f))
+    problems = report.mixed(envs + [env])
+    if problems:
+        raise ValueError(f"cannot resume in {out_dir}: {'; '.join(problems)} between its runs and this one "
+                         "(measure into a new --out; igc-lab merge --allow-mixed puts them side by side)")
+    if not earlier:
+        return os.path.join(out_dir, env_name)
+    run = 2
+    while os.path.exists(os.path.join(out_dir, f"{stem}-run{run}.json")):
+        run += 1
+    return os.path.join(out_dir, f"{stem}-run{run}.json")
 
 
 def _read_ceilings(path: str) -> dict:

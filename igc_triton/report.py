@@ -30,8 +30,20 @@ def load(results_dir: str) -> tuple[list[dict], list[dict]]:
     envs = []
     for path in sorted(glob.glob(os.path.join(results_dir, "env*.json"))):
         with open(path) as f:
-            envs.append(json.load(f))
+            envs.append(dict(json.load(f), _file=os.path.basename(path)))
     return rows, envs
+
+
+def mixed(envs: list[dict]) -> list[str]:
+    """What the runs of one folder do not share and should: the GPU model (or CPU), the kernels'
+    sources (runs recorded before env files held it are not compared on it)."""
+    out = []
+    for key, what in (("gpu_name", "GPU models"), ("kernels", "kernel sources")):
+        values = sorted({str(e.get(key) or e.get("device", "?")) if key == "gpu_name" else str(e.get(key, "?"))
+                         for e in envs} - {"?"})
+        if len(values) > 1:
+            out.append(f"{what} differ ({', '.join(values)})")
+    return out
 
 
 class Cite:
@@ -75,9 +87,9 @@ def write(results_dir: str, out_dir: str | None = None, figures: bool = True) ->
     if figures:
         os.makedirs(os.path.join(out_dir, "figures"), exist_ok=True)
     cite = Cite()
-    suite = rows[0]["suite"] if rows else "?"
+    suite = "`, `".join(dict.fromkeys(r["suite"] for r in rows)) if rows else "?"
     device = rows[0]["device"] if rows else "?"
-    md = [f"# igc-triton benchmark report: suite `{suite}`", ""]
+    md = [f"# igc-triton benchmark report: suite{'s' if '`, `' in suite else ''} `{suite}`", ""]
     md += _environment(envs, device)
     timed = [r for r in rows if r["metric"] == "latency_ms"]
     status = [r for r in rows if r["metric"] == "status"]
@@ -139,7 +151,17 @@ def _environment(envs, device) -> list[str]:
                                  f"{e.get('cudnn_allow_tf32')} (fp32 convolutions and Triton's fp32 implicit GEMM "
                                  f"may use TF32 tensor cores), matmul.allow_tf32={e.get('matmul_allow_tf32')}; "
                                  if gpu else "") + f"Triton: {e.get('triton_mode')}",
-               f"- Run: {e.get('timestamp')} on {e.get('host')}, {len(envs)} shard(s)", ""]
+               f"- Run: {e.get('timestamp')} on {e.get('host')}, {len(envs)} shard(s) or run(s)", ""]
+    if len(envs) > 1:
+        md += [f"This report merges {len(envs)} runs (one env file each; `igc-lab merge`, or a `--resume` on "
+               "another machine):", ""]
+        md += _md_table(["env file", "when", "host", "device", "torch", "triton", "commit", "kernels"],
+                        [[e["_file"], e.get("timestamp", "?"), e.get("host", "?"), e.get("gpu_name") or "CPU",
+                          e.get("torch", "?"), e.get("triton", "?"), f"`{e.get('git_commit', '?')}`",
+                          f"`{e.get('kernels', '?')}`"] for e in envs]) + [""]
+        for problem in mixed(envs):
+            md += [f"> **Mixed runs: {problem}.** They were merged on request (`--allow-mixed`); their times "
+                   "are not comparable with each other.", ""]
     return md
 
 

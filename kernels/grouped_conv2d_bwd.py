@@ -118,7 +118,7 @@ def grouped_conv2d_dgrad_gemm_kernel(
         dyv = tl.load(dy_ptr + ((dy_n + oh * sdy_h + ow * sdy_w)[:, None] + dy_k[None, :]) + k0 * sdy_c,
                       mask=ok[:, None] & k_ok[None, :], other=0.0)
         wv = tl.load(w_ptr + (w_kn + tap) + k0 * (CIN_G * KH * KW), mask=k_ok[:, None] & n_mask[None, :], other=0.0)
-        acc = tl.dot(dyv, wv, acc, input_precision=DOT_PRECISION)
+        acc = tl.dot(dyv, wv, acc, input_precision=DOT_PRECISION, out_dtype=ACC_DTYPE)
 
     ci = g * CIN_G + cn
     dx_off = (n * sdx_n + ih * sdx_h + iw * sdx_w)[:, None] + ci.to(tl.int64)[None, :] * sdx_c
@@ -232,7 +232,7 @@ def grouped_conv2d_wgrad_gemm_kernel(
                       mask=m_mask[:, None] & p_ok[None, :], other=0.0)
         xv = tl.load(x_ptr + ((n * sx_n + ih * sx_h + iw * sx_w)[:, None] + x_c[None, :]),
                      mask=x_ok[:, None] & n_mask[None, :], other=0.0)
-        acc = tl.dot(dyt, xv, acc, input_precision=DOT_PRECISION)
+        acc = tl.dot(dyt, xv, acc, input_precision=DOT_PRECISION, out_dtype=ACC_DTYPE)
 
     out = ((split * COUT + g * COUT_G + com).to(tl.int64) * (CIN_G * KH * KW))[:, None] \
         + (cin * (KH * KW) + tap)[None, :]

@@ -178,7 +178,7 @@ def implicit_gemm_tile(
         xv = tl.load(x_ptr + ((x_n + ih * sx_h + iw * sx_w)[:, None] + x_k[None, :]) + k0 * sx_c,
                      mask=ok & k_ok[None, :], other=0.0)
         wv = tl.load(w_ptr + (w_nk + tap) + k0 * (KH * KW), mask=k_ok[:, None] & nmask, other=0.0)
-        acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION)
+        acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION, out_dtype=ACC_DTYPE)
     return acc
 
 

@@ -149,7 +149,7 @@ def igc_block_fwd_wide_kernel(
         # [BLOCK_K (l) x BLOCK_N (l2)]: ws[m*L + l2, l].
         b = tl.load(ws_ptr + ((m * L + l2)[None, :] * L + lk[:, None]), mask=lk_mask[:, None] & l2_mask[None, :],
                     other=0.0)
-        acc = tl.dot(t, b, acc, input_precision=DOT_PRECISION)
+        acc = tl.dot(t, b, acc, input_precision=DOT_PRECISION, out_dtype=ACC_DTYPE)
     block_epilogue(acc, l2 * M + m, l2_mask, p_mask, n * sy_n + oh * sy_h + ow * sy_w,
                    n * sr_n + oh * sr_h + ow * sr_w, scale_ptr, shift_ptr, res_ptr, y_ptr, sr_c, sy_c,
                    HAS_AFFINE, HAS_RESIDUAL, RELU)

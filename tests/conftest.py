@@ -14,6 +14,11 @@ import torch
 ON_GPU = torch.cuda.is_available()
 if not ON_GPU:
     os.environ.setdefault("TRITON_INTERPRET", "1")
+else:
+    # Compiled, each test runs the default config of each problem (the cost model's first
+    # choice): a first call would otherwise compile and time three candidates per problem, and
+    # the xdist workers would share one tuning cache file. test_autotune sets its own mode.
+    os.environ.setdefault("IGC_TRITON_AUTOTUNE", "off")
 # FMA contraction on, as Triton 3.6 (the GPU image) does; 3.9 warns while it is unset.
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
@@ -21,6 +26,20 @@ os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 @pytest.fixture
 def device():
     return torch.device("cuda" if ON_GPU else "cpu")
+
+
+@pytest.fixture
+def exact_fp32(monkeypatch):
+    """fp32 as fp32: no TF32 in cuDNN, cuBLAS or our kernels (``launchers._dot_precision``
+    follows cuDNN's flag), and cuDNN's algorithm choice fixed. For tests that compare two fp32
+    computations with each other at fp32 accuracy; on a CPU it changes nothing."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    matmul = torch.backends.cuda.matmul  # a property object: monkeypatch cannot set it, restore by hand
+    before = matmul.allow_tf32
+    matmul.allow_tf32 = False
+    yield
+    matmul.allow_tf32 = before
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +72,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_collection_finish(session):
-    if not session.config.option.collectonly and any(item.name == COMPILE_CHECK_TEST for item in session.items):
+    # Under pytest-xdist every worker collects every test: none starts it early (there would be
+    # one compile check per worker); the worker that runs the test runs it then.
+    if (not session.config.option.collectonly and "PYTEST_XDIST_WORKER" not in os.environ
+            and any(item.name == COMPILE_CHECK_TEST for item in session.items)):
         session.config.compile_check = start_compile_check(jobs=1)
 
 

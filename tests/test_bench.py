@@ -2,6 +2,7 @@
 torchrun, failing providers, and bad input."""
 
 import csv
+import json
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import time
 
 import pandas as pd
 import pytest
+import torch
 
 from igc_triton import cli, harness, providers, report, suites
 
@@ -50,8 +52,16 @@ def status_keys(rows):
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    """The smoke suite as the lab runs it on a CPU. On a GPU machine: in a process that sees no
+    GPU (kernels under the interpreter), as these tests check the CPU lab; in-process the GPU
+    would time every provider, torch.compile included, for minutes."""
     out = str(tmp_path_factory.mktemp("smoke"))
-    assert cli.main(["bench", "--suite", "smoke", "--out", out]) == 0
+    if torch.cuda.is_available():
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TRITON_INTERPRET="1")
+        subprocess.run([sys.executable, "-m", "igc_triton.cli", "bench", "--suite", "smoke", "--out", out], env=env,
+                       check=True, capture_output=True, timeout=1200)
+    else:
+        assert cli.main(["bench", "--suite", "smoke", "--out", out]) == 0
     return out
 
 
@@ -342,3 +352,58 @@ def test_a_folder_named_like_a_suite_does_not_shadow_it(tmp_path, monkeypatch):
     (tmp_path / "smoke").mkdir()
     monkeypatch.chdir(tmp_path)
     assert suites.load("smoke").name == "smoke"
+
+
+# --- runs made in pieces: resume on another machine, merge into one report ----------------------
+
+def _set_env(folder, name="env.json", **fields):
+    path = os.path.join(folder, name)
+    with open(path) as f:
+        env = json.load(f)
+    env.update(fields)
+    with open(path, "w") as f:
+        json.dump(env, f)
+
+
+def test_merging_two_runs_gives_one_report_and_mixed_runs_are_refused(tmp_path):
+    suite = suites.load(tiny_suite(tmp_path, layers=2))
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    harness.run(suite, a, ["cudnn-regular"], progress=lambda s: None)
+    harness.run(suite, b, ["cudnn-igc-eager"], progress=lambda s: None)
+    into = str(tmp_path / "report")
+    assert cli.main(["merge", a, b, "--into", into]) == 0
+    assert sorted(os.listdir(into)) == sorted(["env-a.json", "env-b.json", "figures", "report.md",
+                                               "report_numbers.json", "results-a.csv", "results-b.csv"])
+    text = assert_report_traceable(into)
+    assert "This report merges 2 runs" in text and "| env-a.json" in text and "Mixed runs" not in text
+    layers = text.split("## Layers")[1].split("\n## ")[0]
+    assert "cudnn-regular" in layers and "cudnn-igc-eager" in layers  # both runs' providers, one table
+    # The same measurement twice is refused, and so are runs of another GPU model or other kernels.
+    assert cli.main(["merge", a, "--into", into]) == 2
+    c = str(tmp_path / "c")
+    harness.run(suite, c, ["cudnn-igc-folded"], progress=lambda s: None)
+    for fields, words in [(dict(gpu_name="NVIDIA H200"), "GPU models differ"), (dict(kernels="0123abcd"),
+                                                                                 "kernel sources differ")]:
+        _set_env(c, **fields)
+        proc = subprocess.run([sys.executable, "-m", "igc_triton.cli", "merge", c, "--into", into],
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert not os.path.exists(os.path.join(into, "results-c.csv"))
+    assert cli.main(["merge", c, "--into", into, "--allow-mixed"]) == 0
+    text = open(os.path.join(into, "report.md")).read()
+    assert "Mixed runs: GPU models differ" in text and "Mixed runs: kernel sources differ" in text
+
+
+def test_resume_on_another_machine_keeps_both_environments_and_refuses_another_gpu(tmp_path):
+    suite = suites.load(tiny_suite(tmp_path, layers=2))
+    out = str(tmp_path / "out")
+    harness.run(suite, out, FAST, progress=lambda s: None, budget_s=1e-9)  # ceilings only, then out of time
+    _set_env(out, host="the-first-machine")
+    harness.run(suite, out, FAST, resume=True, progress=lambda s: None)
+    assert sorted(f for f in os.listdir(out) if f.startswith("env")) == ["env-run2.json", "env.json"]
+    report.write(out)
+    text = open(os.path.join(out, "report.md")).read()
+    assert "This report merges 2 runs" in text and "the-first-machine" in text
+    _set_env(out, gpu_name="NVIDIA H100 80GB HBM3")
+    with pytest.raises(ValueError, match="cannot resume in .*GPU models differ"):
+        harness.run(suite, out, FAST, resume=True, progress=lambda s: None)

@@ -124,7 +124,7 @@ def test_outside_the_fused_range_takes_the_two_kernel_path(device, monkeypatch):
         x, C = torch.randn(1, cin, 3, 3, device=device), L * M
         wp, ws = torch.randn(C, cin // L, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
         assert_close(it.igc_block(x, wp, ws, L, relu=True), _ref(x.double(), wp.double(), ws.double(), L, 1, relu=True),
-                     torch.float32)
+                     torch.float32, k=cin // L * 9 + L)  # two chained products: TF32 error adds up
 
 
 def test_igc_block_is_differentiable_through_the_two_kernel_path(device):

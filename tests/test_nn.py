@@ -70,7 +70,7 @@ def test_igc_conv2d_module_conveniences(device):
         IGCConv2d(8, 8, 3, L=2, backend="cudnn")
 
 
-def test_convert_backend_swap_keeps_outputs_and_parameters(device):
+def test_convert_backend_swap_keeps_outputs_and_parameters(device, exact_fp32):
     model = models.resnet18_imagenet(8, num_classes=10).to(device).eval()
     params = list(model.parameters())
     x = torch.randn(2, 3, 32, 32, device=device)

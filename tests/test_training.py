@@ -12,7 +12,7 @@ from igc_triton.nn import set_backend
 from igc_triton.testing import rel_error
 
 
-def test_paper_model_gradients_match_reference_backend(device):
+def test_paper_model_gradients_match_reference_backend(device, exact_fp32):
     torch.manual_seed(0)
     net = models.plain_cifar(8, L=8, M=2).to(device)
     x = torch.randn(4, 3, 8, 8, device=device)
@@ -26,7 +26,7 @@ def test_paper_model_gradients_match_reference_backend(device):
         assert rel_error(g, grads["reference"][name]) <= 1e-4, name
 
 
-def test_same_seed_same_loss_trajectory(device, tmp_path):
+def test_same_seed_same_loss_trajectory(device, tmp_path, exact_fp32):
     runs = [train.train("plain-igc", backend, steps=3, batch=8, size=8, device=device)
             for backend in ("triton", "reference")]
     for a, b in zip(runs[0].losses, runs[1].losses):
