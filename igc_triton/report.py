@@ -9,6 +9,7 @@ trace it back. Nothing is typed in by hand.
 import csv
 import glob
 import json
+import math
 import os
 
 from igc_triton import providers
@@ -93,10 +94,14 @@ def write(results_dir: str, out_dir: str | None = None, figures: bool = True) ->
     md += _environment(envs, device)
     timed = [r for r in rows if r["metric"] == "latency_ms"]
     status = [r for r in rows if r["metric"] == "status"]
+    layer_lat = [r for r in timed if r["kind"] == "layer"]
+    net_lat = [r for r in timed if r["kind"] == "network"]
+    # The first page answers the mission: the paper's pairs, then FLOPs against time per regime.
+    md += _claims([r for r in rows if r["kind"] == "claim"], net_lat, cite)
+    md += _answer(layer_lat, cite, figures)
     md += _ceilings(rows, cite)
     md += _status(status, cite)
     md += _correctness(rows, cite)
-    layer_lat = [r for r in timed if r["kind"] == "layer"]
     if layer_lat:
         md += _layers(layer_lat, cite)
     configs = [r for r in rows if r["metric"] == "config"]
@@ -105,8 +110,6 @@ def write(results_dir: str, out_dir: str | None = None, figures: bool = True) ->
     predicted = load_predicted(results_dir)
     if predicted and layer_lat:
         md += _predicted(layer_lat, predicted, cite)
-    net_lat = [r for r in timed if r["kind"] == "network"]
-    md += _claims([r for r in rows if r["kind"] == "claim"], net_lat, cite)
     if net_lat:
         md += _networks(net_lat, cite)
     drawn = _figures(rows, out_dir) if figures else []
@@ -321,6 +324,84 @@ def _num(v) -> float:
     return float(v) if v else -1.0
 
 
+TRITON_IGC = ("triton-igc", "triton-igc-fused", "triton-igc+graph", "triton-igc-fused+graph")
+EQUAL_WIDTH_MIN_C = 256
+
+
+def _regime(M: int) -> str:
+    return "M = 1 (depthwise + pointwise)" if M == 1 else \
+        "small partitions (M = 2-8)" if M <= 8 else "large partitions (M >= 16)"
+
+
+def _answer(lat, cite, figures: bool) -> list[str]:
+    """Per dtype and regime, IGC layers against cuDNN's regular convolution of the same width:
+    the multiply-add ratio beside the time ratios (best cuDNN IGC, best Triton IGC), one
+    sentence each; then the equal-width replacements at C >= EQUAL_WIDTH_MIN_C, layer by layer."""
+    pairs = {}  # (dtype, regime) -> [(case, regular, best cuDNN IGC, best Triton IGC)]
+    for (case, dtype), rs in _group([r for r in lat if r["L"]], "case", "dtype").items():
+        regular = _best([r for r in rs if r["provider"] == "cudnn-regular"])
+        if regular is None:
+            continue
+        pairs.setdefault((dtype, _regime(int(rs[0]["M"]))), []).append(
+            (case, regular, _best([r for r in rs if r["provider"] in IGC_BASELINES]),
+             _best([r for r in rs if r["provider"] in TRITON_IGC])))
+    if not pairs:
+        return []
+    md = ["## Does fewer FLOPs mean less time?", "",
+          "Each IGC layer against cuDNN's regular 3x3 convolution of the same width (best layout each): the "
+          "geometric mean, per regime, of the multiply-add ratio IGC / regular beside the time ratios, for the best "
+          "cuDNN IGC composition and the best Triton IGC (where timed). Below 1: IGC is cheaper.", ""]
+    body, sentences = [], []
+    for (dtype, regime), items in sorted(pairs.items()):
+        cite.table = f"answer {dtype}"
+        macs = [(it[2] or it[3], it[1]) for it in items if it[2] or it[3]]
+        if not macs:
+            continue
+        flops = cite(_geomean([a["macs"] for a, _ in macs], [b["macs"] for _, b in macs]), ".2f",
+                     [x for pair in macs for x in pair], "geomean_ratio", "macs")
+        cells, times = [dtype, regime, cite(len(items), "d", [it[1] for it in items], "count"), flops], []
+        for pick in (2, 3):
+            got = [(it[pick], it[1]) for it in items if it[pick]]
+            if got:
+                t = _geomean([_f(a) for a, _ in got], [_f(b) for _, b in got])
+                times.append(t)
+                cells.append(cite(t, ".3g", [x for pair in got for x in pair], "geomean_ratio"))
+            else:
+                cells.append("not timed")
+        body.append(cells)
+        if times:
+            became = min(times) < 1
+            sentences.append(f"- {regime}, {dtype}: IGC does {flops}x the regular convolution's multiply-adds and "
+                             f"takes {cells[4]}x its time on cuDNN"
+                             + (f", {cells[5]}x with Triton" if cells[5] != "not timed" else "")
+                             + (": fewer FLOPs became less time." if became else ": fewer FLOPs did not become less "
+                                "time."))
+    md += _md_table(["dtype", "regime", "layers", "FLOPs IGC/regular", "time, cuDNN IGC/regular",
+                     "time, Triton IGC/regular"], body) + [""] + sentences + [""]
+    wide = [(c, d, it) for (d, _), items in sorted(pairs.items()) for it in items for c in [it[0]]
+            if int(it[1]["cin"]) == int(it[1]["cout"]) >= EQUAL_WIDTH_MIN_C]
+    if wide:
+        cite.table = "equal width"
+        rows = []
+        for case, dtype, (_, regular, igc, tri) in sorted(wide):
+            ref = igc or tri
+            rows.append([case, dtype, cite(float(ref["macs"]) / float(regular["macs"]), ".2f", [ref, regular],
+                                           "ratio", "macs"),
+                         cite(_f(igc) / _f(regular), ".3g", [igc, regular], "ratio") if igc else "not timed",
+                         cite(_f(tri) / _f(regular), ".3g", [tri, regular], "ratio") if tri else "not timed"])
+        md += [f"Equal-width replacement (a regular 3x3 convolution's C >= {EQUAL_WIDTH_MIN_C} channels as an IGC "
+               "block):", ""]
+        md += _md_table(["layer", "dtype", "FLOPs IGC/regular", "time, cuDNN IGC/regular", "time, Triton IGC/regular"],
+                        rows) + [""]
+    if figures:
+        md += ["Where each kernel runs against the measured ceilings: `figures/roofline.png`.", ""]
+    return md
+
+
+def _geomean(a: list, b: list) -> float:
+    return math.exp(sum(math.log(float(x) / float(y)) for x, y in zip(a, b)) / len(a))
+
+
 def _claims(claims, lat, cite) -> list[str]:
     if not claims:
         return []
@@ -476,6 +557,10 @@ def recompute(entry: dict, rows_by_source: dict) -> str:
         v = float(src[0][a]) / float(src[1][b or a])
     elif f == "count":
         v = len(src)
+    elif f == "geomean_ratio":  # rows in pairs: the geometric mean of first / second
+        a, _, b = field.partition(",")
+        v = math.exp(sum(math.log(float(src[i][a]) / float(src[i + 1][b or a])) for i in range(0, len(src), 2))
+                     / (len(src) // 2))
     else:
         raise ValueError(f"unknown formula {f!r}")
     return format(v, entry["format"])

@@ -407,3 +407,21 @@ def test_resume_on_another_machine_keeps_both_environments_and_refuses_another_g
     _set_env(out, gpu_name="NVIDIA H100 80GB HBM3")
     with pytest.raises(ValueError, match="cannot resume in .*GPU models differ"):
         harness.run(suite, out, FAST, resume=True, progress=lambda s: None)
+
+
+def test_first_page_answers_flops_against_time_per_regime(tmp_path):
+    """The report opens with the FLOP ratio beside the time ratio per regime (one sentence each),
+    and the equal-width replacements at C >= 256; every number traced to the CSV."""
+    path = tmp_path / "regimes.toml"
+    layer = '[[layer]]\nname = "{n}"\nbatch = 1\ncin = {c}\ncout = {c}\nhw = 4\nL = {L}\n'
+    path.write_text('description = "d"\ndtypes = ["fp32"]\nlayouts = ["nchw"]\n'
+                    + "".join(layer.format(n=n, c=c, L=L) for n, c, L in [("small", 16, 8), ("wide", 256, 4)]))
+    out = str(tmp_path / "out")
+    harness.run(suites.load(str(path)), out, ["cudnn-regular", "cudnn-igc-eager"], progress=lambda s: None)
+    report.write(out)
+    text = assert_report_traceable(out)
+    first = text.split("## Does fewer FLOPs mean less time?")[1].split("\n## ")[0]
+    assert text.index("## Does fewer FLOPs") < text.index("## Measured ceilings")
+    assert "small partitions (M = 2-8), fp32: IGC does 0.18x" in first  # (16/8 * 9 + 8) / (16 * 9)
+    assert "large partitions (M >= 16), fp32: IGC does" in first and first.count("fewer FLOPs") == 2
+    assert "| wide  | fp32  | 0.25" in first  # (64 * 9 + 4) / (256 * 9) = 0.25
