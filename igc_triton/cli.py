@@ -24,7 +24,8 @@ def _cmd_verify(args) -> int:
         print("igc-lab verify: bf16 is not supported by Triton's CPU interpreter", file=sys.stderr)
         return 2
 
-    from igc_triton import runtime, verify
+    from igc_triton import runtime
+    from igc_triton.lab import verify
     device = torch.device(args.device)
     where = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(f"igc-lab verify on {where}: kernels vs float64 reference, relative L2 error")
@@ -39,17 +40,17 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_compile_check(args) -> int:
-    from igc_triton import compile_check
+    from igc_triton.lab import compile_check
     return compile_check.run(args.arch, args.jobs)
 
 
 def _cmd_inspect(args) -> int:
-    from igc_triton.inspect import command
+    from igc_triton.lab.inspect import command
     return command.run(args)
 
 
 def _cmd_paper_tables(args) -> int:
-    from igc_triton import paper_tables
+    from igc_triton.lab import paper_tables
     print(paper_tables.render(args.format))
     return 0
 
@@ -61,7 +62,7 @@ def _cmd_train(args) -> int:
         os.environ.setdefault("TRITON_INTERPRET", "1")
         print("note: no GPU, so the triton backend runs under Triton's interpreter (slow); "
               "try --steps 20 --size 8")
-    from igc_triton import train
+    from igc_triton.lab import train
     every = max(1, args.steps // 10)
 
     def progress(backend, step, loss):
@@ -93,7 +94,7 @@ def _add_dtype_and_layout_args(p):
 
 def _check_dtypes_and_layouts(args):
     """ValueError naming any unknown ``--dtype`` or ``--layout`` value."""
-    from igc_triton import suites
+    from igc_triton.lab import suites
     for flag, values, allowed in (("--dtype", args.dtype, suites.DTYPES), ("--layout", args.layout, suites.LAYOUTS)):
         bad = [v for v in values or [] if v not in allowed]
         if bad:
@@ -103,7 +104,7 @@ def _check_dtypes_and_layouts(args):
 def _cmd_bench(args) -> int:
     import torch
     shard = args.shard
-    from igc_triton import harness
+    from igc_triton.lab import harness
     if shard is None:
         shard = harness.torchrun_shard() or (0, 1)
     device = args.device
@@ -117,7 +118,7 @@ def _cmd_bench(args) -> int:
     if device == "cpu":
         # Without a GPU the Triton providers are checked for correctness under the interpreter.
         os.environ.setdefault("TRITON_INTERPRET", "1")
-    from igc_triton import providers, suites
+    from igc_triton.lab import providers, suites
     name = args.suite or ("paper-layers" if device.startswith("cuda") else "smoke")
     try:
         suite = suites.load(name)
@@ -142,7 +143,7 @@ def _cmd_bench(args) -> int:
         return 130
     print(f"{done} measurements run" + (f", {skipped} already done (--resume)" if skipped else ""))
     if args.report and shard[1] == 1:
-        from igc_triton import report
+        from igc_triton.lab import report
         path = report.write(out)
         print(f"report: {path}")
     return 0
@@ -151,13 +152,13 @@ def _cmd_bench(args) -> int:
 def _cmd_selfcheck(args) -> int:
     import torch
 
-    from igc_triton import selfcheck
+    from igc_triton.lab import selfcheck
     on_gpu = torch.cuda.is_available() and args.device != "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
         print("igc-lab selfcheck: --device cuda asked for, but no CUDA device is available", file=sys.stderr)
         return 2
     if args.providers:
-        from igc_triton import providers
+        from igc_triton.lab import providers
         try:
             providers.parse_providers(args.providers)
         except ValueError as e:
@@ -184,7 +185,8 @@ def _cmd_selfcheck(args) -> int:
 def _cmd_tune(args) -> int:
     import torch
 
-    from igc_triton import autotune, suites
+    from igc_triton.lab import suites
+    from igc_triton.launch import autotune
     device = torch.device(args.device if args.device != "auto" else "cuda")
     if device.type != "cuda" or not torch.cuda.is_available():
         print("igc-lab tune: needs a CUDA GPU (under Triton's interpreter every kernel has a single config: "
@@ -199,7 +201,7 @@ def _cmd_tune(args) -> int:
         print(f"igc-lab tune: {e}", file=sys.stderr)
         return 2
     os.environ[autotune.ENV_MODE] = autotune.FULL if args.force else autotune.CACHED
-    from igc_triton import tune
+    from igc_triton.lab import tune
     gpu = autotune.gpu_name(device)
     print(f"igc-lab tune: suite {suite.name} on {gpu}; tuning cache {autotune.cache_path(gpu)}", flush=True)
     chosen = tune.tune_suite(suite, device, args.dtype, args.layout, args.training,
@@ -211,7 +213,7 @@ def _cmd_tune(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from igc_triton import report
+    from igc_triton.lab import report
     try:
         path = report.write(args.results_dir, args.out)
     except (FileNotFoundError, ValueError) as e:
@@ -222,7 +224,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_merge(args) -> int:
-    from igc_triton import merge
+    from igc_triton.lab import merge
     try:
         path = merge.merge(args.runs, args.into, args.allow_mixed)
     except (merge.MergeError, FileNotFoundError) as e:
@@ -284,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "predicted time and bound. Predictions, not measurements. Examples: "
                                    "igc-lab inspect igc_block --cin 48 --L 24 --batch 128; "
                                    "igc-lab inspect --suite paper-layers --dtype bf16")
-    from igc_triton.inspect import command as inspect_command
+    from igc_triton.lab.inspect import command as inspect_command
     inspect_command.add_arguments(p)
     p.set_defaults(func=_cmd_inspect)
 

@@ -76,7 +76,7 @@ def _reference_conv_backward(dy, x, weight, stride, padding, dilation, groups, m
 def grouped_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int], padding: list[int],
                    dilation: list[int], groups: int) -> Tensor:
     if _use_triton(x):
-        from igc_triton import launchers
+        from igc_triton.launch import launchers
         out_hw = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
         return launchers.grouped_conv2d_fwd(x, weight, bias, tuple(stride), (padding[0], padding[2]),
                                             tuple(dilation), groups, out_hw)
@@ -93,7 +93,7 @@ def _(x, weight, bias, stride, padding, dilation, groups):
 def grouped_conv2d_dgrad(dy: Tensor, x: Tensor, weight: Tensor, stride: list[int], padding: list[int],
                          dilation: list[int], groups: int) -> Tensor:
     if _use_triton(x):
-        from igc_triton import launchers_bwd
+        from igc_triton.launch import launchers_bwd
         return launchers_bwd.grouped_conv2d_dgrad(dy, weight, x, tuple(stride), (padding[0], padding[2]),
                                                   tuple(dilation), groups)
     dx = _reference_conv_backward(dy, x, weight, stride, padding, dilation, groups, [True, False, False])[0]
@@ -109,7 +109,7 @@ def _(dy, x, weight, stride, padding, dilation, groups):
 def grouped_conv2d_wgrad(dy: Tensor, x: Tensor, weight: Tensor, stride: list[int], padding: list[int],
                          dilation: list[int], groups: int) -> Tensor:
     if _use_triton(x):
-        from igc_triton import launchers_bwd
+        from igc_triton.launch import launchers_bwd
         return launchers_bwd.grouped_conv2d_wgrad(x, dy, tuple(weight.shape), tuple(stride), (padding[0], padding[2]),
                                                   tuple(dilation), groups)
     return _reference_conv_backward(dy, x, weight, stride, padding, dilation, groups,
@@ -124,7 +124,7 @@ def _(dy, x, weight, stride, padding, dilation, groups):
 @torch.library.custom_op("igc::channel_sum", mutates_args=())
 def channel_sum(dy: Tensor) -> Tensor:
     if _use_triton(dy):
-        from igc_triton import launchers_bwd
+        from igc_triton.launch import launchers_bwd
         return launchers_bwd.channel_sum(dy)
     return dy.sum((0, 2, 3))
 
@@ -163,7 +163,7 @@ grouped_conv2d.register_autograd(_conv_backward, setup_context=_conv_setup_conte
 @torch.library.custom_op("igc::igc_secondary", mutates_args=())
 def igc_secondary(t: Tensor, weight: Tensor, L: int) -> Tensor:
     if _use_triton(t):
-        from igc_triton import launchers
+        from igc_triton.launch import launchers
         return launchers.igc_secondary_fwd(t, weight, L)
     return reference.igc_secondary(t, weight, L).contiguous(memory_format=_format(t))
 
@@ -176,7 +176,7 @@ def _(t, weight, L):
 @torch.library.custom_op("igc::igc_secondary_wgrad", mutates_args=())
 def igc_secondary_wgrad(dy: Tensor, t: Tensor, L: int) -> Tensor:
     if _use_triton(t):
-        from igc_triton import launchers_bwd
+        from igc_triton.launch import launchers_bwd
         return launchers_bwd.igc_secondary_wgrad(t, dy, L)
     C = t.shape[1]
     M = C // L
@@ -223,7 +223,7 @@ def reference_block(x, wp, ws, L, stride, padding, dilation, scale, shift, resid
 def igc_block(x: Tensor, wp: Tensor, ws: Tensor, L: int, stride: list[int], padding: list[int], dilation: list[int],
               scale: Optional[Tensor], shift: Optional[Tensor], residual: Optional[Tensor], relu: bool) -> Tensor:
     if _use_triton(x):
-        from igc_triton import launchers
+        from igc_triton.launch import launchers
         if launchers.fused_block_supported(x.shape[1], wp.shape[0], L, x.dtype):
             out_hw = output_hw(x.shape[2:], wp.shape[2:], stride, padding, dilation)
             return launchers.igc_block_fwd(x, wp, ws, L, tuple(stride), (padding[0], padding[2]), tuple(dilation),

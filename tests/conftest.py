@@ -51,7 +51,7 @@ def _seed():
 def _poison_outputs(monkeypatch):
     """Every output buffer the launchers allocate starts as NaN, so an element a kernel fails
     to write makes the comparison fail instead of passing on leftover memory."""
-    from igc_triton import launchers
+    from igc_triton.launch import launchers
     alloc = launchers.alloc_output
 
     def poisoned(x, shape):
@@ -87,5 +87,5 @@ def pytest_unconfigure(config):
 
 def start_compile_check(jobs: int = 2) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    return subprocess.Popen([sys.executable, "-m", "igc_triton.compile_check", "--jobs", str(jobs)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "igc_triton.lab.compile_check", "--jobs", str(jobs)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

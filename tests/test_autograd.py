@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from igc_triton import grouped_conv2d, igc_conv2d, igc_secondary, launchers_bwd, reference
+from igc_triton import grouped_conv2d, igc_conv2d, igc_secondary, reference
+from igc_triton.launch import launchers_bwd
 from igc_triton.testing import assert_close, to_layout
 
 f64 = torch.float64

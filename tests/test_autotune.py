@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 import triton
 
-from igc_triton import autotune, functional, runtime, tuning
-from igc_triton.autotune import FULL, OFF, Tuner, TuningWarning
+from igc_triton import functional, runtime
+from igc_triton.launch import autotune, tuning
+from igc_triton.launch.autotune import FULL, OFF, Tuner, TuningWarning
 
 A = triton.Config({"BLOCK": 16}, num_warps=4, num_stages=1)
 B = triton.Config({"BLOCK": 32}, num_warps=4, num_stages=1)
@@ -200,7 +201,7 @@ def compiled_spaces(monkeypatch):
 
 
 def test_candidate_spaces_are_pruned_and_lead_with_the_default(compiled_spaces, monkeypatch):
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
 
     wide = tuning.gemm_candidates(64, 64, 2, CPU)
     assert wide[0] is configs.GEMM_CONFIGS[0] and len(wide) >= 4
@@ -231,7 +232,7 @@ def test_candidate_spaces_are_pruned_and_lead_with_the_default(compiled_spaces, 
 
 
 def test_every_candidate_is_compiled_by_the_compile_check(compiled_spaces):
-    from igc_triton import compile_check
+    from igc_triton.lab import compile_check
     compiled = {(v.kernel, v.config) for v in compile_check.variants()}
     spaces = {"grouped_conv2d_fwd_fma_kernel": tuning.fma_candidates(256, False) + tuning.fma_candidates(256, True),
               "grouped_conv2d_fwd_gemm_kernel": tuning.gemm_candidates(256, 256, 2, CPU),
@@ -254,8 +255,9 @@ def test_interpreter_has_a_single_candidate_per_kernel():
 
 SECOND_PROCESS = textwrap.dedent("""
     import json, sys, torch, triton
-    from igc_triton import autotune, functional, tuning
-    from igc_triton.kernels import configs
+    from igc_triton import functional
+    from igc_triton.launch import autotune, tuning
+    from igc_triton.launch import configs
     base = configs.INTERPRET_FMA
     small = triton.Config({**base.kwargs, "BLOCK_P": 64}, num_warps=4, num_stages=1)
     tuning.fma_candidates = lambda channels, channels_last: [base, small]
@@ -278,7 +280,7 @@ def test_a_second_process_reuses_the_first_ones_tuning(cache, monkeypatch):
     configs (stubbed timer prefers the second); a new process finds it and never benchmarks."""
     if not runtime.kernels_interpreted():
         pytest.skip("uses interpreter-sized configs")
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     base = configs.INTERPRET_FMA
     small = triton.Config({**base.kwargs, "BLOCK_P": 64}, num_warps=4, num_stages=1)
     monkeypatch.setattr(tuning, "fma_candidates", lambda channels, channels_last: [base, small])
@@ -318,9 +320,8 @@ TINY = {"description": "tiny", "dtypes": ["fp32"], "layouts": ["nchw"],
 def test_tune_suite_tunes_every_kernel_and_ships_the_choices(cache, tmp_path, monkeypatch):
     if not runtime.kernels_interpreted():
         pytest.skip("uses interpreter-sized configs")
-    from igc_triton.kernels import configs
-
-    from igc_triton import suites, tune
+    from igc_triton.lab import suites, tune
+    from igc_triton.launch import configs
 
     def two(cfg, key):  # the interpreter config and a half-size variant of it
         return lambda *a, **k: [cfg, triton.Config({**cfg.kwargs, key: cfg.kwargs[key] // 2}, num_warps=4,
@@ -441,9 +442,9 @@ def test_the_default_is_the_cost_models_first_choice(ranking, compiled_spaces):
     (``igc-lab inspect --config all``), ranked and shipped; the tuner's default for that problem
     on an H100 is the model's fastest."""
     import igc_triton
-    import igc_triton.inspect as ii
-    from igc_triton.inspect import devices
-    from igc_triton.inspect import ranking as model_ranking
+    import igc_triton.lab.inspect as ii
+    from igc_triton.lab.inspect import devices
+    from igc_triton.lab.inspect import ranking as model_ranking
     x = torch.empty(2, 48, 8, 8)
     args = (x, torch.empty(48, 2, 3, 3), torch.empty(48, 24, 1, 1), 24)
     launches, floor = ii.capture_call(igc_triton.igc_block, *args, config=ii.ALL, gpu="h100")

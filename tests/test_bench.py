@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from igc_triton import cli, harness, providers, report, suites
+from igc_triton import cli
+from igc_triton.lab import harness, providers, report, suites
 
 TINY_SUITE = """
 description = "test suite"

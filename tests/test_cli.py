@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from igc_triton import cli, verify
+from igc_triton import cli
+from igc_triton.lab import verify
 
 
 def test_console_script_is_installed():
@@ -44,7 +45,7 @@ def test_verify_prints_table_and_passes(capsys):
 
 
 def test_verify_exits_nonzero_on_a_wrong_result(capsys, monkeypatch):
-    from igc_triton import launchers
+    from igc_triton.launch import launchers
     real = launchers.igc_secondary_fwd
     monkeypatch.setattr(launchers, "igc_secondary_fwd", lambda t, w, L, path=None: real(t, w, L, path) * 1.01)
     monkeypatch.setattr(verify, "CASES", [c for c in verify.CASES if c.op != "grouped_conv2d"][:1])
@@ -65,8 +66,8 @@ def test_importing_the_package_and_cli_does_not_import_triton():
     built for the compiler otherwise). `igc-lab bench` on a CPU sets it after importing the CLI,
     so nothing it imports at start may import triton."""
     code = ("import sys\n"
-            "import igc_triton, igc_triton.cli, igc_triton.harness, igc_triton.tune, igc_triton.report\n"
-            "import igc_triton.inspect, igc_triton.inspect.command, igc_triton.inspect.validate\n"
+            "import igc_triton, igc_triton.cli, igc_triton.lab.harness, igc_triton.lab.tune, igc_triton.lab.report\n"
+            "import igc_triton.lab.inspect, igc_triton.lab.inspect.command, igc_triton.lab.inspect.validate\n"
             "print(sorted(m for m in sys.modules if m == 'triton' or m.startswith('triton.')))")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from igc_triton import compile_check
+from igc_triton.lab import compile_check
 
 
 @pytest.mark.slow
@@ -24,7 +24,7 @@ def test_every_kernel_config_compiles_for_sm90(request):
 
 
 def test_variants_cover_every_config_and_kernel():
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     vs = compile_check.variants()
     spaces = [("grouped_conv2d_fwd_fma_kernel", configs.FMA_CONFIGS, False),
               ("grouped_conv2d_fwd_gemm_kernel", configs.GEMM_CONFIGS, True),
@@ -48,7 +48,7 @@ def test_variants_cover_every_config_and_kernel():
 
 
 BAD_VARIANT = """
-from igc_triton import compile_check
+from igc_triton.lab import compile_check
 good = next(v for v in compile_check.variants() if v.kernel == "grouped_conv2d_fwd_gemm_kernel")
 bad = compile_check.Variant(good.kernel, "BLOCK_K=8", "fp16",
                             tuple((k, 8 if k == "BLOCK_K" else v) for k, v in good.constexprs),

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import igc_triton as it
-from igc_triton import launchers, models, ops, reference
+from igc_triton import models, ops, reference
+from igc_triton.launch import launchers
 from igc_triton.testing import LAYOUTS, assert_close, rel_error, to_layout
 
 f64 = torch.float64
@@ -87,7 +88,7 @@ def test_fused_form_rule():
 
 def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
     kernels = []
-    from igc_triton import tuning
+    from igc_triton.launch import tuning
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     L, M, cin = 136, 2, 136  # C = 272 > 256
@@ -103,7 +104,7 @@ def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
 @pytest.mark.parametrize("cin,L,M,stride", [(32, 2, 16, 2), (48, 3, 20, 1), (16, 1, 24, 1)])
 def test_tc_form_is_chosen_for_large_partitions(cin, L, M, stride, device, monkeypatch):
     kernels = []
-    from igc_triton import tuning
+    from igc_triton.launch import tuning
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     C = L * M
@@ -247,7 +248,7 @@ def _nhwc_config(bc):
 def test_nhwc_form_matches_reference(C, L, H, W, stride, dil, k, bc, device, monkeypatch):
     """Every channel-block width on every case, with and without the epilogue, against the
     float64 reference; outputs start as NaN, so an unwritten element fails."""
-    from igc_triton import tuning
+    from igc_triton.launch import tuning
     kernels = []
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))

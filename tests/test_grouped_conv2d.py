@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from igc_triton import grouped_conv2d, launchers
+from igc_triton import grouped_conv2d
+from igc_triton.launch import launchers
 from igc_triton.testing import LAYOUTS, assert_close, to_layout
 
 CIN = 24

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from igc_triton import dense_equivalent_weight, igc_conv2d, igc_secondary, launchers, reference
+from igc_triton import dense_equivalent_weight, igc_conv2d, igc_secondary, reference
+from igc_triton.launch import launchers
 from igc_triton.testing import LAYOUTS, assert_close, to_layout
 
 # M = 1 (Xception), L = 1 (regular conv + channel scale), and up to the paper's L = 24.

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 import igc_triton
-import igc_triton.inspect as ii
-from igc_triton import autotune, cli
-from igc_triton.inspect import capture, devices, model, validate
+import igc_triton.lab.inspect as ii
+from igc_triton import cli
+from igc_triton.lab.inspect import capture, devices, model, validate
+from igc_triton.launch import autotune
 
 sys.path.insert(0, os.path.dirname(__file__))
 import planted_kernels as pk  # noqa: E402
@@ -79,7 +80,7 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
     row = planted["spill"]
     assert row["spills"] and row["spill_bytes"] > 0
     assert row["local_per_out"] > 0  # the spill traffic is in the counted instructions
-    from igc_triton.inspect import render
+    from igc_triton.lab.inspect import render
     assert render._cells(row)[3] == str(row["spill_bytes"])
 
 
@@ -106,7 +107,7 @@ def expected_kernels(kernel, layout):
 
 @pytest.fixture(scope="module")
 def forward():
-    from igc_triton.inspect import calls
+    from igc_triton.lab.inspect import calls
     captured = []
     for op, c, L, kernel in FORWARD:
         for dt in ("fp32", "fp16", "bf16"):
@@ -151,7 +152,7 @@ def test_bf16_compiles_to_the_memory_accesses_of_fp16(forward):
 
 
 def test_outputs_render_as_table_json_and_csv(forward):
-    from igc_triton.inspect import render
+    from igc_triton.lab.inspect import render
     text = render.table(forward)
     assert "igc_block_fwd_tc" in text and "predictions of the static model" in text
     data = json.loads(render.to_json(forward))
@@ -179,7 +180,7 @@ def test_frozen_launches_are_what_the_current_code_records(monkeypatch):
     run's launch rules: the nhwc form came later) gives exactly the frozen launches, and tracing
     one again with the frozen machine code gives the frozen accesses. (After a change of those
     kernels the frozen data still stands; this cannot run.)"""
-    from igc_triton import launchers
+    from igc_triton.launch import launchers
     with gzip.open(os.path.join(H200_RUN, validate.FROZEN), "rt") as f:
         data = json.load(f)
     if data["sources_fingerprint"] != autotune.sources_fingerprint(data["sources"]):
@@ -188,7 +189,7 @@ def test_frozen_launches_are_what_the_current_code_records(monkeypatch):
     ms, launches, notes = validate.measurements(H200_RUN, devices.get("h200"))
     assert not notes, notes
     assert set(launches) == set(data["launches"])
-    from igc_triton.inspect import analyze, layouts, sass, trace
+    from igc_triton.lab.inspect import analyze, layouts, sass, trace
     ident = next(i for i, lc in launches.items() if lc.kernel == "igc_block_fwd" and "nhwc" in lc.key)
     compiled = analyze.compiled_from_dict(data["compiled"][ident])
     sites = layouts.parse_sites(compiled.ttgir)
@@ -285,7 +286,7 @@ def test_an_op_refusing_the_shape_is_one_line(capsys):
 def test_report_shows_predicted_beside_measured(tmp_path):
     import shutil
 
-    from igc_triton import report
+    from igc_triton.lab import report
     for name in ("results.csv", "env.json"):
         shutil.copy(os.path.join(H200_RUN, name), tmp_path / name)
     v = validate.evaluate(H200_RUN, devices.get("h200"))
@@ -302,7 +303,7 @@ def test_report_shows_predicted_beside_measured(tmp_path):
 
 @pytest.fixture(scope="module")
 def nhwc_blocks():
-    from igc_triton.inspect import calls
+    from igc_triton.lab.inspect import calls
     captured = []
     # The paper's CIFAR blocks (N=128, 32x32) and lm-sweep's C=256, L=4 (N=64, 14x14).
     for shape in [calls.Shape(128, 48, 48, 32, 24), calls.Shape(128, 64, 64, 32, 8),

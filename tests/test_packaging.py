@@ -34,3 +34,39 @@ def test_ci_runs_the_readme_test_command():
     assert match, "README.md lacks the test command block after <!-- test-command -->"
     command = match.group(1).strip()
     assert command in (ROOT / ".ci" / "run").read_text()
+
+
+# --- the two wings: the library never imports the lab ----------------------------------------
+
+def _imports(path: pathlib.Path) -> set[str]:
+    import ast
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_the_library_never_imports_the_lab():
+    """Every module of the library (igc_triton outside lab/, the launch layer, models, kernels),
+    at any depth, function-level imports included; cli.py is the entry point to both wings."""
+    library = [p for p in list((ROOT / "igc_triton").rglob("*.py")) + list((ROOT / "kernels").rglob("*.py"))
+               if "lab" not in p.relative_to(ROOT).parts and p.name != "cli.py"]
+    assert len(library) > 20
+    offenders = {str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if m.startswith("igc_triton.lab"))
+                 for p in library}
+    assert {k: v for k, v in offenders.items() if v} == {}
+    # ...and the kernels folder holds device code only: no launch or lab module imported there.
+    for p in (ROOT / "kernels").glob("*.py"):
+        assert not any(m.startswith(("igc_triton.launch", "igc_triton.lab")) for m in _imports(p)), p
+
+
+def test_importing_the_library_loads_neither_the_lab_nor_triton():
+    code = ("import sys, igc_triton, igc_triton.models\n"
+            "bad = [m for m in sys.modules if m.startswith('igc_triton.lab') or m == 'triton']\n"
+            "assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

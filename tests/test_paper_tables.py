@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 from igc_triton import cli
-from igc_triton import paper_tables as pt
+from igc_triton.lab import paper_tables as pt
 
 ROWS = {(r.claim.network, r.claim.quantity): r for r in pt.rows()}
 
@@ -47,15 +47,27 @@ def test_formats():
     assert lines[0].startswith("| table") and len({len(line) for line in lines[:38]}) == 1  # aligned columns
     assert "(1) a slip in the paper" in md
     data = list(csv.DictReader(io.StringIO(pt.render("csv"))))
-    assert len(data) == 36 and data[0].keys() >= {"network", "paper", "ours", "rel_diff", "match", "note"}
-    assert json.loads(pt.render("json")) == data
+    assert len(data) == 36 and data[0].keys() >= {"network", "paper", "ours", "rel_diff", "match", "note", "params",
+                                                   "macs"}
+    assert [{k: str(v) if v is not None else "" for k, v in r.items()} for r in json.loads(pt.render("json"))] == data
     with pytest.raises(ValueError, match="format"):
         pt.render("html")
 
 
 def test_cli(capsys):
     assert cli.main(["paper-tables", "--format", "json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 36
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 36
+    # The exact counts as numbers beside the display strings: integers for every network row.
+    networks = [r for r in rows if r["quantity"] != "width"]
+    assert networks and all(type(r["params"]) is int and type(r["macs"]) is int for r in networks)
+    first = networks[0]
+    counts = pt.network_counts(first["network"])
+    assert (first["params"], first["macs"]) == (counts.params, counts.macs)
+    assert first["ours_value"] == (counts.params if first["quantity"] == "params" else counts.macs)
+    assert all(r["params"] is None for r in rows if r["quantity"] == "width")
+    assert cli.main(["paper-tables", "--format", "csv"]) == 0
+    assert int(next(csv.DictReader(io.StringIO(capsys.readouterr().out)))["macs"]) == counts.macs
 
 
 def test_readme_shows_the_current_table():

@@ -104,13 +104,15 @@ BLOCK_EXAMPLES = 60 if ON_GPU else 40
 
 @pytest.mark.slow
 def test_random_nhwc_blocks_match_fp64_reference(monkeypatch):
-    from igc_triton import igc_block, launchers, ops, reference, tuning
+    from igc_triton import igc_block, ops, reference
+    from igc_triton.launch import launchers, tuning
     device = torch.device("cuda" if ON_GPU else "cpu")
     kernels, seen = [], []
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
 
-    @settings(max_examples=BLOCK_EXAMPLES, deadline=None, database=None,
+    # Derandomized: the same draws every run, so that the coverage asserted below cannot flake.
+    @settings(max_examples=BLOCK_EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(block_configs())
     def check(cfg):
@@ -140,5 +142,5 @@ def test_random_nhwc_blocks_match_fp64_reference(monkeypatch):
 
     check()
     assert len(seen) >= BLOCK_EXAMPLES
-    # M = 32 and 64 are drawn too, not always in 40 examples: test_fused.NHWC_CASES keeps them.
+    # M = 32 and 64 may be drawn too; test_fused.NHWC_CASES keeps them in any case.
     assert {c["M"] for c in seen} >= {2, 4, 8, 16} and {c["k"] for c in seen} == {1, 3, 5}

@@ -10,7 +10,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-from igc_triton import selfcheck
+from igc_triton.lab import selfcheck
 
 TINY_SUITE = """
 description = "selfcheck test suite"

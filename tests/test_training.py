@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from igc_triton import models, train
+from igc_triton import models
+from igc_triton.lab import train
 from igc_triton.nn import set_backend
 from igc_triton.testing import rel_error
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import igc_triton as it
-from igc_triton import launchers
+from igc_triton.launch import launchers
 
 
 @pytest.fixture(autouse=True)

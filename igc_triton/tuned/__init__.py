@@ -1,5 +1,5 @@
 """Tuned launch configs shipped with the package, one JSON file per GPU name
-(``igc_triton.autotune.slug(torch.cuda.get_device_name())``), written by
+(``igc_triton.launch.autotune.slug(torch.cuda.get_device_name())``), written by
 ``igc-lab tune --suite NAME --ship``. Used in ``IGC_TRITON_AUTOTUNE=cached`` mode (the
 default) for problems the user's own tuning cache does not hold.
 

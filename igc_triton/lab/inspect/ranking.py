@@ -4,7 +4,7 @@ From an inspection with ``--config all`` (every candidate of every problem compi
 traced), each problem's configs are ordered by predicted time, for every GPU of the device
 table with the inspected architecture (the machine code is the same; bandwidths and clocks
 differ). ``ship`` merges them into the package's ``igc_triton/tuned/model-ranking.json``,
-which ``igc_triton.autotune`` reads: the default config of a problem is its first, and a
+which ``igc_triton.launch.autotune`` reads: the default config of a problem is its first, and a
 first call benchmarks its best ``MODEL_TOP_K``.
 """
 
@@ -14,7 +14,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from igc_triton.inspect import devices, model
+from igc_triton.lab.inspect import devices, model
 
 
 def rank(result, device) -> dict:
@@ -42,7 +42,7 @@ def ship(result, path=None, command: str = "") -> Path:
     (dropping the entries of kernels whose sources changed since they were ranked). The file
     keeps each problem's ``KEEP`` best configs, as indexes into one list of configs, and per
     kernel its source files and their hash."""
-    from igc_triton import autotune
+    from igc_triton.launch import autotune
     path = Path(path or str(autotune.ranking_path()))
     try:
         data = json.loads(path.read_text()) if path.is_file() else {}
@@ -51,17 +51,21 @@ def ship(result, path=None, command: str = "") -> Path:
     if data.get("format") != autotune.RANKING_FORMAT:
         data = {}
     # Each kernel's entries stand for its own source files; a kernel whose sources changed starts afresh.
+    # A kernel's source files are found again on every ranking: one that starts importing a
+    # helper from another kernel file (as the nhwc kernel did) depends on that file from then on.
     sources = data.get("sources", {})
+    current_files = {}
     for call in result.calls:
         for r in call.reports:
             if not r.launch.key:  # launched outside the tuner: nothing to rank
                 continue
-            files = autotune.kernel_files(os.path.basename(r.launch.file))
-            sources.setdefault(r.launch.kernel, {"files": files, "hash": autotune.sources_fingerprint(files)})
-    fresh = {k for k, src in sources.items() if autotune.sources_fingerprint(src["files"]) == src["hash"]}
+            current_files[r.launch.kernel] = autotune.kernel_files(os.path.basename(r.launch.file))
+            sources.setdefault(r.launch.kernel, {"files": current_files[r.launch.kernel], "hash": ""})
+    fresh = {k for k, src in sources.items() if autotune.sources_fingerprint(src["files"]) == src["hash"]
+             and current_files.get(k, src["files"]) == src["files"]}
     for k in list(sources):
         if k not in fresh:
-            files = sources[k]["files"]
+            files = current_files.get(k, sources[k]["files"])
             sources[k] = {"files": files, "hash": autotune.sources_fingerprint(files)}
             for gpu in data.get("gpus", {}).values():
                 gpu["entries"] = {p: v for p, v in gpu["entries"].items() if p.partition("|")[0] != k}

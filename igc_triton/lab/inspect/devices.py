@@ -67,4 +67,4 @@ def for_arch(arch: int) -> Device:
         if d.arch == arch:
             return d
     raise ValueError(f"no GPU of compute capability {arch} in the device table ({', '.join(DEVICES)}): "
-                     f"pass --gpu, or add one to igc_triton/inspect/devices.py")
+                     f"pass --gpu, or add one to igc_triton/lab/inspect/devices.py")

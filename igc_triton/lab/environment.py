@@ -38,7 +38,7 @@ def git_commit() -> str:
 
 def kernels_fingerprint() -> str:
     """Hash of the kernel sources and config spaces: runs with equal ones timed the same code."""
-    from igc_triton import autotune
+    from igc_triton.launch import autotune
     return autotune.kernels_fingerprint()
 
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from igc_triton import functional, models, reference
+from igc_triton.lab.suites import Layer, NetSpec
 from igc_triton.nn import IGCConv2d, set_backend
-from igc_triton.suites import Layer, NetSpec
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -155,7 +155,7 @@ register(Provider("cudnn-xception", "layer", "Xception-style depthwise 3x3 + den
                   False, lambda c, t: lambda: _ref_xception(c, t), _ref_xception, _igc_only, xception_macs,
                   lambda c: 9 * c.cin + c.cin * c.cout, baseline=True))
 def _fused_only(c: Layer):
-    from igc_triton import launchers
+    from igc_triton.launch import launchers
     if c.L is None:
         return "regular layer: no IGC block"
     if not launchers.fused_block_supported(c.cin, c.cout, c.L, torch.float32):

@@ -9,16 +9,16 @@ device table ``devices``) predicts its time and names its bound.
 
 Python API::
 
-    from igc_triton import inspect as ii
+    from igc_triton.lab import inspect as ii
     result = ii.inspect_call(igc_triton.igc_block, x, wp, ws, L=24, gpu="h100")
     print(ii.render_table(result))
 
-Nothing here imports triton until a function runs (``import igc_triton.inspect`` is cheap).
+Nothing here imports triton until a function runs (``import igc_triton.lab.inspect`` is cheap).
 """
 
 from dataclasses import dataclass, field
 
-from igc_triton.inspect.capture import ALL, CONFIG_MODES, DEFAULT, TUNED, Launch, identity, recording
+from igc_triton.lab.inspect.capture import ALL, CONFIG_MODES, DEFAULT, TUNED, Launch, identity, recording
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Inspection:
 
 
 def _device(gpu=None, arch=None):
-    from igc_triton.inspect import devices
+    from igc_triton.lab.inspect import devices
     if gpu is None:
         device = devices.for_arch(arch) if arch else devices.get(devices.DEFAULT_GPU)
     else:
@@ -81,7 +81,7 @@ def capture_call(fn, *args, config: str = DEFAULT, gpu=None, tuning_file=None, l
 def analyze_calls(calls: list, gpu=None, arch=None, jobs: int = 2, python=None, progress=None) -> Inspection:
     """``calls``: (label, launches, floor bytes[, meta]) tuples. Each distinct launch is compiled
     and traced once, however many calls share it."""
-    from igc_triton.inspect import analyze
+    from igc_triton.lab.inspect import analyze
     device = _device(gpu, arch)
     unique: dict = {}
     for _, launches, *_ in calls:
@@ -114,7 +114,7 @@ def inspect_call(fn, *args, config: str = DEFAULT, gpu=None, arch=None, tuning_f
 
 
 def render_table(result: Inspection) -> str:
-    from igc_triton.inspect.render import table
+    from igc_triton.lab.inspect.render import table
     return table(result)
 
 

@@ -13,8 +13,8 @@ import functools
 import torch
 import triton
 
-from igc_triton import autotune, launchers, tuning
-from igc_triton.launchers import FMA, GEMM, _acc_dtype, _dot_precision
+from igc_triton.launch import autotune, launchers, tuning
+from igc_triton.launch.launchers import FMA, GEMM, _acc_dtype, _dot_precision
 from igc_triton.runtime import is_channels_last
 
 # Smallest per-group channel counts sent to the tensor-core kernels (tl.dot needs K >= 16).

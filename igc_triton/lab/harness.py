@@ -25,8 +25,10 @@ from dataclasses import dataclass
 
 import torch
 
-from igc_triton import autotune, environment, providers, runtime, testing, timing
-from igc_triton.suites import Layer, Network, Suite
+from igc_triton import runtime, testing
+from igc_triton.lab import environment, providers
+from igc_triton.lab.suites import Layer, Network, Suite
+from igc_triton.launch import autotune, timing
 
 COLUMNS = ["suite", "case", "side", "kind", "provider", "dtype", "layout", "mode", "device", "timer", "status",
            "metric", "value", "p20", "p80", "unit", "batch", "cin", "cout", "hw", "L", "M", "stride", "macs",
@@ -345,7 +347,7 @@ def claim_rows(suite: Suite, device: torch.device) -> list[dict]:
     """The paper's printed params and FLOPs of the suite's networks (``paper = {...}`` in the
     suite), beside our per-image counts of the same networks, so that the report's claims
     table comes from the results file too."""
-    from igc_triton import paper_tables
+    from igc_triton.lab import paper_tables
     rows = []
     for case in suite.networks:
         for side, name in case.paper:
@@ -428,7 +430,7 @@ def _run(suite, out_dir, provider_names, dtypes, layouts, resume, shard, device,
 def _env_path(out_dir: str, env_name: str, env: dict) -> str:
     """Where a resumed run's environment goes: beside the earlier runs' (``env-run2.json`` ...),
     which must share its GPU model and kernel sources -- a folder holds one comparable set."""
-    from igc_triton import report
+    from igc_triton.lab import report
     stem = env_name.removesuffix(".json")
     earlier = sorted(glob.glob(os.path.join(out_dir, f"{stem}.json"))
                      + glob.glob(os.path.join(out_dir, f"{stem}-run*.json")))

@@ -2,7 +2,7 @@
 
 A memory op's register layout (``#ttg.blocked``, a ``#ttg.slice`` of one, or ``#ttg.linear``)
 fixes, for every (warp, lane, register), the tile element it holds. Together with the
-pointers the traced program computed (``igc_triton.inspect.trace``), that gives the
+pointers the traced program computed (``igc_triton.lab.inspect.trace``), that gives the
 addresses each warp-level instruction touches: the cache lines and sectors the hardware
 must serve.
 """

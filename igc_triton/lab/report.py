@@ -12,7 +12,7 @@ import json
 import math
 import os
 
-from igc_triton import providers
+from igc_triton.lab import providers
 
 IGC_BASELINES = ("cudnn-igc-eager", "cudnn-igc-folded", "cudnn-igc-eager+graph", "cudnn-igc-folded+graph")
 

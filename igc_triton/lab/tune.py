@@ -12,8 +12,9 @@ from pathlib import Path
 
 import torch
 
-from igc_triton import autotune, providers
-from igc_triton.suites import Layer, Suite
+from igc_triton.lab import providers
+from igc_triton.lab.suites import Layer, Suite
+from igc_triton.launch import autotune
 
 
 def _layer_work(case: Layer, dtype: str, layout: str, device: torch.device, training: bool):

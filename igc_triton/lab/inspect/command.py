@@ -10,7 +10,7 @@ class InspectError(ValueError):
 
 
 def add_arguments(p):
-    from igc_triton.inspect import calls, capture, devices
+    from igc_triton.lab.inspect import calls, capture, devices
     p.add_argument("op", nargs="?", metavar="OP",
                    help=f"the op to inspect: {', '.join(calls.OPS)} (or give --suite, or --validate)")
     p.add_argument("--batch", type=int, default=32, help="N (default 32)")
@@ -53,7 +53,7 @@ def add_arguments(p):
 
 
 def _check(args):
-    from igc_triton.inspect import calls, devices
+    from igc_triton.lab.inspect import calls, devices
     if args.jobs < 1:
         raise InspectError(f"--jobs must be >= 1, got {args.jobs}")
     if args.gpu is None and args.arch is not None:
@@ -88,12 +88,12 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from igc_triton import inspect as ii
-    from igc_triton.inspect import calls, render
+    from igc_triton.lab import inspect as ii
+    from igc_triton.lab.inspect import calls, render
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     gpu = ii._device(args.gpu, args.arch)
     if args.validate:
-        from igc_triton.inspect import validate
+        from igc_triton.lab.inspect import validate
         device = devices_for_run(args)
         v = validate.evaluate(args.validate, device, python=args.triton_python, jobs=args.jobs, progress=say)
         return _emit(args, validate.render(v))
@@ -107,7 +107,7 @@ def _run(args) -> int:
                                                   label=label, **fkw)
                 captured.append((label, launches, floor))
     else:
-        from igc_triton import suites
+        from igc_triton.lab import suites
         suite = suites.load(args.suite)
         todo = calls.suite_calls(suite, args.case, args.providers, args.dtype, args.layout)
         if not todo:
@@ -119,7 +119,7 @@ def _run(args) -> int:
             say(f"  captured {n}/{len(todo)} {label} ({len(rec.launches)} launches)")
     result = ii.analyze_calls(captured, gpu, args.arch, args.jobs, args.triton_python, say)
     if args.ship_ranking:
-        from igc_triton.inspect import ranking
+        from igc_triton.lab.inspect import ranking
         say(f"model ranking: {ranking.ship(result, command='igc-lab inspect ' + ' '.join(sys.argv[2:]))}")
     if args.format == "json":
         return _emit(args, render.to_json(result))
@@ -132,7 +132,7 @@ def _run(args) -> int:
 
 
 def devices_for_run(args):
-    from igc_triton.inspect import devices, validate
+    from igc_triton.lab.inspect import devices, validate
     return devices.get(args.gpu) if args.gpu else validate.run_device(args.validate)
 
 

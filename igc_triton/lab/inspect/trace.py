@@ -2,7 +2,7 @@
 
 The program chosen is the middle of the grid (away from the first and last blocks). Every
 ``tl.load`` / ``tl.store`` it executes is recorded with its pointer and mask tiles and its
-source line; mapped through the compiled layout of that site (``igc_triton.inspect.layouts``),
+source line; mapped through the compiled layout of that site (``igc_triton.lab.inspect.layouts``),
 that gives per site: executions, elements each thread holds, and, per warp-level instruction,
 the distinct 128-byte lines and 32-byte sectors its active lanes touch. Tensors are real
 (uninitialised) CPU allocations of the launch's shapes and strides, aligned like a GPU
@@ -83,7 +83,7 @@ def trace_launch(launch, sites: dict, vector_bytes: dict) -> Trace:
     import numpy as np
     from triton.runtime import interpreter
 
-    from igc_triton.inspect.compile import _value, load_kernel
+    from igc_triton.lab.inspect.compile import _value, load_kernel
 
     out = Trace()
     try:
@@ -154,7 +154,7 @@ def match_sites(traced: set, sites: dict) -> dict:
 def _accumulate(out: Trace, kind, where, ptrs, mask, es, site, vbytes, num_warps, ranges):
     import numpy as np
 
-    from igc_triton.inspect import layouts
+    from igc_triton.lab.inspect import layouts
     shape = tuple(ptrs.shape)
     ptrs = ptrs.reshape(-1).astype(np.int64)
     mask = mask.reshape(-1)
@@ -202,8 +202,8 @@ def _accumulate(out: Trace, kind, where, ptrs, mask, es, site, vbytes, num_warps
 
 def trace_item(item: dict) -> dict:
     """Worker side: (launch, compiled sites, vector widths) as JSON in, the trace as a dict out."""
-    from igc_triton.inspect.capture import launch_from_dict
-    from igc_triton.inspect.layouts import site_from_json
+    from igc_triton.lab.inspect.capture import launch_from_dict
+    from igc_triton.lab.inspect.layouts import site_from_json
     sites = dict(site_from_json(s) for s in item["sites"])
     widths = {(f, line): b for f, line, b in item["vector_bytes"]}
     return trace_to_dict(trace_launch(launch_from_dict(item["launch"]), sites, widths))
@@ -212,13 +212,13 @@ def trace_item(item: dict) -> dict:
 def trace_all(jobs_list, jobs: int = 1, progress=None) -> list[Trace]:
     """``jobs_list``: ``(launch, sites, vector_bytes)`` triples; traced in ``jobs`` processes with
     TRITON_INTERPRET=1, results in order."""
-    from igc_triton.inspect import workers
-    from igc_triton.inspect.capture import launch_to_dict
-    from igc_triton.inspect.layouts import site_to_json
+    from igc_triton.lab.inspect import workers
+    from igc_triton.lab.inspect.capture import launch_to_dict
+    from igc_triton.lab.inspect.layouts import site_to_json
     items = [{"launch": launch_to_dict(lc),
               "sites": [site_to_json(where, s) for where, s in sites.items()],
               "vector_bytes": [[*where, b] for where, b in widths.items()]} for lc, sites, widths in jobs_list]
-    out = workers.run("igc_triton.inspect.trace", items, jobs, interpret=True, progress=progress)
+    out = workers.run("igc_triton.lab.inspect.trace", items, jobs, interpret=True, progress=progress)
     return [trace_from_dict(t) for t in out]
 
 
@@ -235,7 +235,7 @@ def trace_from_dict(d: dict) -> Trace:
 if __name__ == "__main__":
     import warnings
 
-    from igc_triton.inspect import workers
+    from igc_triton.lab.inspect import workers
     # The traced tensors hold whatever memory held: overflows in their arithmetic are noise.
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     raise SystemExit(workers.serve(None, trace_item, "trace one program of recorded launches (igc-lab inspect's "

@@ -72,7 +72,7 @@ def suite_calls(suite, cases=None, provider_names=None, dtypes=None, layouts=Non
     naming an unknown one)."""
     import torch
 
-    from igc_triton import providers
+    from igc_triton.lab import providers
     names = {c.name for c in suite.layers} | {n.name for n in suite.networks}
     unknown = [c for c in cases or [] if c not in names]
     if unknown:

@@ -2,7 +2,7 @@
 
 Compiling needs kernels built for the compiler and tracing needs them built for Triton's
 interpreter, and Triton decides which when it is imported (``igc_triton.runtime``), so each
-step runs in a fresh ``python -m igc_triton.inspect.<step>`` process with ``TRITON_INTERPRET``
+step runs in a fresh ``python -m igc_triton.lab.inspect.<step>`` process with ``TRITON_INTERPRET``
 set or unset, whatever the caller's process is (a test under the interpreter, a notebook, a
 script read from standard input). Inputs and outputs go through JSON files; the worker runs
 its items in a pool of ``jobs`` processes and reports progress on standard output as it goes.

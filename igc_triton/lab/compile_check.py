@@ -4,7 +4,7 @@ The Triton interpreter accepts programs the GPU compiler rejects (``tl.dot`` wit
 shape and dtype errors). This builds each kernel ahead of time for ``GPUTarget("cuda", 90,
 32)`` (H100/H200, sm_90) with Triton's bundled ptxas, so CI catches those errors on a CPU.
 
-Usage: ``igc-lab compile-check`` or ``python -m igc_triton.compile_check``.
+Usage: ``igc-lab compile-check`` or ``python -m igc_triton.lab.compile_check``.
 """
 
 import argparse
@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from igc_triton.tuning import _with, fused_tile, wgrad_fma_tile
+from igc_triton.launch.tuning import _with, fused_tile, wgrad_fma_tile
 
 # The dtypes whose tensor-core lowering differs; float64 and 64-bit integer arguments (sizes or
 # strides >= 2**31) are compiled once per kernel, with its default config.
@@ -36,7 +36,7 @@ def variants() -> list[Variant]:
     """Every (kernel, config, dtype) the launchers can produce, with representative shapes."""
     from triton import Config
 
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
 
     out = []
 
@@ -143,7 +143,7 @@ def variants() -> list[Variant]:
 
 def tuning_fused(c_pad):
     """The default fused config as the launcher adapts it to ``c_pad`` (BLOCK_N <= C_PAD)."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     return fused_tile(configs.FUSED_CONFIGS[0], c_pad)
 
 
@@ -242,7 +242,8 @@ def run(arch: int = 90, jobs: int = 2) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m igc_triton.compile_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m igc_triton.lab.compile_check",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", type=int, default=90, help="compute capability x10 (default 90: H100/H200)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel compiler processes (default 2)")
     args = parser.parse_args(argv)

@@ -108,7 +108,7 @@ class Selfcheck:
 
         import torch
 
-        from igc_triton import environment
+        from igc_triton.lab import environment
         device = torch.device("cuda" if self.on_gpu else "cpu")
         env = environment.capture(device)
         env["selfcheck"] = {"budget_s": self.budget_s, "suite": self.suite, "command": " ".join(sys.argv)}
@@ -196,7 +196,7 @@ class Selfcheck:
                 step.problems = text.strip().splitlines()[-3:]
         results = self.out / "results.csv"
         if results.exists():
-            from igc_triton import report
+            from igc_triton.lab import report
             statuses = _statuses(results)
             step.detail = (f"suite {self.suite}: " + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))
                            + (f"; {left.group(1)} left (igc-lab bench --resume --out ...)" if left else ""))
@@ -306,7 +306,7 @@ def _statuses(results: pathlib.Path) -> dict:
 
 
 def _bad_rows(results: pathlib.Path) -> list[tuple[str, str]]:
-    from igc_triton import harness
+    from igc_triton.lab import harness
     return [(f"{r['case']} {r['provider']} {r['dtype']} {r['layout']}", f"{r['status']} {r['detail']}".strip())
             for r in _rows(results) if r["metric"] == "status" and r["status"] in (harness.WRONG, harness.ERROR)]
 

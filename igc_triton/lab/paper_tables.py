@@ -150,10 +150,23 @@ def _fields(r: Row) -> dict:
             "rel_diff": f"{r.rel_diff * 100:+.2f}%", "match": "yes" if r.match else "NO", "note": r.note}
 
 
+def _numbers(r: Row) -> dict:
+    """The exact numbers beside the display strings (JSON and CSV): the paper's value and ours in
+    plain units, and our whole network's parameter and multiply-add counts (None for a sweep's
+    width row, which names no single network)."""
+    c = r.claim
+    counts = network_counts(c.network) if c.quantity != "width" else None
+    return {"paper_value": float(c.printed) * c.unit, "ours_value": r.ours * c.unit, "rel_diff_value": r.rel_diff,
+            "params": counts.params if counts else None, "macs": counts.macs if counts else None}
+
+
 def render(fmt: str = "md") -> str:
-    """The comparison as a markdown table (aligned, so readable in a terminal), CSV or JSON."""
+    """The comparison as a markdown table (aligned, so readable in a terminal), CSV or JSON;
+    JSON and CSV add the exact numbers (``_numbers``)."""
     rs = rows()
     data = [_fields(r) for r in rs]
+    if fmt in ("json", "csv"):
+        data = [{**d, **_numbers(r)} for d, r in zip(data, rs)]
     if fmt == "json":
         return json.dumps(data, indent=2)
     if fmt == "csv":

@@ -62,7 +62,7 @@ class Network:
     input: tuple[int, int, int]
     igc: NetSpec
     baseline: NetSpec | None
-    paper: tuple = ()  # ((side, network name in igc_triton.paper_tables.NETWORKS), ...)
+    paper: tuple = ()  # ((side, network name in igc_triton.lab.paper_tables.NETWORKS), ...)
 
 
 @dataclass
@@ -159,7 +159,7 @@ def _netspec(where, d) -> NetSpec:
 
 def _paper(where, d) -> tuple:
     """The networks of the paper's tables these sides are (names of ``paper_tables.NETWORKS``)."""
-    from igc_triton import paper_tables
+    from igc_triton.lab import paper_tables
     if not isinstance(d, dict) or not set(d) <= {"igc", "baseline"}:
         raise SuiteError(f"{where}: paper must be {{ igc = NAME, baseline = NAME }}, got {d!r}")
     for side, name in d.items():

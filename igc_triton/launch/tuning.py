@@ -1,12 +1,12 @@
 """Candidate launch configs of every kernel for one problem, and the choice among them.
 
-Each ``*_candidates`` function takes the kernel's space from ``igc_triton.kernels.configs``,
+Each ``*_candidates`` function takes the kernel's space from ``igc_triton.launch.configs``,
 puts the heuristic default first (the config used with ``IGC_TRITON_AUTOTUNE=off``) and
 prunes what cannot help this problem: tiles wider than the channels they cover, ``tl.dot``
 steps with K < 16, pipelines that overflow shared memory, register tiles too large for the
 warps. Under the interpreter there is one candidate, a large tile (each program instance
 costs about a millisecond of Python), so nothing is ever benchmarked there.
-``choose`` hands the candidates to the autotuner (``igc_triton.autotune``).
+``choose`` hands the candidates to the autotuner (``igc_triton.launch.autotune``).
 """
 
 import functools
@@ -14,7 +14,8 @@ import functools
 import torch
 import triton
 
-from igc_triton import autotune, runtime
+from igc_triton import runtime
+from igc_triton.launch import autotune
 
 # Dynamic shared memory assumed when the device does not report its opt-in limit (sm_86's).
 DEFAULT_SMEM_BYTES = 99 * 1024
@@ -66,18 +67,18 @@ def _channel_tiles(space, interpret_cfg, channels: int, channels_last: bool) -> 
 
 def fma_candidates(channels: int, channels_last: bool) -> list:
     """``grouped_conv2d_fwd_fma_kernel`` / ``igc_secondary_fwd_kernel``: [pixels x channels] tiles."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     return _channel_tiles(configs.FMA_CONFIGS, configs.INTERPRET_FMA, channels, channels_last)
 
 
 def dgrad_fma_candidates(channels: int, channels_last: bool) -> list:
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     return _channel_tiles(configs.DGRAD_FMA_CONFIGS, configs.INTERPRET_FMA, channels, channels_last)
 
 
 def reduce_candidates(channels: int, channels_last: bool) -> list:
     """The pixel-reducing kernels (bias gradient, secondary weight gradient)."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     return _channel_tiles(configs.REDUCE_FMA_CONFIGS, configs.INTERPRET_REDUCE, channels, channels_last)
 
 
@@ -85,7 +86,7 @@ def _gemm_tiles(space, small_default: int, k_channels: int, n_channels: int, ele
                 device: torch.device) -> list:
     """Implicit-GEMM tile spaces: ``space[small_default]`` first for N <= 32 channels (else
     ``space[0]``), pruned by ``_gemm_fits``."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     if runtime.kernels_interpreted():
         return _interpreted(configs.INTERPRET_GEMM, "BLOCK_N", n_channels)
     smem = smem_bytes(device)
@@ -102,20 +103,20 @@ def _gemm_fits(cfg: triton.Config, k_channels: int, n_channels: int, elem_bytes:
 
 def gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, device: torch.device) -> list:
     """``grouped_conv2d_fwd_gemm_kernel``: M = pixels, N = output channels, K = input channels per tap."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     return _gemm_tiles(configs.GEMM_CONFIGS, 2, cin_per_group, cout_per_group, elem_bytes, device)
 
 
 def dgrad_gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, device: torch.device) -> list:
     """dgrad as a GEMM: N = input channels of the group, K = output channels per tap."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     return _gemm_tiles(configs.DGRAD_GEMM_CONFIGS, 1, cout_per_group, cin_per_group, elem_bytes, device)
 
 
 def wgrad_fma_candidates(channels: int, taps: int) -> list:
     """``grouped_conv2d_wgrad_fma_kernel``, whose tile is [BLOCK_P x BLOCK_C x taps]: BLOCK_P
     shrinks as the (power-of-two) tap count grows past 16, keeping the tile size."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     if runtime.kernels_interpreted():
         return _interpreted(configs.INTERPRET_REDUCE, "BLOCK_C", channels)
     return [wgrad_fma_tile(cfg, taps) for cfg in configs.WGRAD_FMA_CONFIGS]
@@ -128,7 +129,7 @@ def wgrad_fma_tile(cfg: triton.Config, taps: int) -> triton.Config:
 
 def wgrad_gemm_candidates(cin_per_group: int, cout_per_group: int) -> list:
     """wgrad as a GEMM per (group, tap): [out-channels x pixels] . [pixels x in-channels]."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     if runtime.kernels_interpreted():
         return [configs.INTERPRET_WGRAD_GEMM]
     return _space(configs.WGRAD_GEMM_CONFIGS[0], configs.WGRAD_GEMM_CONFIGS,
@@ -139,7 +140,7 @@ def wgrad_gemm_candidates(cin_per_group: int, cout_per_group: int) -> list:
 def fused_candidates(c_pad: int) -> list:
     """``igc_block_fwd_kernel``: BLOCK_N never exceeds the padded width, and the [BLOCK_P x C_PAD]
     register tile stays within ``FUSED_TILE_REGS_PER_THREAD`` (the default always stays)."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     if runtime.kernels_interpreted():
         return [fused_tile(configs.INTERPRET_FUSED, c_pad)]
     space = [fused_tile(cfg, c_pad) for cfg in configs.FUSED_CONFIGS]
@@ -149,7 +150,7 @@ def fused_candidates(c_pad: int) -> list:
 
 def fused_wide_candidates(L: int) -> list:
     """``igc_block_fwd_wide_kernel``: BLOCK_N and BLOCK_K capped at what L needs (above 16)."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     if runtime.kernels_interpreted():
         cfg = configs.INTERPRET_FUSED_WIDE
         return [_with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], _width(L)))]
@@ -162,7 +163,7 @@ def fused_tc_candidates(l_pad: int, M: int, cin_per_group: int) -> list:
     """``igc_block_fwd_tc_kernel``: the configs whose [BLOCK_P x L_PAD x BLOCK_M] tile stays within
     ``FUSED_TILE_REGS_PER_THREAD`` (in the space's order; the first is the default; the
     smallest tile is always kept), none wider than M or CIN_G need."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     if runtime.kernels_interpreted():
         return [configs.INTERPRET_FUSED_TC]
     space = configs.FUSED_TC_CONFIGS
@@ -190,7 +191,7 @@ def nhwc_candidates(channels: int, M: int, out_width: int) -> list:
     power of two) holding whole partitions (a multiple of M), at most NHWC_MAX_BLOCKS of them,
     and tiles no wider than the rows (``nhwc_tile_width_cap``). The default is the first of
     ``configs.NHWC_CONFIGS`` that keeps to that: the narrowest block, the widest tile."""
-    from igc_triton.kernels import configs
+    from igc_triton.launch import configs
     if runtime.kernels_interpreted():
         return [_with(configs.INTERPRET_NHWC, BC=max(configs.INTERPRET_NHWC.kwargs["BC"], M))]
     cap = nhwc_tile_width_cap(out_width)

@@ -11,7 +11,7 @@ import functools
 import torch
 import triton
 
-from igc_triton import autotune, tuning
+from igc_triton.launch import autotune, tuning
 from igc_triton.runtime import is_channels_last
 
 FMA = "fma"

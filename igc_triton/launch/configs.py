@@ -1,7 +1,7 @@
 """Launch-config spaces of every kernel (tile sizes, warps, pipeline stages).
 
-Every config listed here is compiled for sm_90 in a CPU test (``igc_triton.compile_check``),
-so the autotuner (``igc_triton.autotune``) may pick any of them; ``igc_triton.tuning`` prunes
+Every config listed here is compiled for sm_90 in a CPU test (``igc_triton.lab.compile_check``),
+so the autotuner (``igc_triton.launch.autotune``) may pick any of them; ``igc_triton.launch.tuning`` prunes
 each space for a problem and puts the heuristic default first. No config choice has been
 measured on a GPU yet: the spaces are starting points around the defaults.
 Tile shapes follow the layouts: NCHW keeps a channel's pixels contiguous (wide pixel

@@ -2,7 +2,7 @@
 
 A launcher names its kernel, a *problem key* (L, M, channels, kernel size, stride, dilation,
 dtype, layout and the pixel count rounded up to a power of two -- not the raw batch size), its
-candidate configs (the kernel's space in ``kernels/configs.py``, pruned for the problem, the
+candidate configs (the kernel's space in ``launch/configs.py``, pruned for the problem, the
 heuristic default first) and a function that launches one config. ``IGC_TRITON_AUTOTUNE``
 says what happens then:
 
@@ -239,6 +239,7 @@ def kernels_fingerprint() -> str:
     for name in sorted(p.name for p in root.iterdir() if p.name.endswith(".py")):
         h.update(name.encode())
         h.update((root / name).read_bytes())
+    h.update((importlib.resources.files("igc_triton.launch") / "configs.py").read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -328,7 +329,7 @@ def write_entries(path: Path, gpu: str, entries: dict):
 def cuda_timer(fn: Callable[[], object]) -> float:
     """Median milliseconds of ``fn`` (L2 flushed before each call), short runs: tuning compares
     configs of one problem, the benchmark harness does the careful timing."""
-    from igc_triton import timing
+    from igc_triton.launch import timing
     return timing.time_cuda(fn, warmup_ms=5, rep_ms=25, max_reps=100).p50
 
 

@@ -3,7 +3,7 @@ tensor-core shapes, and the loops (backward branches) they sit in.
 
 Static SASS says what one pass over the code issues; a kernel's dynamic count weights every
 instruction by the trip counts of the loops around it. Trip counts come from
-``solve_trip_counts``: the traced program (``igc_triton.inspect.trace``) says how many
+``solve_trip_counts``: the traced program (``igc_triton.lab.inspect.trace``) says how many
 elements each load site read per thread, and the SASS holds the loads of that site inside
 and outside each loop, so each loop's trip count is what makes the two agree. Loops sharing
 their branch's source line (one source loop copied per unrolled tap) share one trip count.

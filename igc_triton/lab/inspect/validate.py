@@ -72,7 +72,7 @@ def spearman(a, b) -> float:
 
 
 def _layer(row):
-    from igc_triton.suites import Layer
+    from igc_triton.lab.suites import Layer
     return Layer(row["case"], "", int(row["batch"]), int(row["cin"]), int(row["cout"]), int(row["hw"]),
                  int(row["L"]) if row["L"] else None, int(row["stride"] or 1))
 
@@ -81,8 +81,8 @@ def measurements(run_dir, device, progress=None):
     """(measurements, {identity: Launch}, notes) of a run folder, captured with its tuned configs."""
     import torch
 
-    from igc_triton import providers
-    from igc_triton.inspect import capture
+    from igc_triton.lab import providers
+    from igc_triton.lab.inspect import capture
     run = Path(run_dir)
     rows = list(csv.DictReader(open(run / "results.csv")))
     tuning = run / "tuning-cache.json"
@@ -139,8 +139,8 @@ def _config_text(lc) -> str:
 def freeze(run_dir, device, python=None, jobs=2, progress=None) -> Path:
     """Capture, compile (with ``python``'s Triton when given: the run's own version) and trace
     every launch of the run; write them to ``RUN/inspect-frozen.json.gz``."""
-    from igc_triton import autotune
-    from igc_triton.inspect import analyze, capture, layouts
+    from igc_triton.lab.inspect import analyze, capture, layouts
+    from igc_triton.launch import autotune
     ms, launches, notes = measurements(run_dir, device, progress)
     ids = list(launches)
     reports = analyze.analyze([launches[i] for i in ids], device, jobs=jobs, progress=progress, python=python)
@@ -169,7 +169,7 @@ def freeze(run_dir, device, python=None, jobs=2, progress=None) -> Path:
 def evaluate(run_dir, device, live=False, python=None, jobs=2, progress=None) -> Validation:
     """Predict every measurement of the run and compare. Uses the frozen data when the folder has
     it (unless ``live``), else captures, compiles and traces the current kernels."""
-    from igc_triton.inspect import analyze, capture
+    from igc_triton.lab.inspect import analyze, capture
     path = Path(run_dir) / FROZEN
     notes = []
     if path.is_file() and not live:
@@ -232,7 +232,7 @@ def render(v: Validation) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m igc_triton.inspect.validate",
+    parser = argparse.ArgumentParser(prog="python -m igc_triton.lab.inspect.validate",
                                      description="Compare the cost model with a measured bench run folder.")
     parser.add_argument("run_dir")
     parser.add_argument("--gpu", help="device table entry (default: the run's GPU)")
@@ -244,7 +244,7 @@ def main(argv=None) -> int:
                                                            "RUN_DIR/predicted.csv, which igc-lab report shows)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
-    from igc_triton.inspect import devices
+    from igc_triton.lab.inspect import devices
     device = devices.get(args.gpu) if args.gpu else run_device(args.run_dir)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     if args.freeze:
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
 
 def run_device(run_dir):
     """The device table entry of the GPU a run folder was measured on (its env.json)."""
-    from igc_triton.inspect import devices
+    from igc_triton.lab.inspect import devices
     env = Path(run_dir) / "env.json"
     name = json.loads(env.read_text()).get("gpu_name", "") if env.is_file() else ""
     for d in devices.DEVICES.values():

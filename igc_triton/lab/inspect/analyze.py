@@ -3,10 +3,10 @@
 import math
 from dataclasses import dataclass, field
 
-from igc_triton.inspect import layouts, model, sass
-from igc_triton.inspect.capture import Launch
-from igc_triton.inspect.compile import Compiled, compile_all
-from igc_triton.inspect.trace import Trace, trace_all, trace_from_dict, trace_to_dict
+from igc_triton.lab.inspect import layouts, model, sass
+from igc_triton.lab.inspect.capture import Launch
+from igc_triton.lab.inspect.compile import Compiled, compile_all
+from igc_triton.lab.inspect.trace import Trace, trace_all, trace_from_dict, trace_to_dict
 
 
 @dataclass

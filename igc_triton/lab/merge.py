@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 
-from igc_triton import report
+from igc_triton.lab import report
 
 KEY = ("suite", "case", "side", "provider", "dtype", "layout", "mode")
 

@@ -148,7 +148,7 @@ def _tuning_entries(path) -> dict:
 def _gpu_entries(device) -> dict:
     """The configs a GPU of this kind would find persisted: the user's tuning cache, then the
     package's shipped file (the tuner's own order)."""
-    from igc_triton import autotune
+    from igc_triton.launch import autotune
     entries: dict = {}
     for name in reversed(device.cuda_names):
         for path in (autotune.shipped_path(name), autotune.cache_path(name)):
@@ -169,8 +169,9 @@ def recording(config: str = DEFAULT, tuning_file=None, device=None, label: str =
         raise ValueError(f"unknown config mode {config!r}; choose from {', '.join(CONFIG_MODES)}")
     from triton.runtime.jit import KernelInterface
 
-    from igc_triton import autotune, runtime, tuning
-    from igc_triton.inspect import devices
+    from igc_triton import runtime
+    from igc_triton.lab.inspect import devices
+    from igc_triton.launch import autotune, tuning
 
     device = device or devices.get(devices.DEFAULT_GPU)
     entries = None

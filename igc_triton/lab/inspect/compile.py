@@ -149,7 +149,7 @@ def compile_item(item: dict, arch: str) -> dict:
     """Worker side: one launch (as ``capture.launch_to_dict``) in, ``Compiled`` as a dict out."""
     import dataclasses
 
-    from igc_triton.inspect.capture import launch_from_dict
+    from igc_triton.lab.inspect.capture import launch_from_dict
     return dataclasses.asdict(compile_launch(launch_from_dict(item), int(arch)))
 
 
@@ -157,13 +157,13 @@ def compile_all(launches, arch: int = 90, jobs: int = 2, progress=None, python: 
     """Compile every launch in ``jobs`` processes without TRITON_INTERPRET, results in order.
     ``python``: another interpreter whose Triton compiles them (igc_triton installed there too,
     e.g. ``pip install --no-deps -e .``): the machine code of the GPU's Triton version."""
-    from igc_triton.inspect import workers
-    from igc_triton.inspect.capture import launch_to_dict
-    out = workers.run("igc_triton.inspect.compile", [launch_to_dict(lc) for lc in launches], jobs, interpret=False,
+    from igc_triton.lab.inspect import workers
+    from igc_triton.lab.inspect.capture import launch_to_dict
+    out = workers.run("igc_triton.lab.inspect.compile", [launch_to_dict(lc) for lc in launches], jobs, interpret=False,
                       python=python, extra=("--arg", str(arch)), progress=progress)
     return [Compiled(**c) for c in out]
 
 
 if __name__ == "__main__":
-    from igc_triton.inspect import workers
+    from igc_triton.lab.inspect import workers
     raise SystemExit(workers.serve(None, compile_item, "compile recorded launches (igc-lab inspect's worker)"))
