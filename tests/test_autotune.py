@@ -2,6 +2,7 @@
 and stale files, rejected configs, and the pruned candidate spaces. No GPU: a stubbed timer
 stands in for the CUDA one, and the candidates are small fakes or interpreter-sized tiles."""
 
+import importlib.resources
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import triton
 from igc_triton import functional, runtime
 from igc_triton.launch import autotune, tuning
 from igc_triton.launch.autotune import FULL, OFF, Tuner, TuningWarning
+from igc_triton.testing import to_layout
 
 A = triton.Config({"BLOCK": 16}, num_warps=4, num_stages=1)
 B = triton.Config({"BLOCK": 32}, num_warps=4, num_stages=1)
@@ -353,6 +355,51 @@ def test_tune_suite_tunes_every_kernel_and_ships_the_choices(cache, tmp_path, mo
         tune._layer_work(suites.parse("tiny", TINY).layers[0], "fp32", "nchw", CPU, training=False)
     assert {source for _, source in seen.values()} <= {autotune.SHIPPED, autotune.DEFAULT}
     assert autotune.SHIPPED in {source for _, source in seen.values()}
+    # Every tuned kernel's sources are recorded; once a kernel's source changes, its shipped
+    # entries are no longer used (they were tuned on other code), the others' still are.
+    data = json.loads(shipped.read_text())
+    assert set(data["sources"]) == kernels
+    data["sources"]["igc_block_fwd"]["hash"] = "0" * 16
+    shipped.write_text(json.dumps(data))
+    left = autotune.read_entries(shipped, "cpu", check_versions=False)
+    assert left and not any(k.startswith("igc_block_fwd|") for k in left)
+    assert {k.partition("|")[0] for k in left} == kernels - {"igc_block_fwd"}
+
+
+def test_shipped_tuning_files_match_the_kernel_sources():
+    """Configs shipped in the package for a GPU (igc-lab tune --ship) were tuned on the kernels
+    as they are: each tuned kernel's recorded sources hash equals the current one (a kernel
+    change must be tuned again, or its entries shipped again without it)."""
+    root = importlib.resources.files("igc_triton.tuned")
+    for f in root.iterdir():
+        if not f.name.endswith(".json") or f.name == autotune.MODEL_RANKING:
+            continue
+        data = json.loads(f.read_text())
+        tuned = {k.partition("|")[0] for k in data["entries"]}
+        assert tuned <= set(data.get("sources", {})), (f.name, tuned - set(data.get("sources", {})))
+        assert not autotune.stale_kernels(data), (f.name, autotune.stale_kernels(data))
+
+
+def test_every_tuned_kernel_name_has_its_source_file(device):
+    """The names the launchers tune under, from running every op (forward, backward, each fused
+    form), are all in tuning.KERNEL_SOURCES, and each maps to a kernel file that exists."""
+    import igc_triton as it
+    with autotune.TUNER.record() as seen:
+        for cin, L, M, layout in [(8, 4, 2, "nchw"), (32, 2, 16, "nchw"), (16, 8, 2, "channels_last"),
+                                  (34, 17, 2, "nchw")]:
+            x = to_layout(torch.randn(2, cin, 5, 5, device=device), layout).requires_grad_()
+            wp = torch.randn(L * M, cin // L, 3, 3, device=device, requires_grad=True)
+            ws = torch.randn(L * M, L, 1, 1, device=device, requires_grad=True)
+            it.igc_conv2d(x, wp, ws, L).sum().backward()
+            with torch.no_grad():
+                it.igc_block(x.detach(), wp.detach(), ws.detach(), L)
+        it.grouped_conv2d(torch.randn(1, 32, 5, 5, device=device, requires_grad=True),
+                          torch.randn(32, 16, 3, 3, device=device, requires_grad=True), groups=2).sum().backward()
+    names = {k for k, _ in seen}
+    assert {"igc_block_nhwc", "igc_block_fwd_tc", "grouped_conv2d_fwd_gemm", "grouped_conv2d_wgrad_fma"} <= names, names
+    assert names <= set(tuning.KERNEL_SOURCES), names - set(tuning.KERNEL_SOURCES)
+    root = importlib.resources.files("igc_triton.kernels")
+    assert all((root / f).is_file() for f in tuning.KERNEL_SOURCES.values())
 
 
 def test_tune_cli_needs_a_gpu(capsys):

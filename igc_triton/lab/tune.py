@@ -8,13 +8,14 @@ backward kernels. What the autotuner chose is written to the user's tuning cache
 ``igc_triton/tuned/<gpu>.json`` in the package, the file a fresh install reads first.
 """
 
+import json
 from pathlib import Path
 
 import torch
 
 from igc_triton.lab import providers
 from igc_triton.lab.suites import Layer, Suite
-from igc_triton.launch import autotune
+from igc_triton.launch import autotune, tuning
 
 
 def _layer_work(case: Layer, dtype: str, layout: str, device: torch.device, training: bool):
@@ -73,9 +74,18 @@ def tune_suite(suite: Suite, device: torch.device, dtypes=None, layouts=None, tr
 
 
 def ship(chosen: dict, gpu: str, path: Path | None = None) -> Path:
-    """Add ``chosen`` to the shipped tuning file of ``gpu`` (in the package, unless ``path``)."""
+    """Add ``chosen`` to the shipped tuning file of ``gpu`` (in the package, unless ``path``),
+    with each kernel's source files and their hash (entries of kernels that changed since an
+    earlier ship are dropped: they were tuned on other code)."""
     path = Path(path or str(autotune.shipped_path(gpu)))
     entries = autotune.read_entries(path, gpu, check_versions=False)
+    try:
+        sources = json.loads(path.read_text()).get("sources", {}) if path.is_file() else {}
+    except (OSError, ValueError, AttributeError):
+        sources = {}
+    for kernel in {k for k, _ in chosen} | {k.partition("|")[0] for k in entries}:
+        if kernel in tuning.KERNEL_SOURCES:
+            sources[kernel] = tuning.kernel_sources(kernel)
     user = autotune.read_entries(autotune.cache_path(gpu), gpu, check_versions=True)
     for (kernel, key), (cfg, _) in chosen.items():
         entry_key = f"{kernel}|{key}"
@@ -83,7 +93,7 @@ def ship(chosen: dict, gpu: str, path: Path | None = None) -> Path:
         if entry_key in user and "ms" in user[entry_key]:
             entry["ms"] = user[entry_key]["ms"]
         entries[entry_key] = entry
-    autotune.write_entries(path, gpu, entries)
+    autotune.write_entries(path, gpu, entries, sources)
     return path
 
 

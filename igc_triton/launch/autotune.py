@@ -303,13 +303,23 @@ def read_entries(path, gpu: str, check_versions: bool) -> dict:
         warnings.warn(f"ignoring the stale tuning file {path} ({'; '.join(stale)}); it is rebuilt as problems are "
                       "tuned again", TuningWarning, stacklevel=3)
         return {}
-    return data["entries"]
+    changed = stale_kernels(data)
+    return {k: e for k, e in data["entries"].items() if k.partition("|")[0] not in changed}
 
 
-def write_entries(path: Path, gpu: str, entries: dict):
-    """Atomically replace ``path`` (a reader never sees half a file)."""
+def stale_kernels(data: dict) -> set:
+    """Kernels of a shipped tuning file (``sources``: per kernel its source files and their hash,
+    written by ``igc-lab tune --ship``) whose sources changed since: their entries are not used."""
+    sources = data.get("sources") or {}
+    return {k for k, src in sources.items() if sources_fingerprint(src["files"]) != src["hash"]}
+
+
+def write_entries(path: Path, gpu: str, entries: dict, sources: dict | None = None):
+    """Atomically replace ``path`` (a reader never sees half a file); ``sources``: per kernel,
+    its source files and their hash (shipped files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {**header(gpu), "entries": dict(sorted(entries.items()))}
+    data = {**header(gpu), **({"sources": dict(sorted(sources.items()))} if sources else {}),
+            "entries": dict(sorted(entries.items()))}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:

@@ -181,6 +181,26 @@ def fused_tc_candidates(l_pad: int, M: int, cin_per_group: int) -> list:
 NHWC_MAX_BLOCKS = 8
 
 
+# The kernel source file behind each name the launchers tune under. `igc-lab tune --ship`
+# records those files' hash per kernel, so that the shipped configs of a kernel that changed
+# since are never applied (tests/test_autotune.py checks every tuned name is here).
+KERNEL_SOURCES = {
+    "grouped_conv2d_fwd_fma": "grouped_conv2d_fwd.py", "grouped_conv2d_fwd_gemm": "grouped_conv2d_fwd.py",
+    "igc_block_fwd": "igc_block_fwd.py", "igc_block_fwd_wide": "igc_block_fwd.py",
+    "igc_block_fwd_tc": "igc_block_fwd.py", "igc_secondary_fwd_gemm": "igc_block_fwd.py",
+    "igc_block_nhwc": "igc_block_nhwc.py", "igc_secondary_fwd": "igc_secondary_fwd.py",
+    "grouped_conv2d_dgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_dgrad_gemm": "grouped_conv2d_bwd.py",
+    "grouped_conv2d_wgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_wgrad_gemm": "grouped_conv2d_bwd.py",
+    "channel_sum": "grouped_conv2d_bwd.py", "igc_secondary_wgrad": "igc_secondary_bwd.py",
+}
+
+
+def kernel_sources(kernel: str) -> dict:
+    """``{"files", "hash"}`` of a tuned kernel's sources (its file and the kernel files it imports)."""
+    files = autotune.kernel_files(KERNEL_SOURCES[kernel])
+    return {"files": files, "hash": autotune.sources_fingerprint(files)}
+
+
 def nhwc_tile_width_cap(out_width: int) -> int:
     """The widest nhwc tile worth running on rows ``out_width`` wide (part of the problem key)."""
     return min(32, max(8, triton.next_power_of_2(max(out_width, 1))))
