@@ -157,13 +157,15 @@ def _cmd_selfcheck(args) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("igc-lab selfcheck: --device cuda asked for, but no CUDA device is available", file=sys.stderr)
         return 2
-    if args.providers:
-        from igc_triton.lab import providers
-        try:
+    from igc_triton.lab import providers, suites
+    try:
+        if args.providers:
             providers.parse_providers(args.providers)
-        except ValueError as e:
-            print(f"igc-lab selfcheck: {e}", file=sys.stderr)
-            return 2
+        if args.suite:
+            suites.load(args.suite)
+    except ValueError as e:
+        print(f"igc-lab selfcheck: {e}", file=sys.stderr)
+        return 2
     name = torch.cuda.get_device_name() if on_gpu else "cpu"
     out = args.out or selfcheck.default_out(name)
     check = selfcheck.Selfcheck(out, args.budget_s, on_gpu, suite=args.suite, tests=args.tests,

@@ -89,3 +89,15 @@ def test_a_selfcheck_killed_half_way_keeps_what_finished(tmp_path):
     ET.parse(out / "junit.xml")
     assert "PASS " in verify.read_text()
     assert "results.csv" not in names  # killed before the benchmark began
+
+
+def test_bad_input_is_one_line_and_creates_nothing(tmp_path, capsys):
+    from igc_triton import cli
+    out = tmp_path / "check"
+    for args, words in [(["--suite", "nope"], "unknown suite 'nope'"), (["--providers", "nope"], "nope")]:
+        assert cli.main(["selfcheck", "--device", "cpu", "--out", str(out), *args]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()
+    assert cli.main(["merge", str(tmp_path / "missing"), "--into", str(out)]) == 2
+    assert "is not a folder" in capsys.readouterr().err and not out.exists()

@@ -48,9 +48,12 @@ def _tag(folder: str, taken: set) -> str:
 def merge(sources: list[str], into: str, allow_mixed: bool = False) -> str:
     """Copy the runs in ``sources`` into ``into`` (created if needed; runs already there stay)
     and write its report.md (figures included); returns report.md's path."""
+    for folder in sources:
+        if not os.path.isdir(folder):
+            raise MergeError(f"{folder} is not a folder")
+        if os.path.exists(into) and os.path.samefile(folder, into):
+            raise MergeError(f"{into} is also a source")
     os.makedirs(into, exist_ok=True)
-    if any(os.path.samefile(s, into) for s in sources if os.path.exists(s)):
-        raise MergeError(f"{into} is also a source")
     plan = []  # (source path, target name)
     taken = {m.group(1) for p in glob.glob(os.path.join(into, "env-*.json"))
              if (m := re.match(r"env-(.+)\.json$", os.path.basename(p)))}
@@ -62,8 +65,6 @@ def merge(sources: list[str], into: str, allow_mixed: bool = False) -> str:
         for k in _keys(path):
             seen[k] = path
     for folder in sources:
-        if not os.path.isdir(folder):
-            raise MergeError(f"{folder} is not a folder")
         results, env_files = _run_files(folder)
         tag = _tag(folder, taken)
         taken.add(tag)
