@@ -121,8 +121,9 @@ class Selfcheck:
     def _subprocess(self, step: Step, cmd: list, log: pathlib.Path, timeout: float, cwd=None) -> int | None:
         """Run ``cmd`` with its output streamed into ``log``; None when the budget stopped it."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if not self.on_gpu:
+        if not self.on_gpu:  # --device cpu on a GPU machine too: the steps must not find the GPU
             env.setdefault("TRITON_INTERPRET", "1")
+            env["CUDA_VISIBLE_DEVICES"] = ""
         step.status = "running"  # what a killed run's summary shows for the step it cut off
         self._write_summary()
         began = time.monotonic()
