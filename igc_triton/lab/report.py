@@ -98,7 +98,7 @@ def write(results_dir: str, out_dir: str | None = None, figures: bool = True) ->
     net_lat = [r for r in timed if r["kind"] == "network"]
     # The first page answers the mission: the paper's pairs, then FLOPs against time per regime.
     md += _claims([r for r in rows if r["kind"] == "claim"], net_lat, cite)
-    md += _answer(layer_lat, cite, figures)
+    md += _answer(layer_lat, cite, figures, device)
     md += _ceilings(rows, cite)
     md += _status(status, cite)
     md += _correctness(rows, cite)
@@ -333,7 +333,7 @@ def _regime(M: int) -> str:
         "small partitions (M = 2-8)" if M <= 8 else "large partitions (M >= 16)"
 
 
-def _answer(lat, cite, figures: bool) -> list[str]:
+def _answer(lat, cite, figures: bool, device: str = "cuda") -> list[str]:
     """Per dtype and regime, IGC layers against cuDNN's regular convolution of the same width:
     the multiply-add ratio beside the time ratios (best cuDNN IGC, best Triton IGC), one
     sentence each; then the equal-width replacements at C >= EQUAL_WIDTH_MIN_C, layer by layer."""
@@ -372,7 +372,8 @@ def _answer(lat, cite, figures: bool) -> list[str]:
         if times:
             became = min(times) < 1
             sentences.append(f"- {regime}, {dtype}: IGC does {flops}x the regular convolution's multiply-adds and "
-                             f"takes {cells[4]}x its time on cuDNN"
+                             f"takes {cells[4]}x its time "
+                             + ("on cuDNN" if device != "cpu" else "with PyTorch's CPU convolutions")
                              + (f", {cells[5]}x with Triton" if cells[5] != "not timed" else "")
                              + (": fewer FLOPs became less time." if became else ": fewer FLOPs did not become less "
                                 "time."))
