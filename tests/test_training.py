@@ -1,7 +1,6 @@
 """Training with the Triton backend: gradients, loss trajectory, outputs, and DDP."""
 
 import os
-import sys
 
 import pytest
 import torch
@@ -43,22 +42,12 @@ def test_generated_data_is_reproducible():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-def _ddp_worker_then_exit(rank, *args):
-    # torch 2.13's CPU gloo aborts now and then while the interpreter shuts down after
-    # destroy_process_group (SIGABRT/SIGSEGV with no Python frame, about 1 run in 15, also with a
-    # bare nn.Conv2d model): leave without the C++ teardown once the worker's result is on disk.
-    train.ddp_worker(rank, *args)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
 def test_ddp_gradients_equal_single_process(tmp_path):
     """Two gloo processes on CPU, each half the batch: the all-reduced gradients equal the
     single-process mean of the two halves' gradients."""
     out = tmp_path / "grads.pt"
-    mp.spawn(_ddp_worker_then_exit, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
+    mp.spawn(train.ddp_spawn_entry, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
     ddp = torch.load(out)
     single = train.sharded_gradients(2)
     assert ddp.keys() == single.keys()

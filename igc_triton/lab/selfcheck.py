@@ -50,7 +50,7 @@ class Step:
 
 def repo_root() -> pathlib.Path | None:
     """The source checkout beside the package (where ``tests/`` is), or None for a plain install."""
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = pathlib.Path(__file__).resolve().parents[2]  # igc_triton/lab/selfcheck.py
     return root if (root / "tests" / "conftest.py").is_file() else None
 
 

@@ -15,7 +15,7 @@ import torch
 
 from igc_triton.lab import providers
 from igc_triton.lab.suites import Layer, Suite
-from igc_triton.launch import autotune, tuning
+from igc_triton.launch import autotune
 
 
 def _layer_work(case: Layer, dtype: str, layout: str, device: torch.device, training: bool):
@@ -83,6 +83,7 @@ def ship(chosen: dict, gpu: str, path: Path | None = None) -> Path:
         sources = json.loads(path.read_text()).get("sources", {}) if path.is_file() else {}
     except (OSError, ValueError, AttributeError):
         sources = {}
+    from igc_triton.launch import tuning  # imports triton: not at module level (see test_cli)
     for kernel in {k for k, _ in chosen} | {k.partition("|")[0] for k in entries}:
         if kernel in tuning.KERNEL_SOURCES:
             sources[kernel] = tuning.kernel_sources(kernel)
