@@ -39,9 +39,9 @@ def mixed(envs: list[dict]) -> list[str]:
     """What the runs of one folder do not share and should: the GPU model (or CPU), the kernels'
     sources (runs recorded before env files held it are not compared on it)."""
     out = []
-    for key, what in (("gpu_name", "GPU models"), ("kernels", "kernel sources")):
-        values = sorted({str(e.get(key) or e.get("device", "?")) if key == "gpu_name" else str(e.get(key, "?"))
-                         for e in envs} - {"?"})
+    for what, value in (("GPU models", lambda e: e.get("gpu_name") or e.get("device")),
+                        ("kernel sources", lambda e: e.get("kernels"))):
+        values = sorted({str(value(e)) for e in envs if value(e)})
         if len(values) > 1:
             out.append(f"{what} differ ({', '.join(values)})")
     return out
@@ -379,7 +379,7 @@ def _answer(lat, cite, figures: bool, device: str = "cuda") -> list[str]:
                                 "time."))
     md += _md_table(["dtype", "regime", "layers", "FLOPs IGC/regular", "time, cuDNN IGC/regular",
                      "time, Triton IGC/regular"], body) + [""] + sentences + [""]
-    wide = [(c, d, it) for (d, _), items in sorted(pairs.items()) for it in items for c in [it[0]]
+    wide = [(it[0], d, it) for (d, _), items in sorted(pairs.items()) for it in items
             if int(it[1]["cin"]) == int(it[1]["cout"]) >= EQUAL_WIDTH_MIN_C]
     if wide:
         cite.table = "equal width"
@@ -560,8 +560,7 @@ def recompute(entry: dict, rows_by_source: dict) -> str:
         v = len(src)
     elif f == "geomean_ratio":  # rows in pairs: the geometric mean of first / second
         a, _, b = field.partition(",")
-        v = math.exp(sum(math.log(float(src[i][a]) / float(src[i + 1][b or a])) for i in range(0, len(src), 2))
-                     / (len(src) // 2))
+        v = _geomean([r[a] for r in src[0::2]], [r[b or a] for r in src[1::2]])
     else:
         raise ValueError(f"unknown formula {f!r}")
     return format(v, entry["format"])

@@ -36,7 +36,6 @@ TESTS_SHARE, VERIFY_SHARE, RESERVE_S = 0.6, 0.25, 15.0
 # The benchmark's providers: cuDNN's regular, grouped and IGC compositions, and ours.
 PROVIDERS = ("cudnn-regular", "cudnn-grouped", "cudnn-igc-eager", "cudnn-igc-folded", "triton-grouped",
              "triton-igc", "triton-igc-fused")
-HEADLINE_BASELINES = ("cudnn-igc-eager", "cudnn-igc-folded")
 
 
 @dataclass
@@ -314,7 +313,9 @@ def _bad_rows(results: pathlib.Path) -> list[tuple[str, str]]:
 
 def headline(results: pathlib.Path, where: str = "") -> list[str]:
     """Per IGC layer, dtype and layout: the fused Triton block beside the best cuDNN IGC
-    composition and cuDNN's regular convolution of the same width (median ms, measured)."""
+    composition (the report's ``IGC_BASELINES``) and cuDNN's regular convolution of the same
+    width (median ms, measured)."""
+    from igc_triton.lab import report
     lat = {}
     for r in _rows(results):
         if r["metric"] == "latency_ms" and r["kind"] == "layer":
@@ -323,7 +324,7 @@ def headline(results: pathlib.Path, where: str = "") -> list[str]:
     body = []
     for case, dtype, layout in cases:
         fused = lat.get((case, dtype, layout, "triton-igc-fused"))
-        base = [lat[(case, dtype, layout, p)] for p in HEADLINE_BASELINES if (case, dtype, layout, p) in lat]
+        base = [lat[(case, dtype, layout, p)] for p in report.IGC_BASELINES if (case, dtype, layout, p) in lat]
         best = min(base) if base else None
         regular = lat.get((case, dtype, layout, "cudnn-regular"))
         if fused is None and best is None:

@@ -172,7 +172,7 @@ def read_ranking(gpu: str, path=None) -> dict:
         data = json.loads(path.read_text())
         if data.get("format") != RANKING_FORMAT:
             return {}
-        current = {k for k, src in data["sources"].items() if sources_fingerprint(src["files"]) == src["hash"]}
+        current = set(data["sources"]) - stale_kernels(data)
         configs = data["configs"]
         for entry in data.get("gpus", {}).values():
             if gpu in entry.get("cuda_names", []):
