@@ -125,7 +125,8 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
     kernel (input read once, output written once) for blocks with ``Cin/L < 16`` and either
     ``C <= 256`` or ``L >= 16``, or ``Cin/L >= 16`` and ``L <= 16``, in fp32/fp16/bf16
     (``launchers.fused_block_form``; contiguous channels_last blocks with ``Cin == C``,
-    ``64 % M == 0``, ``M >= 2``, ``C % 8 == 0``, ``C <= 256`` take the tensor-core nhwc kernel); otherwise, or
+    ``C % 8 == 0``, ``C <= 256`` take an nhwc kernel: for ``M`` = 1 or 2 (``C >= 16``) the one with
+    the primary on CUDA cores, for other ``M`` dividing 64 the tensor-core one); otherwise, or
     when autograd needs gradients, the two-kernel path followed by the epilogue in PyTorch.
     Same backends as :func:`igc_conv2d`.
 

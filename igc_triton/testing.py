@@ -22,7 +22,7 @@ UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "tf32": 2.0**-11}
 # A 3x3 convolution over 16 input channels: the reduction length when a caller gives none.
 DEFAULT_REDUCTION = 144
 # Floors, relative L2 error. fp64: the reference itself. fp32: fp32 accuracy, what fp32 with
-# TF32 off must meet. 16-bit: the result (and, in the two-kernel path and the nhwc kernel,
+# TF32 off must meet. 16-bit: the result (and, in the two-kernel path and the nhwc kernels,
 # the intermediate t) is rounded to 16 bits: 2.6 u for bfloat16 (u = 2^-8), the same figure
 # for float16 (u = 2^-11) as PyTorch's own conv tests give both 16-bit types about 1e-2.
 FLOORS = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 1e-2}

@@ -241,7 +241,9 @@ def test_every_candidate_is_compiled_by_the_compile_check(compiled_spaces):
               "igc_block_fwd_kernel": tuning.fused_candidates(64),
               "igc_block_fwd_wide_kernel": tuning.fused_wide_candidates(512),
               "igc_block_fwd_tc_kernel": [c for lp in (1, 2, 4, 8, 16) for c in tuning.fused_tc_candidates(lp, 64, 64)],
-              "igc_block_nhwc_kernel": tuning.nhwc_candidates(128, 2, 32)}
+              "igc_block_nhwc_kernel": tuning.nhwc_candidates(128, 2, 32),
+              "igc_block_nhwc_fma_kernel": [c for cp in (32, 64, 128, 256) for w in (8, 14, 32)
+                                            for c in tuning.nhwc_fma_candidates(cp, w)]}
     for kernel, space in spaces.items():
         for cfg in space:
             assert (kernel, compile_check._cfg_name(cfg)) in compiled, (kernel, cfg)
@@ -386,7 +388,7 @@ def test_every_tuned_kernel_name_has_its_source_file(device):
     import igc_triton as it
     with autotune.TUNER.record() as seen:
         for cin, L, M, layout in [(8, 4, 2, "nchw"), (32, 2, 16, "nchw"), (16, 8, 2, "channels_last"),
-                                  (34, 17, 2, "nchw")]:
+                                  (34, 17, 2, "nchw"), (32, 4, 8, "channels_last")]:
             x = to_layout(torch.randn(2, cin, 5, 5, device=device), layout).requires_grad_()
             wp = torch.randn(L * M, cin // L, 3, 3, device=device, requires_grad=True)
             ws = torch.randn(L * M, L, 1, 1, device=device, requires_grad=True)
@@ -396,7 +398,8 @@ def test_every_tuned_kernel_name_has_its_source_file(device):
         it.grouped_conv2d(torch.randn(1, 32, 5, 5, device=device, requires_grad=True),
                           torch.randn(32, 16, 3, 3, device=device, requires_grad=True), groups=2).sum().backward()
     names = {k for k, _ in seen}
-    assert {"igc_block_nhwc", "igc_block_fwd_tc", "grouped_conv2d_fwd_gemm", "grouped_conv2d_wgrad_fma"} <= names, names
+    assert {"igc_block_nhwc", "igc_block_nhwc_fma", "igc_block_fwd_tc", "grouped_conv2d_fwd_gemm",
+            "grouped_conv2d_wgrad_fma"} <= names, names
     assert names <= set(tuning.KERNEL_SOURCES), names - set(tuning.KERNEL_SOURCES)
     root = importlib.resources.files("igc_triton.kernels")
     assert all((root / f).is_file() for f in tuning.KERNEL_SOURCES.values())

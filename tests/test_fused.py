@@ -4,6 +4,9 @@ import itertools
 
 import pytest
 import torch
+import triton
+import triton.language as tl
+from igc_triton.kernels.igc_block_nhwc_fma import _unpack
 
 import igc_triton as it
 from igc_triton import models, ops, reference
@@ -22,9 +25,10 @@ def _ref(x, wp, ws, L, stride, scale=None, shift=None, residual=None, relu=False
 
 
 # The tc form loops over the L partitions: not forced onto L > 16 (slow under the interpreter).
-# The nhwc form takes only its own blocks, in channels_last: tested below.
+# The nhwc forms take only their own blocks, in channels_last: tested below.
 FORM_CASES = [(form, *case) for form in launchers.FUSED_FORMS for case in CASES
-              if form != launchers.NHWC and not (form == launchers.TC and case[1] > launchers.FUSED_TC_MAX_L)]
+              if form not in (launchers.NHWC, launchers.NHWC_FMA)
+              and not (form == launchers.TC and case[1] > launchers.FUSED_TC_MAX_L)]
 
 
 @pytest.mark.parametrize("form,cin,L,M,stride", FORM_CASES, ids=lambda v: str(v))
@@ -75,14 +79,19 @@ def test_fused_form_rule():
     assert form(832, 832, 32, torch.float16) is None  # Cin/L = 26 but L > 16: two kernels
     assert form(512, 512, 8 * 3, torch.float16) is None  # C > 256, Cin/L = 21, L = 24
     assert form(64, 64, 32, torch.float64) is None
-    # Contiguous channels_last, C -> C, 64 % M == 0, M >= 2, C % 8 == 0, C <= 256: the nhwc form.
-    for cin, L in [(48, 24), (64, 8), (80, 40), (24, 12), (128, 8), (32, 2), (192, 24), (256, 128), (256, 4),
-                   (64, 1), (128, 4)]:
+    # Contiguous channels_last, C -> C, C % 8 == 0, C <= 256: M = 1 or 2 with C >= 16, the nhwc_fma
+    # form; other M dividing 64 (and M = 2 at C = 8), the nhwc form.
+    for cin, L in [(48, 24), (80, 40), (24, 12), (256, 128), (16, 8), (16, 16), (64, 64), (200, 100), (256, 256)]:
+        assert form(cin, cin, L, torch.bfloat16, channels_last=True) == launchers.NHWC_FMA, (cin, L)
+        assert form(cin, cin, L, torch.bfloat16) not in (launchers.NHWC, launchers.NHWC_FMA)
+    for cin, L in [(64, 8), (128, 8), (32, 2), (192, 24), (256, 4), (64, 1), (128, 4), (8, 4), (64, 16)]:
         assert form(cin, cin, L, torch.bfloat16, channels_last=True) == launchers.NHWC, (cin, L)
-        assert form(cin, cin, L, torch.bfloat16) != launchers.NHWC
-    # M = 1, M = 6 (64 % 6 != 0), M = 128, Cin != C, C = 170 (not a multiple of 8), C = 272 (> 256).
-    for cin, cout, L in [(16, 16, 16), (48, 48, 8), (256, 256, 2), (16, 32, 8), (170, 170, 85), (272, 272, 136)]:
-        assert form(cin, cout, L, torch.float16, channels_last=True) != launchers.NHWC, (cin, cout, L)
+        assert form(cin, cin, L, torch.bfloat16) not in (launchers.NHWC, launchers.NHWC_FMA)
+    # M = 1 at C = 8, M = 6 (64 % 6 != 0), M = 128, Cin != C, C = 170 (not a multiple of 8), C = 272 (> 256).
+    for cin, cout, L in [(8, 8, 8), (48, 48, 8), (256, 256, 2), (16, 32, 8), (16, 32, 16), (170, 170, 85),
+                         (272, 272, 136)]:
+        assert form(cin, cout, L, torch.float16, channels_last=True) not in (launchers.NHWC, launchers.NHWC_FMA), \
+            (cin, cout, L)
     assert form(48, 48, 24, torch.float64, channels_last=True) is None
 
 
@@ -253,6 +262,7 @@ def test_nhwc_form_matches_reference(C, L, H, W, stride, dil, k, bc, device, mon
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     monkeypatch.setattr(tuning, "nhwc_candidates", lambda channels, M, out_width: [_nhwc_config(bc)])
+    monkeypatch.setattr(launchers, "NHWC_FMA_M", ())  # M = 2 too, which the nhwc_fma form takes by default
     M, pad = C // L, dil * (k // 2)
     if bc % M:
         pytest.skip(f"a {bc}-channel block cannot hold whole partitions of {M}")
@@ -286,8 +296,8 @@ def _ref_geom(x, wp, ws, L, stride, pad, dil, scale=None, shift=None, residual=N
     return ops.reference_block_epilogue(y, scale, shift, residual, relu)
 
 
-def test_nhwc_form_takes_an_nchw_residual_and_sees_in_place_weight_changes(device):
-    L, M = 8, 4
+@pytest.mark.parametrize("L,M", [(8, 4), (16, 2)], ids=["nhwc", "nhwc_fma"])
+def test_nhwc_forms_take_an_nchw_residual_and_see_in_place_weight_changes(L, M, device):
     C = L * M
     x = to_layout(torch.randn(2, C, 5, 5, device=device), "channels_last")
     wp, ws = torch.randn(C, M, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
@@ -301,8 +311,89 @@ def test_nhwc_form_takes_an_nchw_residual_and_sees_in_place_weight_changes(devic
     assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 1), torch.float32)
 
 
-def test_forcing_the_nhwc_form_on_a_block_it_cannot_take_is_an_error(device):
+@pytest.mark.parametrize("form", [launchers.NHWC, launchers.NHWC_FMA])
+def test_forcing_an_nhwc_form_on_a_block_it_cannot_take_is_an_error(form, device):
     x = torch.randn(1, 16, 4, 4, device=device)  # NCHW
     wp, ws = torch.randn(16, 2, 3, 3, device=device), torch.randn(16, 8, 1, 1, device=device)
-    with pytest.raises(ValueError, match="nhwc form needs a contiguous channels_last input"):
-        launchers.igc_block_fwd(x, wp, ws, 8, (1, 1), (1, 1), (1, 1), (4, 4), form=launchers.NHWC)
+    with pytest.raises(ValueError, match=f"{form} form needs a contiguous channels_last input"):
+        launchers.igc_block_fwd(x, wp, ws, 8, (1, 1), (1, 1), (1, 1), (4, 4), form=form)
+    x = to_layout(torch.randn(1, 16, 4, 4, device=device), "channels_last")  # M = 2 but C != C_in
+    wp = torch.randn(32, 2, 3, 3, device=device)
+    with pytest.raises(ValueError, match=f"{form} form needs"):
+        launchers.igc_block_fwd(x, wp, torch.randn(32, 8, 1, 1, device=device), 8, (1, 1), (1, 1), (1, 1), (4, 4),
+                                form=form)
+
+
+# --- the nhwc_fma form: contiguous channels_last, M = 1 or 2, primary on CUDA cores ------------
+
+# (C, L, H, W, stride, dilation, kernel): C = 48 (padded to 64), C = 24 < 32 with stride 2, M = 1
+# with dilation 2, a 5x5 kernel, a 1x1 kernel, C = 80 (padded to 128) with stride 2, M = 1 at
+# C = 64, the widest (C = 200, padded to 256).
+NHWC_FMA_CASES = [(48, 24, 7, 6, 1, 1, 3), (24, 12, 5, 9, 2, 1, 3), (16, 16, 6, 5, 1, 2, 3), (40, 20, 6, 5, 1, 1, 5),
+                  (32, 16, 4, 7, 1, 1, 1), (80, 40, 5, 6, 2, 1, 3), (64, 64, 5, 5, 1, 1, 3), (200, 100, 3, 4, 1, 1, 3)]
+
+
+@pytest.mark.parametrize("C,L,H,W,stride,dil,k", NHWC_FMA_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("q", [1, 2, 4])
+def test_nhwc_fma_form_matches_reference(C, L, H, W, stride, dil, k, q, device, monkeypatch):
+    """Every number of shared columns per thread on every case (a 4 x 8 tile: 8, 4 or 2 column
+    groups per row, tiles overhanging the image), with and without the epilogue, against the
+    float64 reference; outputs start as NaN, so an unwritten element fails."""
+    import triton
+
+    from igc_triton.launch import tuning
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    cfg = triton.Config({"TILE_H": 4, "TILE_W": 8, "Q": q}, num_warps=4, num_stages=1)
+    monkeypatch.setattr(tuning, "nhwc_fma_candidates", lambda c_pad, out_width: [cfg])
+    M, pad = C // L, dil * (k // 2)
+    oh, ow = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1, (W + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    g = torch.Generator(device=device).manual_seed(C * 10 + q)
+    x = torch.randn(2, C, H, W, dtype=f64, device=device, generator=g)
+    wp = torch.randn(C, M, k, k, dtype=f64, device=device, generator=g)
+    ws = torch.randn(C, L, 1, 1, dtype=f64, device=device, generator=g)
+    extra = dict(scale=torch.rand(C, dtype=f64, device=device, generator=g) + 0.5,
+                 shift=torch.randn(C, dtype=f64, device=device, generator=g),
+                 residual=torch.randn(2, C, oh, ow, dtype=f64, device=device, generator=g), relu=True)
+    dtypes = [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else [])
+    for i, dtype in enumerate(dtypes):
+        epi = {} if i % 2 else extra  # fp32 with the epilogue, fp16 without (bf16 with, on a GPU)
+        args = {kk: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for kk, v in epi.items()}
+        if "residual" in args:
+            args["residual"] = to_layout(args["residual"], "channels_last")
+        xr, wpr, wsr = (t.to(dtype).double() for t in (x, wp, ws))
+        ref = _ref_geom(xr, wpr, wsr, L, stride, pad, dil, **{kk: (v.to(dtype).double() if isinstance(v, torch.Tensor)
+                                                                   else v) for kk, v in epi.items()})
+        kernels.clear()
+        out = it.igc_block(to_layout(x.to(dtype), "channels_last"), wp.to(dtype), ws.to(dtype), L, stride, pad, dil,
+                           **args)
+        assert kernels == ["igc_block_nhwc_fma"], kernels
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close(out, ref, dtype, k=M * k * k + L)
+
+
+@triton.jit
+def _unpack_probe(src_ptr, even_ptr, odd_ptr, N: tl.constexpr, DT: tl.constexpr):
+    i = tl.arange(0, N)
+    e, o = _unpack(tl.load(src_ptr + i), DT)
+    tl.store(even_ptr + i, e)
+    tl.store(odd_ptr + i, o)
+
+
+@pytest.mark.parametrize("dtype,pair", [(torch.bfloat16, torch.int32), (torch.float16, torch.int32),
+                                        (torch.float32, torch.int64)])
+def test_nhwc_fma_unpacks_channel_pairs_exactly(dtype, pair, device):
+    """The kernel reads channel pairs as one integer and unpacks them with shifts and masks (bf16)
+    or reinterpretation: each half must come out as its channel's value, exactly, signs and
+    extremes included. (A probe kernel: bf16 tensors do not run under the interpreter, but
+    the integers that hold them do.)"""
+    import triton.language as tl
+
+    finfo = torch.finfo(dtype)
+    v = torch.cat([torch.tensor([0.0, -0.0, 1.0, -1.0, finfo.max, -finfo.max, finfo.tiny, -finfo.tiny,
+                                 float("inf"), -float("inf")]), torch.randn(54) * 100]).to(dtype).to(device)
+    even, odd = (torch.empty(32, dtype=torch.float32, device=device) for _ in range(2))
+    tl_dtype = {torch.bfloat16: tl.bfloat16, torch.float16: tl.float16, torch.float32: tl.float32}[dtype]
+    _unpack_probe[(1,)](v.view(pair), even, odd, N=32, DT=tl_dtype)
+    assert torch.equal(even, v[0::2].float()) and torch.equal(odd, v[1::2].float())

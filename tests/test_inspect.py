@@ -87,20 +87,25 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
 # --- every forward kernel, dtype and layout ------------------------------------------------------
 
 # op, in/out channels, L, kernel: which kernel each reaches is asserted below. In channels_last
-# the small-partition blocks take the nhwc form (and its weight layout kernel) instead.
+# the fused blocks take an nhwc form (and its weight layout kernel) instead: M = 2 the nhwc_fma
+# one, M = 16 and M = 8 the nhwc one.
 NHWC_KERNELS = ["igc_block_nhwc_weights_kernel", "igc_block_nhwc"]
+NHWC_FMA_KERNELS = ["igc_block_nhwc_fma_weights_kernel", "igc_block_nhwc_fma"]
 FORWARD = [("grouped_conv2d", 16, 8, "grouped_conv2d_fwd_fma"), ("grouped_conv2d", 32, 2, "grouped_conv2d_fwd_gemm"),
            ("igc_secondary", 16, 4, "igc_secondary_fwd"), ("igc_secondary", 32, 16, "igc_secondary_fwd_gemm"),
            ("igc_block", 16, 8, "igc_block_fwd"), ("igc_block", 320, 32, "igc_block_fwd_wide"),
-           ("igc_block", 64, 4, "igc_block_fwd_tc"), ("igc_block", 48, 24, "igc_block_nhwc")]
+           ("igc_block", 64, 4, "igc_block_fwd_tc"), ("igc_block", 64, 8, "igc_block_nhwc"),
+           ("igc_block", 48, 24, "igc_block_nhwc_fma")]
 DOT_KERNELS = {"grouped_conv2d_fwd_gemm", "igc_secondary_fwd_gemm", "igc_block_fwd", "igc_block_fwd_wide",
-               "igc_block_fwd_tc", "igc_block_nhwc"}
+               "igc_block_fwd_tc", "igc_block_nhwc", "igc_block_nhwc_fma"}
+CHANNELS_LAST = {"igc_block_fwd": NHWC_FMA_KERNELS, "igc_block_fwd_tc": NHWC_KERNELS, "igc_block_nhwc": NHWC_KERNELS,
+                 "igc_block_nhwc_fma": NHWC_FMA_KERNELS}
 
 
 def expected_kernels(kernel, layout):
-    if layout == "channels_last" and kernel in ("igc_block_fwd", "igc_block_fwd_tc", "igc_block_nhwc"):
-        return NHWC_KERNELS
-    if kernel == "igc_block_nhwc":  # NCHW: the generic fused kernel
+    if layout == "channels_last" and kernel in CHANNELS_LAST:
+        return CHANNELS_LAST[kernel]
+    if kernel in ("igc_block_nhwc", "igc_block_nhwc_fma"):  # NCHW: the generic fused kernel
         return ["igc_block_fwd"]
     return [kernel]
 
@@ -157,7 +162,8 @@ def test_outputs_render_as_table_json_and_csv(forward):
     assert "igc_block_fwd_tc" in text and "predictions of the static model" in text
     data = json.loads(render.to_json(forward))
     assert data["predicted"] is True and len(data["calls"]) == len(forward.calls)
-    assert {k["kernel"] for c in data["calls"] for k in c["kernels"]} == {k for *_, k in FORWARD} | {NHWC_KERNELS[0]}
+    assert {k["kernel"] for c in data["calls"] for k in c["kernels"]} == ({k for *_, k in FORWARD}
+                                                                          | {NHWC_KERNELS[0], NHWC_FMA_KERNELS[0]})
     lines = render.to_csv(forward).splitlines()
     assert len(lines) == 1 + sum(len(c.reports) for c in forward.calls) and lines[0].startswith("call,")
 
@@ -242,7 +248,7 @@ def test_cli_inspects_an_op_as_json(capsys):
     data = json.loads(capsys.readouterr().out)
     [call] = data["calls"]
     assert call["label"].startswith("igc_block N=1 C=16->16 8x8 L=8 M=2 fp16 channels_last")
-    assert [k["kernel"] for k in call["kernels"]] == NHWC_KERNELS and call["predicted_us"] > 0
+    assert [k["kernel"] for k in call["kernels"]] == NHWC_FMA_KERNELS and call["predicted_us"] > 0
 
 
 def test_cli_ranks_a_suites_triton_cases(capsys, tmp_path):
@@ -313,17 +319,57 @@ def nhwc_blocks():
     return ii.analyze_calls(captured, "h200")
 
 
-def test_nhwc_block_loads_wide_uses_tensor_cores_and_does_not_spill(nhwc_blocks):
-    """bf16, channels_last, default configs: 128-bit loads along channels, both steps on tensor
-    cores, no spills. Predicted within 6x of the memory floor (a guard against regressions: the
-    target is 2x, not reached -- the per-tap, per-channel-block loads bind the L1 path; the
-    generic kernels it replaces were predicted at 15-24x and measured at 22x on an H200)."""
+def test_nhwc_blocks_load_wide_do_not_spill_and_approach_the_memory_floor(nhwc_blocks):
+    """bf16, channels_last, default configs. Every block: 128-bit loads along channels, no
+    spills, the secondary on tensor cores. M = 2 (C = 48, L = 24; C = 80, L = 40): the nhwc_fma
+    form, primary on CUDA cores (its 18 multiply-adds per output beat a block-diagonal
+    tensor-core product that does 8x the work and stages every tap through shared memory), within
+    4x of the memory floor. M = 8 and 64: the nhwc form, both steps on tensor cores, within 6x
+    (its per-tap operand staging binds the L1 path). These bounds hold for the machine code of
+    the Triton this runs (3.9 in CI); with the GPU image's Triton 3.6 the nhwc_fma blocks are
+    predicted at 2.5x and 2.7x (README). The issue's target, 2x for all four, is not reached:
+    the bounds are guards against regressions."""
+    forms = {}
     for call in nhwc_blocks.calls:
         weights, block = call.reports
-        assert (weights.launch.kernel, block.launch.kernel) == tuple(NHWC_KERNELS)
+        forms[block.launch.kernel] = forms.get(block.launch.kernel, 0) + 1
         row = block.row()
         assert not row["error"] and not row["spills"], call.label
         assert row["ldg_wide_share"] >= 0.8, (call.label, row["ldg_wide_share"])
-        assert row["tensor_per_out"] > 0 and row["fp32_per_out"] == 0, call.label
-        assert row["instr_per_out"] < 60, call.label  # the generic kernels: 200-800
-        assert call.predicted_us <= 6 * call.floor_us, (call.label, call.predicted_us, call.floor_us)
+        assert row["tensor_per_out"] > 0, call.label
+        if block.launch.kernel == "igc_block_nhwc_fma":
+            assert weights.launch.kernel == NHWC_FMA_KERNELS[0]
+            assert row["fp32_per_out"] >= 2 * 9, call.label  # the primary's multiply-adds, on CUDA cores
+            assert row["instr_per_out"] < 70, call.label  # the generic kernels: 200-800
+            assert call.predicted_us <= 4 * call.floor_us, (call.label, call.predicted_us, call.floor_us)
+        else:
+            assert (weights.launch.kernel, block.launch.kernel) == tuple(NHWC_KERNELS)
+            assert row["fp32_per_out"] == 0, call.label
+            assert row["instr_per_out"] < 60, call.label
+            assert call.predicted_us <= 6 * call.floor_us, (call.label, call.predicted_us, call.floor_us)
+    assert forms == {"igc_block_nhwc_fma": 2, "igc_block_nhwc": 2}
+
+
+# --- the trip-count solve ------------------------------------------------------------------------
+
+def _program(load_lines_in_loop):
+    """A loop of three 16-byte loads per pass (at the given source lines), a load before it."""
+    from igc_triton.lab.inspect import sass
+    instrs = [sass.Instr(0x00, "LDG.E.128", "", "k.py", 5)]
+    instrs += [sass.Instr(0x10 * (n + 1), "LDG.E.128", "", "k.py", line) for n, line in enumerate(load_lines_in_loop)]
+    instrs.append(sass.Instr(0x40, "BRA", "", "k.py", 9))
+    return sass.Sass(instrs, [sass.Loop(0x10, 0x40, "k.py", 9)])
+
+
+@pytest.mark.parametrize("lines,why", [([10, 11, 12], "the loads' lines match the trace"),
+                                       ([13, 13, 14], "the compiler gave the loads other lines")])
+def test_trip_counts_are_solved_from_the_traced_loads(lines, why):
+    """The traced program loaded 16 bytes at line 5 and 3 x 16 at each of lines 10-12: three
+    passes of the loop, found from the loads' lines, or by bytes in all when the machine code
+    attributes them to other lines."""
+    from igc_triton.lab.inspect import sass
+    code = _program(lines)
+    sass.solve_trip_counts(code, {("k.py", 5): 16, ("k.py", 10): 48, ("k.py", 11): 48, ("k.py", 12): 48})
+    assert code.loops[0].trip == 3.0 and code.residual == 0.0 and not code.unsolved, why
+    counts = sass.count(code)
+    assert counts.loads_by_width[128] == 1 + 3 * 3

@@ -82,10 +82,10 @@ def test_random_configurations_match_fp64_reference():
 
 @st.composite
 def block_configs(draw):
-    """IGC blocks the nhwc fused kernel takes: channels_last, C -> C, 64 % M == 0, C % 8 == 0,
-    C <= 64 here."""
-    M = draw(st.sampled_from([2, 4, 8, 16, 32, 64]))
-    step = max(1, 8 // M)  # C = L * M a multiple of 8
+    """IGC blocks the nhwc fused kernels take: channels_last, C -> C, 64 % M == 0, C % 8 == 0,
+    C <= 64 here (M = 1, 2 with C >= 16: the nhwc_fma kernel; else the nhwc kernel)."""
+    M = draw(st.sampled_from([1, 2, 2, 4, 8, 16, 32, 64]))
+    step = 16 if M == 1 else max(1, 8 // M)  # C = L * M a multiple of 8 (M = 1: at least 16)
     L = step * draw(st.integers(1, 64 // M // step))
     k = draw(st.sampled_from([1, 3, 3, 5]))
     dilation = draw(st.integers(1, 2))
@@ -135,12 +135,16 @@ def test_random_nhwc_blocks_match_fp64_reference(monkeypatch):
         kernels.clear()
         out = igc_block(x.contiguous(memory_format=torch.channels_last), wp, ws, cfg["L"], *geometry, **extra)
         # A 1x1 image is NCHW-contiguous as well: the layout-free fused form for its partitions takes it.
-        other = launchers.fused_block_form(C, C, cfg["L"], dt)
-        assert kernels == (["igc_block_nhwc"] if cfg["h"] * cfg["w"] > 1 else
-                           ["igc_block_fwd" + ("" if other == launchers.NARROW else f"_{other}")]), kernels
+        form = launchers.fused_block_form(C, C, cfg["L"], dt, channels_last=cfg["h"] * cfg["w"] > 1)
+        assert form in (launchers.NHWC, launchers.NHWC_FMA) or cfg["h"] * cfg["w"] == 1, cfg
+        assert kernels == ["igc_block_fwd" + ("" if form == launchers.NARROW else f"_{form}")
+                           if form not in (launchers.NHWC, launchers.NHWC_FMA) else f"igc_block_{form}"], kernels
+        forms.append(form)
         assert_close(out, ref, dt, k=cfg["M"] * cfg["k"] ** 2 + cfg["L"])
 
+    forms = []
     check()
     assert len(seen) >= BLOCK_EXAMPLES
     # M = 32 and 64 may be drawn too; test_fused.NHWC_CASES keeps them in any case.
-    assert {c["M"] for c in seen} >= {2, 4, 8, 16} and {c["k"] for c in seen} == {1, 3, 5}
+    assert {c["M"] for c in seen} >= {1, 2, 4, 8, 16} and {c["k"] for c in seen} == {1, 3, 5}
+    assert {launchers.NHWC, launchers.NHWC_FMA} <= set(forms)

@@ -30,22 +30,23 @@ class Variant:
     num_warps: int
     num_stages: int
     int_type: str = "i32"  # type of the runtime integer arguments (sizes, strides)
+    pointer_dtypes: tuple = ()  # ((name, dtype), ...): pointers whose dtype is not ``dtype``
 
 
 def variants() -> list[Variant]:
     """Every (kernel, config, dtype) the launchers can produce, with representative shapes."""
     from triton import Config
 
-    from igc_triton.launch import configs
+    from igc_triton.launch import configs, tuning
 
     out = []
 
-    def add(kernel, cfg_list, extra, dtypes=TILE_DTYPES, int_type="i32"):
+    def add(kernel, cfg_list, extra, dtypes=TILE_DTYPES, int_type="i32", pointers=()):
         for cfg in cfg_list:
             for dt in dtypes:
                 ce = {**extra(dt), **cfg.kwargs, "ACC_DTYPE": "fp64" if dt == "fp64" else "fp32"}
                 out.append(Variant(kernel, _cfg_name(cfg), dt, tuple(sorted(ce.items())),
-                                   cfg.num_warps, cfg.num_stages, int_type))
+                                   cfg.num_warps, cfg.num_stages, int_type, tuple(pointers)))
 
     def add_all(kernel, cfg_list, extra, fp64=True):
         # Every config once (fp16: bf16 takes the same tensor-core path), the default config in
@@ -138,6 +139,28 @@ def variants() -> list[Variant]:
         lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16",))
     add("igc_block_nhwc_weights_kernel", [Config({"BC": 64, "BLOCK": 1024}, num_warps=4, num_stages=1)],
         lambda dt: {"M": 64, "KH": 3, "KW": 3}, dtypes=("bf16",))
+    # The nhwc_fma form (M = 1, 2; its primary weights are fp32 in every dtype): every config at
+    # C = 48 (CP = 64) with M = 2, the default in every dtype, M = 1, stride 2 and dilation 2 (the
+    # columns a thread shares change), the narrowest (C = 16: CP = 32) and the widest (C = 256)
+    # blocks in the configs whose tiles the launcher allows there, and its weight layout kernel.
+    def nhwc_fma(dt, C=48, M=2):
+        return {**epilogue, "C": C, "CP": max(32, 1 << (C - 1).bit_length()), "M": M, "STRIDE_W": 1, "DIL_W": 1,
+                "DOT_PRECISION": dot_precision(dt)}
+
+    fp32_weights = (("wt_ptr", "fp32"),)
+    fma_space = configs.NHWC_FMA_CONFIGS
+    add("igc_block_nhwc_fma_kernel", fma_space, nhwc_fma, dtypes=("fp16",), pointers=fp32_weights)
+    add("igc_block_nhwc_fma_kernel", fma_space[:1], nhwc_fma, dtypes=("fp32", "bf16"), pointers=fp32_weights)
+    add("igc_block_nhwc_fma_kernel", fma_space[:1], lambda dt: {**nhwc_fma(dt, M=1), "STRIDE_W": 2},
+        dtypes=("bf16",), pointers=fp32_weights)
+    add("igc_block_nhwc_fma_kernel", fma_space[:1], lambda dt: {**nhwc_fma(dt, C=16), "DIL_W": 2},
+        dtypes=("bf16",), pointers=fp32_weights)
+    add("igc_block_nhwc_fma_kernel", tuning.nhwc_fma_space(256, 32), lambda dt: nhwc_fma(dt, C=256),
+        dtypes=("bf16",), pointers=fp32_weights)
+    add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": 1024}, num_warps=4, num_stages=1)],
+        lambda dt: {"CP": 64, "M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "bf16"), pointers=fp32_weights)
+    add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": 1024}, num_warps=4, num_stages=1)],
+        lambda dt: {"CP": 256, "M": 1, "KH": 3, "KW": 3}, dtypes=("fp32",))
     return out
 
 
@@ -159,11 +182,12 @@ def _kernel(name):
         grouped_conv2d_fwd,
         igc_block_fwd,
         igc_block_nhwc,
+        igc_block_nhwc_fma,
         igc_secondary_bwd,
         igc_secondary_fwd,
     )
     modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd, igc_block_fwd,
-               igc_block_nhwc)
+               igc_block_nhwc, igc_block_nhwc_fma)
     k = next(getattr(m, name) for m in modules if hasattr(m, name))
     # Under TRITON_INTERPRET=1 the module holds interpreter wrappers; compile the plain function.
     return JITFunction(getattr(k, "fn", k))
@@ -180,12 +204,13 @@ def compile_variant(v: Variant, arch: int = 90) -> tuple[Variant, str | None]:
     ce = dict(v.constexprs)
     ce["ACC_DTYPE"] = tl.float64 if ce["ACC_DTYPE"] == "fp64" else tl.float32
     signature, constexprs = {}, {}
+    pointer_dtypes = dict(v.pointer_dtypes)
     for i, name in enumerate(fn.arg_names):
         if name in ce:
             signature[name] = "constexpr"
             constexprs[(i,)] = ce[name]
         elif name.endswith("_ptr"):
-            signature[name] = "*" + v.dtype
+            signature[name] = "*" + pointer_dtypes.get(name, v.dtype)
         else:
             signature[name] = v.int_type
     try:

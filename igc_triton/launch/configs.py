@@ -104,6 +104,28 @@ NHWC_CONFIGS = [
     Config({"BC": 64, "TILE_H": 8, "TILE_W": 8}, num_warps=4, num_stages=1),
 ]
 
+# igc_block_nhwc_fma_kernel: TILE_H x TILE_W output pixels of one image, all CP channels; each
+# thread computes Q neighbouring output columns, which share input columns. The primary's
+# [pixels x CP] fp32 accumulator lives in registers: tiles are pruned to at most
+# tuning.NHWC_FMA_ACC_REGS of it per thread (the input columns of a kernel row are live beside).
+NHWC_FMA_CONFIGS = [
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4}, num_warps=4, num_stages=1),  # default
+    Config({"TILE_H": 2, "TILE_W": 32, "Q": 4}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 8, "TILE_W": 8, "Q": 4}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 2}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 16, "Q": 4}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 8, "Q": 4}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 16, "Q": 2}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 32, "Q": 4}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 8, "TILE_W": 8, "Q": 2}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 16, "Q": 4}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 8, "Q": 4}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 16, "Q": 2}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 2}, num_warps=16, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 1}, num_warps=4, num_stages=1),
+]
+
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
 # interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
 INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
@@ -112,5 +134,6 @@ INTERPRET_FUSED = Config({"BLOCK_P": 256, "BLOCK_N": 64}, num_warps=4, num_stage
 INTERPRET_FUSED_TC = Config({"BLOCK_P": 256, "BLOCK_M": 16, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_FUSED_WIDE = Config({"BLOCK_P": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_NHWC = Config({"BC": 16, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1)
+INTERPRET_NHWC_FMA = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)

@@ -99,11 +99,14 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     return launch(tuning.choose(f"grouped_conv2d_fwd_{regime}", key, candidates, launch, x.device))
 
 
-# Which fused kernel takes a block (kernels/igc_block_fwd.py, kernels/igc_block_nhwc.py).
-# Contiguous channels_last blocks mapping C channels to C with M >= 2 dividing 64 and C % 8 == 0:
-# the nhwc form, the primary on tensor cores over wide channel-contiguous loads, up to
-# NHWC_MAX_CHANNELS (a channel block of 16-64 holds whole partitions; the secondary runs one
-# product per pair of blocks, NHWC_MAX_BLOCKS blocks at most). Otherwise, small partitions
+# Which fused kernel takes a block (kernels/igc_block_fwd.py, igc_block_nhwc.py, igc_block_nhwc_fma.py).
+# Contiguous channels_last blocks mapping C channels to C with C % 8 == 0, up to NHWC_MAX_CHANNELS:
+# with M = 1 or 2 (and C >= 16) the nhwc_fma form, the primary on CUDA cores (M multiply-adds
+# per output and tap, on channel pairs unpacked from wide loads; inspect predicts it 1.4-2x
+# faster than the nhwc form's block-diagonal product at M = 2); with other M dividing 64 the
+# nhwc form, the primary on tensor cores over wide channel-contiguous loads (a channel block of
+# 16-64 holds whole partitions; the secondary runs one product per pair of blocks,
+# NHWC_MAX_BLOCKS blocks at most). Otherwise, small partitions
 # (Cin/L < 16): the primary on CUDA cores; the narrow form keeps all C channels of its pixels in registers (blocks up to
 # FUSED_MAX_CHANNELS wide), the wide form recomputes the primary once per BLOCK_N secondary
 # outputs and needs L >= 16 (its dot's K, unpadded). Large partitions: the tc form, primary
@@ -113,8 +116,18 @@ FUSED_MAX_CHANNELS = 256
 FUSED_WIDE_MIN_L = 16
 FUSED_TC_MAX_L = 16
 NHWC_MAX_CHANNELS = 256
-NARROW, WIDE, TC, NHWC = "narrow", "wide", "tc", "nhwc"
-FUSED_FORMS = (NARROW, WIDE, TC, NHWC)
+NARROW, WIDE, TC, NHWC, NHWC_FMA = "narrow", "wide", "tc", "nhwc", "nhwc_fma"
+FUSED_FORMS = (NARROW, WIDE, TC, NHWC, NHWC_FMA)
+# The partition sizes the nhwc_fma form takes (a channel pair holds a partition of M = 2).
+NHWC_FMA_M = (1, 2)
+
+
+def nhwc_fma_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
+    """Whether the nhwc_fma kernel takes a block (given a contiguous channels_last input): C -> C
+    with M = 1 or 2, C a multiple of 8 (16-byte vectors per pixel), 16 <= C <= NHWC_MAX_CHANNELS."""
+    M = out_channels // L
+    return (dtype in (torch.float32, torch.float16, torch.bfloat16) and in_channels == out_channels
+            and M in NHWC_FMA_M and out_channels % 8 == 0 and 16 <= out_channels <= NHWC_MAX_CHANNELS)
 
 
 def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
@@ -133,6 +146,8 @@ def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.d
     accumulate in fp32: no float64). ``channels_last``: the input is contiguous channels_last."""
     if dtype == torch.float64:
         return None
+    if channels_last and nhwc_fma_form_applies(in_channels, out_channels, L, dtype):
+        return NHWC_FMA
     if channels_last and nhwc_form_applies(in_channels, out_channels, L, dtype):
         return NHWC
     if in_channels // L >= GEMM_MIN_CIN_PER_GROUP:
@@ -167,6 +182,8 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     form = form or fused_block_form(cin, C, L, x.dtype, is_channels_last(x)) or WIDE
     if form == NHWC:
         return _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu)
+    if form == NHWC_FMA:
+        return _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu)
     has_affine, has_res = scale is not None, residual is not None
     res = residual if has_res else y  # placeholder pointer, never read
     wp, ws = wp.contiguous(), ws.contiguous()
@@ -221,10 +238,10 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
     the weights as they are (no cache can go stale), then the block."""
     from igc_triton.kernels.igc_block_nhwc import igc_block_nhwc_kernel, igc_block_nhwc_weights_kernel
 
-    N, C, H, W = x.shape
-    _, M, kh, kw = wp.shape
+    N, cin, H, W = x.shape
+    C, M, kh, kw = wp.shape
     OH, OW = y.shape[2:]
-    if not is_channels_last(x) or not nhwc_form_applies(x.shape[1], C, L, x.dtype):
+    if not is_channels_last(x) or not nhwc_form_applies(cin, C, L, x.dtype):
         raise ValueError(f"the nhwc form needs a contiguous channels_last input and a block it applies to "
                          f"(launchers.nhwc_form_applies); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
     if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
@@ -263,6 +280,49 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
         return y
     candidates = functools.partial(tuning.nhwc_candidates, C, M, OW)
     return launch(tuning.choose("igc_block_nhwc", key, candidates, launch, x.device))
+
+
+def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
+    """The nhwc_fma form (kernels/igc_block_nhwc_fma.py): its weights laid out by one small
+    kernel from the weights as they are (no cache can go stale), then the block."""
+    from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_kernel, igc_block_nhwc_fma_weights_kernel
+
+    N, cin, H, W = x.shape
+    C, M, kh, kw = wp.shape
+    OH, OW = y.shape[2:]
+    if not is_channels_last(x) or not nhwc_fma_form_applies(cin, C, L, x.dtype):
+        raise ValueError(f"the nhwc_fma form needs a contiguous channels_last input and a block it applies to "
+                         f"(launchers.nhwc_fma_form_applies); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
+    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
+        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+    has_affine, has_res = scale is not None, residual is not None
+    if has_res and not is_channels_last(residual):
+        residual = residual.contiguous(memory_format=torch.channels_last)  # the kernel reads y's layout
+    wp, ws = wp.contiguous(), ws.contiguous()
+    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)  # placeholders, never read
+    res = residual if has_res else y
+    c_pad = max(32, triton.next_power_of_2(C))  # the secondary's K is c_pad / 2 >= 16
+    wt = torch.empty((kh * kw, 2 * M, c_pad // 2), device=x.device, dtype=torch.float32)
+    wf = torch.empty((2, 2, c_pad // 2, c_pad // 2), device=x.device, dtype=x.dtype)
+    block = 1024
+    igc_block_nhwc_fma_weights_kernel[(triton.cdiv(wt.numel() + wf.numel(), block),)](
+        wp, ws, wt, wf, C, L, CP=c_pad, M=M, KH=kh, KW=kw, BLOCK=block)
+    pixels = N * OH * OW
+    tile_cap = tuning.nhwc_tile_width_cap(OW)
+    key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
+                               w=tile_cap)
+
+    def launch(cfg, warmup=False):
+        kw_ = cfg.kwargs
+        grid = (triton.cdiv(OH, kw_["TILE_H"]) * triton.cdiv(OW, kw_["TILE_W"]), N)
+        tuning.kernel_call(igc_block_nhwc_fma_kernel, grid, warmup)(
+            x, wt, wf, sc, sh, res, y, H, W, OH, OW, stride[0], padding[0], padding[1], dilation[0], C=C, CP=c_pad,
+            M=M, KH=kh, KW=kw, STRIDE_W=stride[1], DIL_W=dilation[1], HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res,
+            RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
+        return y
+    candidates = functools.partial(tuning.nhwc_fma_candidates, c_pad, OW)
+    return launch(tuning.choose("igc_block_nhwc_fma", key, candidates, launch, x.device))
 
 
 def igc_secondary_path(L: int) -> str:

@@ -21,6 +21,9 @@ from igc_triton.launch import autotune
 DEFAULT_SMEM_BYTES = 99 * 1024
 # The fused block holds a [BLOCK_P x C_PAD] fp32 tile in registers: at most this many per thread.
 FUSED_TILE_REGS_PER_THREAD = 64
+# The nhwc_fma kernel's accumulator registers per thread (beside them: the unpacked input
+# columns of a kernel row, the weights of the row, the pointers): 64 more spill at C = 80.
+NHWC_FMA_ACC_REGS = 32
 
 
 def choose(kernel: str, key: str, candidates: list, run, device: torch.device) -> triton.Config:
@@ -188,7 +191,8 @@ KERNEL_SOURCES = {
     "grouped_conv2d_fwd_fma": "grouped_conv2d_fwd.py", "grouped_conv2d_fwd_gemm": "grouped_conv2d_fwd.py",
     "igc_block_fwd": "igc_block_fwd.py", "igc_block_fwd_wide": "igc_block_fwd.py",
     "igc_block_fwd_tc": "igc_block_fwd.py", "igc_secondary_fwd_gemm": "igc_block_fwd.py",
-    "igc_block_nhwc": "igc_block_nhwc.py", "igc_secondary_fwd": "igc_secondary_fwd.py",
+    "igc_block_nhwc": "igc_block_nhwc.py", "igc_block_nhwc_fma": "igc_block_nhwc_fma.py",
+    "igc_secondary_fwd": "igc_secondary_fwd.py",
     "grouped_conv2d_dgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_dgrad_gemm": "grouped_conv2d_bwd.py",
     "grouped_conv2d_wgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_wgrad_gemm": "grouped_conv2d_bwd.py",
     "channel_sum": "grouped_conv2d_bwd.py", "igc_secondary_wgrad": "igc_secondary_bwd.py",
@@ -221,6 +225,30 @@ def nhwc_candidates(channels: int, M: int, out_width: int) -> list:
         return (bc <= _width(channels) and bc % M == 0 and -(-channels // bc) <= NHWC_MAX_BLOCKS
                 and c.kwargs["TILE_W"] <= cap)
     kept = [c for c in configs.NHWC_CONFIGS if keep(c)]
+    return _space(kept[0], kept[1:])
+
+
+def nhwc_fma_space(c_pad: int, out_width: int) -> list:
+    """The configs of ``configs.NHWC_FMA_CONFIGS`` the launcher may run on this problem: tiles no
+    wider than the rows (``nhwc_tile_width_cap``) whose [pixels x c_pad] fp32 accumulator keeps
+    to NHWC_FMA_ACC_REGS registers per thread (or, if none does, the smallest tile with the
+    most warps), in the space's order."""
+    from igc_triton.launch import configs
+    cap = nhwc_tile_width_cap(out_width)
+    space = [c for c in configs.NHWC_FMA_CONFIGS if c.kwargs["TILE_W"] <= cap]
+
+    def fits(c):
+        return c.kwargs["TILE_H"] * c.kwargs["TILE_W"] * c_pad <= NHWC_FMA_ACC_REGS * 32 * c.num_warps
+    return [c for c in space if fits(c)] or [min(space, key=lambda c: (c.kwargs["TILE_H"] * c.kwargs["TILE_W"],
+                                                                       -c.num_warps))]
+
+
+def nhwc_fma_candidates(c_pad: int, out_width: int) -> list:
+    """``igc_block_nhwc_fma_kernel``: ``nhwc_fma_space``, its first config the default."""
+    from igc_triton.launch import configs
+    if runtime.kernels_interpreted():
+        return [configs.INTERPRET_NHWC_FMA]
+    kept = nhwc_fma_space(c_pad, out_width)
     return _space(kept[0], kept[1:])
 
 

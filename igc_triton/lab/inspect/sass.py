@@ -197,6 +197,23 @@ def solve_trip_counts(sass: Sass, expected: dict):
                 trips[k] = rounded
         for k in members:
             sass.loops[k].trip = trips[k]
+    if (worst > 0.05 or sass.unsolved) and len(groups) == 1 and all(lp.parent is None for lp in sass.loops):
+        # One loop (or copies of it) whose loads' source lines do not all match the traced ones:
+        # the compiler may give a load the line of the code it was moved next to (Triton 3.9
+        # does, in the nhwc_fma kernel). Every load then anchors it, by bytes in all.
+        members = next(iter(groups.values()))
+        every = [i for i in sass.instrs if is_load(i) and not i.subroutine]
+        outside = sum(memory_width(i.op) for i in every if _innermost(sass, i.addr) is None)
+        per_loop = {k: sum(memory_width(i.op) for i in every if _innermost(sass, i.addr) == k) for k in members}
+        trips = _split(sum(expected.values()) - outside, per_loop)
+        if trips is not None:
+            misfit = max((abs(t - round(t)) / round(t) for k, t in trips.items() if per_loop[k] and t > 0.5),
+                         default=1.0)
+            if misfit < (worst if not sass.unsolved else 0.05):
+                worst = misfit
+                sass.unsolved.clear()
+                for k, t in trips.items():
+                    sass.loops[k].trip = float(round(t))
     sass.residual = worst
     for i in sass.instrs:
         i.mult = 1.0
