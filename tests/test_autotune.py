@@ -465,6 +465,17 @@ def test_full_benchmarks_every_candidate(ranking, monkeypatch):
     assert choose(Tuner(timer), candidates=FIVE) == (B, autotune.TUNED) and timer.calls == 5
 
 
+def test_a_ranking_read_from_one_file_never_stands_in_for_another(tmp_path, monkeypatch):
+    """The tuner keeps the rankings it read per GPU and file: one a test pointed it to must not
+    decide the defaults once the shipped file is back (it did, for later tests in the run)."""
+    first = write_ranking(tmp_path / "first.json", {"kern|k1": [D, C]})
+    second = write_ranking(tmp_path / "second.json", {"kern|k1": [E, A]})
+    tuner = Tuner(StubTimer({}))
+    for path, best in ((first, D), (second, E), (first, D)):
+        monkeypatch.setattr(autotune, "ranking_path", lambda path=path: path)
+        assert tuner.default_config("kern", "k1", list(FIVE), "cpu") is best
+
+
 def test_without_a_ranking_the_heuristic_order_stands(ranking):
     timer = StubTimer({16: 3.0, 32: 0.5, 64: 2.0, 128: 2.5, 256: 1.0})
     assert choose(Tuner(timer), candidates=FIVE) == (B, autotune.TUNED) and timer.calls == 3  # A, B, C

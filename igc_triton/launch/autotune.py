@@ -358,7 +358,7 @@ class Tuner:
         self._memo: dict[tuple, tuple] = {}  # (device, kernel, key) -> (triton.Config, source)
         self._entries: dict[str, dict] = {}  # gpu -> user-cache entries, as loaded and updated
         self._shipped: dict[str, dict] = {}
-        self._rankings: dict[str, dict] = {}  # gpu -> the cost model's ranked configs
+        self._rankings: dict[tuple, dict] = {}  # (gpu, ranking file) -> the cost model's ranked configs
         self._recorders: list[dict] = []
         self._lock = threading.Lock()
 
@@ -389,9 +389,11 @@ class Tuner:
     def model_order(self, kernel: str, key: str, candidates: list, gpu: str) -> list:
         """``candidates`` in the cost model's order for ``gpu`` (its ranked configs first, the
         others after them in their own order); unchanged without a ranking."""
-        if gpu not in self._rankings:
-            self._rankings[gpu] = read_ranking(gpu)
-        ranked = nearest_ranking(self._rankings[gpu], kernel, key) or []
+        # Keyed by the file too: a ranking read from another file (a test's) never stands in for it.
+        where = (gpu, ranking_path())
+        if where not in self._rankings:
+            self._rankings[where] = read_ranking(gpu, where[1])
+        ranked = nearest_ranking(self._rankings[where], kernel, key) or []
         order = []
         for d in ranked:
             for c in candidates:
