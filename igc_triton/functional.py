@@ -34,7 +34,9 @@ def grouped_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
         ``(N, Cout, OH, OW)`` in the input's dtype and memory format.
 
     Runs the Triton kernels on CUDA tensors (FMA direct convolution when ``Cin/groups < 16``,
-    tensor-core implicit GEMM otherwise), the interpreter on CPU tensors under
+    tensor-core implicit GEMM otherwise; contiguous channels_last fp32/fp16/bf16 inputs with
+    groups of 1 or 2 channels in and out and ``C % 8 == 0``: the nhwc kernel over channel
+    pairs, ``launchers.nhwc_conv_applies``), the interpreter on CPU tensors under
     ``TRITON_INTERPRET=1``, else ``F.conv2d``. Differentiable in input, weight and bias.
 
     Example::

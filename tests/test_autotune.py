@@ -243,7 +243,9 @@ def test_every_candidate_is_compiled_by_the_compile_check(compiled_spaces):
               "igc_block_fwd_tc_kernel": [c for lp in (1, 2, 4, 8, 16) for c in tuning.fused_tc_candidates(lp, 64, 64)],
               "igc_block_nhwc_kernel": tuning.nhwc_candidates(128, 2, 32),
               "igc_block_nhwc_fma_kernel": [c for cp in (32, 64, 128, 256) for w in (8, 14, 32)
-                                            for c in tuning.nhwc_fma_candidates(cp, w)]}
+                                            for c in tuning.nhwc_fma_candidates(cp, w)],
+              "grouped_conv2d_nhwc_kernel": [c for ch in (8, 16, 48, 64, 256, 1024) for w in (8, 14, 32)
+                                             for c in tuning.nhwc_conv_candidates(ch, w)]}
     for kernel, space in spaces.items():
         for cfg in space:
             assert (kernel, compile_check._cfg_name(cfg)) in compiled, (kernel, cfg)

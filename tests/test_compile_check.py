@@ -24,7 +24,7 @@ def test_every_kernel_config_compiles_for_sm90(request):
 
 
 def test_variants_cover_every_config_and_kernel():
-    from igc_triton.launch import configs
+    from igc_triton.launch import configs, tuning
     vs = compile_check.variants()
     spaces = [("grouped_conv2d_fwd_fma_kernel", configs.FMA_CONFIGS, False),
               ("grouped_conv2d_fwd_gemm_kernel", configs.GEMM_CONFIGS, True),
@@ -39,16 +39,21 @@ def test_variants_cover_every_config_and_kernel():
               ("igc_block_fwd_wide_kernel", configs.FUSED_WIDE_CONFIGS, True),
               ("igc_block_fwd_tc_kernel", configs.FUSED_TC_CONFIGS, True),
               ("igc_block_nhwc_kernel", configs.NHWC_CONFIGS, True),
-              ("igc_block_nhwc_fma_kernel", configs.NHWC_FMA_CONFIGS, True)]
+              ("igc_block_nhwc_fma_kernel", configs.NHWC_FMA_CONFIGS, True),
+              ("grouped_conv2d_nhwc_kernel", configs.NHWC_CONV_CONFIGS, False)]
     for kernel, space, _ in spaces:
+        if kernel == "grouped_conv2d_nhwc_kernel":  # compiled as the launcher adapts it, C = 48 first
+            space = tuning.nhwc_conv_space(48, 32)
         for i, cfg in enumerate(space):
             dtypes = {v.dtype for v in vs if v.kernel == kernel and v.config == compile_check._cfg_name(cfg)}
             # Every config in fp16 (bf16 lowers the same way), the default in every dtype.
             assert dtypes >= ({"fp32", "fp16", "bf16"} if i == 0 else {"fp16"}), (kernel, cfg)
     assert {v.kernel for v in vs} == {k for k, _, _ in spaces} | {"igc_block_nhwc_weights_kernel",
-                                                                   "igc_block_nhwc_fma_weights_kernel"}
+                                                                   "igc_block_nhwc_fma_weights_kernel",
+                                                                   "grouped_conv2d_nhwc_weights_kernel"}
     # Its primary weights are fp32 whatever the activations' dtype: compiled so.
-    assert all(dict(v.pointer_dtypes).get("wt_ptr") == "fp32" for v in vs if v.kernel == "igc_block_nhwc_fma_kernel")
+    assert all(dict(v.pointer_dtypes).get("wt_ptr") == "fp32" for v in vs
+               if v.kernel in ("igc_block_nhwc_fma_kernel", "grouped_conv2d_nhwc_kernel"))
 
 
 BAD_VARIANT = """

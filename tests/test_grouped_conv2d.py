@@ -88,3 +88,61 @@ def test_unwritten_outputs_fail(device, monkeypatch):
     out = grouped_conv2d(x, w, padding=1, groups=2)  # 800 pixels, one 256-pixel tile launched
     with pytest.raises(AssertionError, match="relative error nan"):
         assert_close(out, F.conv2d(x.double(), w.double(), padding=1, groups=2), torch.float32)
+
+
+# --- the nhwc regime: contiguous channels_last, groups of 1 or 2 channels in and out -----------
+
+# (C, M, H, W, kernel (kh, kw), stride, padding, dilation, bias): depthwise and M = 2 (IGC's
+# primary), odd sizes, stride 2, dilation 2, a 5x5 and a non-square kernel, asymmetric
+# padding, C = 136 (68 pairs: a partial channel block), C = 8 (4 pairs, the narrowest).
+NHWC_CONV_CASES = [(48, 2, 7, 9, (3, 3), 1, 1, 1, True), (16, 1, 6, 5, (3, 3), 2, 1, 1, False),
+                   (40, 2, 6, 7, (5, 5), 1, 2, 1, True), (24, 1, 5, 9, (3, 3), 1, 2, 2, True),
+                   (32, 2, 6, 6, (3, 2), (2, 1), (1, 0), (1, 2), False), (136, 2, 4, 5, (3, 3), 1, 1, 1, True),
+                   (8, 1, 5, 4, (3, 3), 1, 1, 1, True)]
+
+
+@pytest.mark.parametrize("C,M,H,W,k,stride,padding,dilation,bias", NHWC_CONV_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("q,bp", [(1, 32), (2, 4), (4, 16)])
+def test_nhwc_regime_matches_fp64_conv2d(C, M, H, W, k, stride, padding, dilation, bias, q, bp, device,
+                                         monkeypatch):
+    """Every number of shared columns per thread, with channel blocks of 4 to 32 pairs (several
+    per image at C = 136), on every case; outputs start as NaN, so an unwritten one fails."""
+    import triton
+
+    from igc_triton.launch import tuning
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    cfg = triton.Config({"TILE_H": 4, "TILE_W": 8, "Q": q, "BP": bp}, num_warps=4, num_stages=1)
+    monkeypatch.setattr(tuning, "nhwc_conv_candidates", lambda channels, out_width: [cfg])
+    g = torch.Generator(device=device).manual_seed(C * 10 + q)
+    x = torch.randn(2, C, H, W, dtype=torch.float64, device=device, generator=g)
+    w = torch.randn(C, M, *k, dtype=torch.float64, device=device, generator=g)
+    b = torch.randn(C, dtype=torch.float64, device=device, generator=g) if bias else None
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=C // M)
+    for dtype in _dtypes(device):
+        xi, wi, bi = x.to(dtype), w.to(dtype), None if b is None else b.to(dtype)
+        ref = F.conv2d(xi.double(), wi.double(), None if bi is None else bi.double(), **geometry)
+        kernels.clear()
+        out = grouped_conv2d(to_layout(xi, "channels_last"), wi, bi, **geometry)
+        assert kernels == ["grouped_conv2d_fwd_nhwc"], kernels
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close(out, ref, dtype, k=M * k[0] * k[1])
+
+
+def test_nhwc_regime_rule():
+    def applies(C, cin_g, layout="channels_last", dtype=torch.float16, cout=None):
+        x = to_layout(torch.randn(1, C, 4, 4, dtype=dtype), layout)
+        return launchers.nhwc_conv_applies(x, C, cout or C, cin_g)
+    assert applies(48, 2) and applies(16, 1) and applies(8, 1) and applies(1024, 1)
+    assert applies(48, 2, dtype=torch.float32) and applies(48, 2, dtype=torch.bfloat16)
+    assert not applies(48, 2, layout="nchw") and not applies(48, 2, layout="strided")
+    assert not applies(48, 4) and not applies(48, 2, cout=96) and not applies(20, 2)  # M = 4; Cin != Cout; C % 8
+    assert not applies(48, 2, dtype=torch.float64)
+
+
+def test_forcing_the_nhwc_regime_on_a_conv_it_cannot_take_is_an_error(device):
+    x = torch.randn(1, 16, 4, 4, device=device)  # NCHW
+    with pytest.raises(ValueError, match="the nhwc regime needs a contiguous channels_last input"):
+        launchers.grouped_conv2d_fwd(x, torch.randn(16, 2, 3, 3, device=device), None, (1, 1), (1, 1), (1, 1), 8,
+                                     (4, 4), regime=launchers.NHWC)

@@ -88,9 +88,10 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
 
 # op, in/out channels, L, kernel: which kernel each reaches is asserted below. In channels_last
 # the fused blocks take an nhwc form (and its weight layout kernel) instead: M = 2 the nhwc_fma
-# one, M = 16 and M = 8 the nhwc one.
+# one, M = 16 and M = 8 the nhwc one; and the grouped conv with groups of 2 channels the nhwc one.
 NHWC_KERNELS = ["igc_block_nhwc_weights_kernel", "igc_block_nhwc"]
 NHWC_FMA_KERNELS = ["igc_block_nhwc_fma_weights_kernel", "igc_block_nhwc_fma"]
+NHWC_CONV_KERNELS = ["grouped_conv2d_nhwc_weights_kernel", "grouped_conv2d_fwd_nhwc"]
 FORWARD = [("grouped_conv2d", 16, 8, "grouped_conv2d_fwd_fma"), ("grouped_conv2d", 32, 2, "grouped_conv2d_fwd_gemm"),
            ("igc_secondary", 16, 4, "igc_secondary_fwd"), ("igc_secondary", 32, 16, "igc_secondary_fwd_gemm"),
            ("igc_block", 16, 8, "igc_block_fwd"), ("igc_block", 320, 32, "igc_block_fwd_wide"),
@@ -99,7 +100,7 @@ FORWARD = [("grouped_conv2d", 16, 8, "grouped_conv2d_fwd_fma"), ("grouped_conv2d
 DOT_KERNELS = {"grouped_conv2d_fwd_gemm", "igc_secondary_fwd_gemm", "igc_block_fwd", "igc_block_fwd_wide",
                "igc_block_fwd_tc", "igc_block_nhwc", "igc_block_nhwc_fma"}
 CHANNELS_LAST = {"igc_block_fwd": NHWC_FMA_KERNELS, "igc_block_fwd_tc": NHWC_KERNELS, "igc_block_nhwc": NHWC_KERNELS,
-                 "igc_block_nhwc_fma": NHWC_FMA_KERNELS}
+                 "igc_block_nhwc_fma": NHWC_FMA_KERNELS, "grouped_conv2d_fwd_fma": NHWC_CONV_KERNELS}
 
 
 def expected_kernels(kernel, layout):
@@ -141,7 +142,7 @@ def test_every_forward_kernel_compiles_traces_and_is_predicted_in_every_dtype_an
         # tl.dot kernels use the tensor cores; the direct convolution does 9 * Cin/L FMAs per output.
         if kernel in DOT_KERNELS:
             assert row["tensor_per_out"] > 0, call.label
-        if kernel == "grouped_conv2d_fwd_fma":
+        if kernel in ("grouped_conv2d_fwd_fma", "grouped_conv2d_fwd_nhwc"):
             assert row["fp32_per_out"] >= 9 * 2, call.label
 
 
@@ -163,7 +164,8 @@ def test_outputs_render_as_table_json_and_csv(forward):
     data = json.loads(render.to_json(forward))
     assert data["predicted"] is True and len(data["calls"]) == len(forward.calls)
     assert {k["kernel"] for c in data["calls"] for k in c["kernels"]} == ({k for *_, k in FORWARD}
-                                                                          | {NHWC_KERNELS[0], NHWC_FMA_KERNELS[0]})
+                                                                          | {NHWC_KERNELS[0], NHWC_FMA_KERNELS[0]}
+                                                                          | set(NHWC_CONV_KERNELS))
     lines = render.to_csv(forward).splitlines()
     assert len(lines) == 1 + sum(len(c.reports) for c in forward.calls) and lines[0].startswith("call,")
 

@@ -161,6 +161,27 @@ def variants() -> list[Variant]:
         lambda dt: {"CP": 64, "M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "bf16"), pointers=fp32_weights)
     add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": 1024}, num_warps=4, num_stages=1)],
         lambda dt: {"CP": 256, "M": 1, "KH": 3, "KW": 3}, dtypes=("fp32",))
+    # The nhwc grouped conv (groups of 1 or 2 channels; fp32 weights): every config as the launcher
+    # adapts it (BP capped at the channels' pairs: C = 8, 16, 48, 256; tiles capped by the row
+    # width) in fp16 with M = 2, the default in every dtype, M = 1 with stride 2, dilation 2 and
+    # no bias, and its weight layout kernel.
+    def nhwc_conv(dt, M=2, C=48):
+        return {"C": C, "M": M, "KH": 3, "KW": 3, "STRIDE_W": 1, "DIL_W": 1, "HAS_BIAS": True}
+
+    conv_seen = set()
+    for C in (48, 8, 16, 256):
+        for width in (32, 16, 8):
+            fresh = [c for c in tuning.nhwc_conv_space(C, width) if _cfg_name(c) not in conv_seen]
+            conv_seen |= {_cfg_name(c) for c in fresh}
+            add("grouped_conv2d_nhwc_kernel", fresh, lambda dt, C=C: nhwc_conv(dt, C=C), dtypes=("fp16",),
+                pointers=fp32_weights)
+    default = tuning.nhwc_conv_space(48, 32)[:1]
+    add("grouped_conv2d_nhwc_kernel", default, nhwc_conv, dtypes=("fp32", "bf16"), pointers=fp32_weights)
+    add("grouped_conv2d_nhwc_kernel", default,
+        lambda dt: {**nhwc_conv(dt, M=1), "STRIDE_W": 2, "DIL_W": 2, "HAS_BIAS": False}, dtypes=("bf16",),
+        pointers=fp32_weights)
+    add("grouped_conv2d_nhwc_weights_kernel", [Config({"BLOCK": 1024}, num_warps=4, num_stages=1)],
+        lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "fp32"), pointers=fp32_weights)
     return out
 
 
@@ -180,6 +201,7 @@ def _kernel(name):
     from igc_triton.kernels import (
         grouped_conv2d_bwd,
         grouped_conv2d_fwd,
+        grouped_conv2d_nhwc,
         igc_block_fwd,
         igc_block_nhwc,
         igc_block_nhwc_fma,
@@ -187,7 +209,7 @@ def _kernel(name):
         igc_secondary_fwd,
     )
     modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd, igc_block_fwd,
-               igc_block_nhwc, igc_block_nhwc_fma)
+               igc_block_nhwc, igc_block_nhwc_fma, grouped_conv2d_nhwc)
     k = next(getattr(m, name) for m in modules if hasattr(m, name))
     # Under TRITON_INTERPRET=1 the module holds interpreter wrappers; compile the plain function.
     return JITFunction(getattr(k, "fn", k))

@@ -126,6 +126,22 @@ NHWC_FMA_CONFIGS = [
     Config({"TILE_H": 4, "TILE_W": 16, "Q": 1}, num_warps=4, num_stages=1),
 ]
 
+# grouped_conv2d_nhwc_kernel: TILE_H x TILE_W output pixels of one image, BP channel pairs; each
+# thread computes Q neighbouring output columns. BP is capped at the channels' pairs and the
+# [pixels x 2 BP] fp32 accumulator at tuning.NHWC_FMA_ACC_REGS per thread (tuning.nhwc_conv_candidates).
+NHWC_CONV_CONFIGS = [
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4, "BP": 32}, num_warps=4, num_stages=1),  # default
+    Config({"TILE_H": 2, "TILE_W": 32, "Q": 4, "BP": 32}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 8, "TILE_W": 8, "Q": 4, "BP": 32}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 2, "BP": 32}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4, "BP": 64}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 8, "TILE_W": 16, "Q": 4, "BP": 32}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 32, "Q": 4, "BP": 16}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 8, "TILE_W": 8, "Q": 4, "BP": 16}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4, "BP": 8}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 1, "BP": 32}, num_warps=4, num_stages=1),
+]
+
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
 # interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
 INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
@@ -135,5 +151,6 @@ INTERPRET_FUSED_TC = Config({"BLOCK_P": 256, "BLOCK_M": 16, "BLOCK_K": 16}, num_
 INTERPRET_FUSED_WIDE = Config({"BLOCK_P": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_NHWC = Config({"BC": 16, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1)
 INTERPRET_NHWC_FMA = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4}, num_warps=4, num_stages=1)
+INTERPRET_NHWC_CONV = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "BP": 32}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)

@@ -16,6 +16,7 @@ from igc_triton.runtime import is_channels_last
 
 FMA = "fma"
 GEMM = "gemm"
+NHWC = "nhwc"  # grouped_conv2d: the channels_last kernel for groups of 1 or 2 channels
 
 # Smallest per-group input channel count sent to the tensor-core GEMM kernel: tl.dot needs
 # K >= 16, and below that the FMA kernel avoids padding the reduction.
@@ -53,11 +54,20 @@ def grouped_conv2d_regime(cin_per_group: int) -> str:
     return GEMM if cin_per_group >= GEMM_MIN_CIN_PER_GROUP else FMA
 
 
+def nhwc_conv_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) -> bool:
+    """Whether ``grouped_conv2d_nhwc_kernel`` takes a grouped conv: a contiguous channels_last
+    input in fp32/fp16/bf16, Cin == Cout, groups of 1 or 2 channels in and out (depthwise; IGC's
+    primary with Cin/L = M = 2), C a multiple of 8 (each pixel's channels start 16-byte aligned)."""
+    return (is_channels_last(x) and x.dtype in (torch.float32, torch.float16, torch.bfloat16) and cin == cout
+            and cin_per_group in (1, 2) and cin % 8 == 0)
+
+
 def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_hw, regime=None):
     """Grouped conv forward. ``padding`` is (top, left); ``out_hw`` the output (OH, OW).
 
-    ``regime`` forces ``"fma"`` or ``"gemm"``; by default it follows the per-group input
-    channel count (see ``GEMM_MIN_CIN_PER_GROUP``).
+    ``regime`` forces ``"fma"``, ``"gemm"`` or ``"nhwc"``; by default contiguous channels_last
+    inputs with groups of 1 or 2 channels take ``"nhwc"`` (``nhwc_conv_applies``), others follow
+    the per-group input channel count (see ``GEMM_MIN_CIN_PER_GROUP``).
     """
     from igc_triton.kernels.grouped_conv2d_fwd import grouped_conv2d_fwd_fma_kernel, grouped_conv2d_fwd_gemm_kernel
 
@@ -70,7 +80,11 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     weight = weight.contiguous()
     has_bias = bias is not None
     b = bias.contiguous() if has_bias else weight  # placeholder pointer, never read
+    if regime is None and nhwc_conv_applies(x, cin, cout, cin_g):
+        regime = NHWC
     regime = regime or grouped_conv2d_regime(cin_g)
+    if regime == NHWC:
+        return _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y)
     geometry = (*stride, *padding, *dilation)
     pixels = N * OH * OW
     cout_g = cout // groups
@@ -95,8 +109,45 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
             return y
         candidates = functools.partial(tuning.gemm_candidates, cin_g, cout_g, x.element_size(), x.device)
     else:
-        raise ValueError(f"unknown grouped_conv2d regime {regime!r}; expected 'fma' or 'gemm'")
+        raise ValueError(f"unknown grouped_conv2d regime {regime!r}; expected 'fma', 'gemm' or 'nhwc'")
     return launch(tuning.choose(f"grouped_conv2d_fwd_{regime}", key, candidates, launch, x.device))
+
+
+def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
+    """The nhwc regime (kernels/grouped_conv2d_nhwc.py): its weights laid out by one small kernel
+    from the weight as it is (no cache can go stale), then the convolution."""
+    from igc_triton.kernels.grouped_conv2d_nhwc import grouped_conv2d_nhwc_kernel, grouped_conv2d_nhwc_weights_kernel
+
+    N, cin, H, W = x.shape
+    C, M, kh, kw = weight.shape
+    OH, OW = y.shape[2:]
+    if not nhwc_conv_applies(x, cin, C, M) or C // groups != M:
+        raise ValueError(f"the nhwc regime needs a contiguous channels_last input, Cin == Cout, groups of 1 or 2 "
+                         f"channels in and out and C % 8 == 0 (launchers.nhwc_conv_applies); got {tuple(x.shape)}, "
+                         f"strides {x.stride()}, weight {tuple(weight.shape)}, groups={groups}")
+    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
+        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+    wt = torch.empty((kh * kw, 2 * M, C // 2), device=x.device, dtype=torch.float32)
+    block = 1024
+    grouped_conv2d_nhwc_weights_kernel[(triton.cdiv(wt.numel(), block),)](weight, wt, C, M=M, KH=kh, KW=kw,
+                                                                           BLOCK=block)
+    has_bias = bias is not None
+    b = bias.contiguous() if has_bias else wt  # placeholder pointer, never read
+    pixels = N * OH * OW
+    tile_cap = tuning.nhwc_tile_width_cap(OW)
+    key = autotune.problem_key(x, pixels, cin=C, L=groups, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
+                               w=tile_cap)
+
+    def launch(cfg, warmup=False):
+        kw_ = cfg.kwargs
+        grid = (triton.cdiv(OH, kw_["TILE_H"]) * triton.cdiv(OW, kw_["TILE_W"]), N, triton.cdiv(C // 2, kw_["BP"]))
+        tuning.kernel_call(grouped_conv2d_nhwc_kernel, grid, warmup)(
+            x, wt, b, y, H, W, OH, OW, stride[0], padding[0], padding[1], dilation[0], C=C, M=M, KH=kh, KW=kw,
+            STRIDE_W=stride[1], DIL_W=dilation[1], HAS_BIAS=has_bias, num_warps=cfg.num_warps,
+            num_stages=cfg.num_stages, **kw_)
+        return y
+    candidates = functools.partial(tuning.nhwc_conv_candidates, C, OW)
+    return launch(tuning.choose("grouped_conv2d_fwd_nhwc", key, candidates, launch, x.device))
 
 
 # Which fused kernel takes a block (kernels/igc_block_fwd.py, igc_block_nhwc.py, igc_block_nhwc_fma.py).

@@ -192,6 +192,7 @@ KERNEL_SOURCES = {
     "igc_block_fwd": "igc_block_fwd.py", "igc_block_fwd_wide": "igc_block_fwd.py",
     "igc_block_fwd_tc": "igc_block_fwd.py", "igc_secondary_fwd_gemm": "igc_block_fwd.py",
     "igc_block_nhwc": "igc_block_nhwc.py", "igc_block_nhwc_fma": "igc_block_nhwc_fma.py",
+    "grouped_conv2d_fwd_nhwc": "grouped_conv2d_nhwc.py",
     "igc_secondary_fwd": "igc_secondary_fwd.py",
     "grouped_conv2d_dgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_dgrad_gemm": "grouped_conv2d_bwd.py",
     "grouped_conv2d_wgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_wgrad_gemm": "grouped_conv2d_bwd.py",
@@ -249,6 +250,32 @@ def nhwc_fma_candidates(c_pad: int, out_width: int) -> list:
     if runtime.kernels_interpreted():
         return [configs.INTERPRET_NHWC_FMA]
     kept = nhwc_fma_space(c_pad, out_width)
+    return _space(kept[0], kept[1:])
+
+
+def nhwc_conv_space(channels: int, out_width: int) -> list:
+    """The configs of ``configs.NHWC_CONV_CONFIGS`` the launcher may run: tiles no wider than
+    the rows (``nhwc_tile_width_cap``), BP capped at the channels' pairs (a power of two, >= 4:
+    one 16-byte load of 16-bit pairs), the [pixels x 2 BP] fp32 accumulator within
+    NHWC_FMA_ACC_REGS registers per thread (the first config if none is), in the space's order."""
+    from igc_triton.launch import configs
+    pairs = max(4, triton.next_power_of_2(max(channels // 2, 1)))
+    cap = nhwc_tile_width_cap(out_width)
+    space = [_with(c, BP=min(c.kwargs["BP"], pairs)) for c in configs.NHWC_CONV_CONFIGS if c.kwargs["TILE_W"] <= cap]
+
+    def fits(c):
+        kw = c.kwargs
+        return kw["TILE_H"] * kw["TILE_W"] * 2 * kw["BP"] <= NHWC_FMA_ACC_REGS * 32 * c.num_warps
+    return [c for c in space if fits(c)] or space[:1]
+
+
+def nhwc_conv_candidates(channels: int, out_width: int) -> list:
+    """``grouped_conv2d_nhwc_kernel``: ``nhwc_conv_space``, its first config the default."""
+    from igc_triton.launch import configs
+    if runtime.kernels_interpreted():
+        cfg = configs.INTERPRET_NHWC_CONV
+        return [_with(cfg, BP=min(cfg.kwargs["BP"], max(4, triton.next_power_of_2(max(channels // 2, 1)))))]
+    kept = nhwc_conv_space(channels, out_width)
     return _space(kept[0], kept[1:])
 
 
