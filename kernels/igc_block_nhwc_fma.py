@@ -9,64 +9,26 @@ L1/shared-memory path (C = 48, L = 24: 2964 shared-memory wavefronts and 3036 ca
 128-pixel program). Here a program owns a TILE_H x TILE_W tile of one image's output pixels
 and all C channels (padded to CP, a power of two; the padding is masked, never loaded):
 
-- **Channel pairs.** Every load reads channel pairs (2g, 2g + 1) as one integer of twice the
-  width (16-byte vectors: 4 pairs a thread), and unpacks them to fp32 with one shift or one
-  mask each (bf16; a plain conversion of the upper value first moves it down: two
-  instructions). With M = 2 a pair is a partition: the even output channel of pair g is
-  ``x_e * w[even<-even] + x_o * w[even<-odd]``, the odd one likewise, so both channels a
-  partition needs sit in one thread and nothing moves between threads.
-- **Shared input columns.** Each thread computes Q neighbouring output columns of a row; they
-  read overlapping input columns (with a 3-wide kernel, stride 1: Q + 2 columns for 3Q taps),
-  each loaded and unpacked once per kernel row. One 64-bit pointer per thread and pixel
-  group is made once; each column adds a constant (with unit dilation, an immediate of the
-  load instruction); masks are per pixel, from a row test and a column test.
-- **Weights** come laid out by ``igc_block_nhwc_fma_weights_kernel`` in the same launch
-  sequence, from the weights as they are now (nothing is cached, so a weight changed in place,
-  even through ``.data``, is always seen): the primary in fp32, per tap one contiguous vector
-  over the pairs for each (output parity, input position), loaded as vectors; the folded
-  secondary split by parity.
+- **Primary**: ``nhwc_pairs.pair_conv`` -- channel pairs loaded 16 bytes at a time and unpacked
+  by a shift or a mask (with M = 2 a pair is a partition, so both inputs of an output sit in
+  its thread), Q output columns per thread sharing input columns, fp32 weights laid out per tap
+  by ``igc_block_nhwc_fma_weights_kernel`` in the same launch sequence (nothing is cached, so a
+  weight changed in place, even through ``.data``, is always seen).
 - **Secondary** as tensor-core products with the folded weight F. F joins input channel k to
   output o only if k % M == o % M, so for M = 2 it is two products of half the width:
   ``y_even = t_even @ F[even, even]``, ``y_odd = t_odd @ F[odd, odd]`` (M = 1 adds the two mixed
   blocks). t is rounded to the storage dtype first, as the two-kernel path rounds it when it
-  writes t. Only these operands go through shared memory.
+  writes t. Only these operands go through shared memory (the kernel rows are a loop for that
+  reason: see ``nhwc_pairs``).
 - **Epilogue** (folded BatchNorm, residual, ReLU) and one store of whole pixels.
 
-The kernel rows are a loop that Triton does not unroll: with the accumulators loop-carried,
-the compiler does not move the secondary's operand layout up onto every tap's loads (with the
-taps unrolled and only elementwise operations between load and product, it does: each tap's
-input would then go through shared memory). Offsets inside an image are 32-bit (the launcher
-checks an image fits), the image base is 64-bit.
+Offsets inside an image are 32-bit (the launcher checks an image fits), the image base is 64-bit.
 """
 
 import triton
 import triton.language as tl
 from igc_triton.kernels.igc_block_fwd import block_epilogue
-
-
-@triton.jit
-def _as_pairs(ptr):
-    """``ptr`` read as channel pairs (2g, 2g + 1): one integer of twice the element's width each."""
-    WIDE: tl.constexpr = ptr.dtype.element_ty == tl.float32
-    if WIDE:
-        pairs = ptr.to(tl.pointer_type(tl.int64))
-    else:
-        pairs = ptr.to(tl.pointer_type(tl.int32))
-    return pairs
-
-
-@triton.jit
-def _unpack(v, dt: tl.constexpr):
-    """Pairs loaded through ``_as_pairs`` -> the even and the odd channels, as fp32. For bf16 one
-    shift or one mask per value: a conversion of each 16-bit value on its own first moves the
-    upper half down (two instructions)."""
-    if dt == tl.bfloat16:
-        return (v << 16).to(tl.float32, bitcast=True), (v & -65536).to(tl.float32, bitcast=True)
-    elif dt == tl.float16:
-        return ((v & 65535).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32),
-                (v >> 16).to(tl.int16).to(tl.float16, bitcast=True).to(tl.float32))
-    else:
-        return v.to(tl.int32).to(tl.float32, bitcast=True), (v >> 32).to(tl.int32).to(tl.float32, bitcast=True)
+from igc_triton.kernels.nhwc_pairs import pair_conv, pair_weights
 
 
 @triton.jit
@@ -111,58 +73,16 @@ def igc_block_nhwc_fma_kernel(
     HP: tl.constexpr = CP // 2
     GW: tl.constexpr = TILE_W // Q  # column groups per tile row
     G: tl.constexpr = TILE_H * GW
-    # Input columns a row of the kernel reads for Q outputs: Q * KW taps, fewer columns.
-    NJ: tl.constexpr = (Q - 1) * STRIDE_W + (KW - 1) * DIL_W + 1
-    DT: tl.constexpr = x_ptr.dtype.element_ty
     tiles_w = tl.cdiv(OW, TILE_W)
     pid = tl.program_id(0)
     n = tl.program_id(1).to(tl.int64)
     oh0 = (pid // tiles_w) * TILE_H
     ow0 = (pid % tiles_w) * TILE_W
     i = tl.arange(0, G)  # column group: output columns ow0 + (i % GW) * Q + q, q < Q
-    ih0 = (oh0 + i // GW) * stride_h - pad_h
-    iw0 = (ow0 + (i % GW) * Q) * STRIDE_W - pad_w
     g = tl.arange(0, HP)  # channel pair (2g, 2g + 1): one partition when M = 2
-    g_ok = g < C // 2
-    # One 64-bit pointer per group and pair, made once; each column adds a scalar (with the
-    # columns of a row, an immediate of the load instruction).
-    x_grp = _as_pairs(x_ptr + n * (H * W * C)) + ((ih0 * W + iw0) * (C // 2))[:, None] + g[None, :]
-    col_ok = ()
-    for j in tl.static_range(NJ):
-        col_ok = col_ok + ((iw0 + j >= 0) & (iw0 + j < W),)
-    acc_e = ()  # even output channels, one [G x HP] tile per q
-    acc_o = ()  # odd output channels
-    for q in tl.static_range(Q):
-        acc_e = acc_e + (tl.zeros((G, HP), dtype=tl.float32),)
-        acc_o = acc_o + (tl.zeros((G, HP), dtype=tl.float32),)
-    # Kernel rows: a loop Triton does not unroll (see the module docstring).
-    for r in range(KH):
-        row_ok = (ih0 + r * dil_h >= 0) & (ih0 + r * dil_h < H)
-        x_row = x_grp + r * dil_h * W * (C // 2)
-        xs = ()
-        for j in tl.static_range(NJ):
-            xv = tl.load(x_row + j * (C // 2), mask=(row_ok & col_ok[j])[:, None] & g_ok[None, :], other=0)
-            xs = xs + (_unpack(xv, DT),)
-        for s in tl.static_range(KW):
-            # fp32 weights over the pairs, wt[tap, u]: u = M * (output parity) + input position
-            w = wt_ptr + (r * KW + s) * (2 * M * HP) + g
-            w0 = tl.load(w)[None, :]
-            w1 = tl.load(w + HP)[None, :]
-            if M == 2:
-                w2 = tl.load(w + 2 * HP)[None, :]
-                w3 = tl.load(w + 3 * HP)[None, :]
-            new_e = ()
-            new_o = ()
-            for q in tl.static_range(Q):
-                x_e, x_o = xs[q * STRIDE_W + s * DIL_W]
-                if M == 2:
-                    new_e = new_e + (acc_e[q] + x_e * w0 + x_o * w1,)
-                    new_o = new_o + (acc_o[q] + x_e * w2 + x_o * w3,)
-                else:
-                    new_e = new_e + (acc_e[q] + x_e * w0,)
-                    new_o = new_o + (acc_o[q] + x_o * w1,)
-            acc_e = new_e
-            acc_o = new_o
+    acc_e, acc_o = pair_conv(x_ptr + n * (H * W * C), wt_ptr, g, g < C // 2, (oh0 + i // GW) * stride_h - pad_h,
+                             (ow0 + (i % GW) * Q) * STRIDE_W - pad_w, H, W, dil_h, C, HP, M, KH, KW, STRIDE_W,
+                             DIL_W, G, HP, Q, False)
     # Secondary by parity: wf[a, b] is the folded weight's block from the input channels of
     # parity a to the outputs of parity b (zero for a != b when M = 2).
     t_e = _to_pixels(acc_e, G, HP, Q).to(y_ptr.dtype.element_ty)
@@ -199,20 +119,13 @@ def igc_block_nhwc_fma_weights_kernel(
     BLOCK: tl.constexpr,
 ):
     """Both weights of ``igc_block_nhwc_fma_kernel`` in one launch: element e < size(wt) of wt,
-    the rest of wf. wt[tap, u, g] = wp[2g + u // M, u % M, tap] (0 past C), in fp32: per tap, 2M
-    vectors over the channel pairs g, one per (parity of the output channel, position of the
-    input channel in its partition) -- for M = 2: pair g is partition g, and u = 0..3 are its
-    even<-even, even<-odd, odd<-even, odd<-odd weights. wf[a, b, i, j] = F[2i + a, 2j + b], with
+    ``nhwc_pairs.pair_weights`` of the primary weight (CP / 2 pairs per vector, 0 past C), the
+    rest of wf. wf[a, b, i, j] = F[2i + a, 2j + b], with
     F[k, o] the folded secondary weight from input channel k to output channel o: ws[m*L + l2, l]
     when o = l2*M + m and k = l*M + m (the same position m), else 0."""
     n_t = KH * KW * M * CP
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    g = e % (CP // 2)
-    u = (e // (CP // 2)) % (2 * M)
-    tap = e // (CP * M)
-    c = 2 * g + u // M
-    v = tl.load(wp_ptr + (c * M + u % M) * (KH * KW) + tap, mask=(e < n_t) & (c < C), other=0.0)
-    tl.store(wt_ptr + e, v.to(tl.float32), mask=e < n_t)
+    pair_weights(wp_ptr, wt_ptr, e, C, CP // 2, M, KH, KW)
     f = e - n_t
     HP: tl.constexpr = CP // 2
     o = 2 * (f % HP) + (f // (HP * HP)) % 2

@@ -6,7 +6,7 @@ import pytest
 import torch
 import triton
 import triton.language as tl
-from igc_triton.kernels.igc_block_nhwc_fma import _unpack
+from igc_triton.kernels.nhwc_pairs import unpack
 
 import igc_triton as it
 from igc_triton import models, ops, reference
@@ -376,7 +376,7 @@ def test_nhwc_fma_form_matches_reference(C, L, H, W, stride, dil, k, q, device, 
 @triton.jit
 def _unpack_probe(src_ptr, even_ptr, odd_ptr, N: tl.constexpr, DT: tl.constexpr):
     i = tl.arange(0, N)
-    e, o = _unpack(tl.load(src_ptr + i), DT)
+    e, o = unpack(tl.load(src_ptr + i), DT)
     tl.store(even_ptr + i, e)
     tl.store(odd_ptr + i, o)
 
