@@ -145,4 +145,4 @@ def test_forcing_the_nhwc_regime_on_a_conv_it_cannot_take_is_an_error(device):
     x = torch.randn(1, 16, 4, 4, device=device)  # NCHW
     with pytest.raises(ValueError, match="the nhwc regime needs a contiguous channels_last input"):
         launchers.grouped_conv2d_fwd(x, torch.randn(16, 2, 3, 3, device=device), None, (1, 1), (1, 1), (1, 1), 8,
-                                     (4, 4), regime=launchers.NHWC)
+                                     (4, 4), regime=launchers.NHWC_CONV)

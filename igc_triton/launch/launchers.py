@@ -16,7 +16,7 @@ from igc_triton.runtime import is_channels_last
 
 FMA = "fma"
 GEMM = "gemm"
-NHWC = "nhwc"  # grouped_conv2d: the channels_last kernel for groups of 1 or 2 channels
+NHWC_CONV = "nhwc"  # grouped_conv2d: the channels_last kernel for groups of 1 or 2 channels
 
 # Smallest per-group input channel count sent to the tensor-core GEMM kernel: tl.dot needs
 # K >= 16, and below that the FMA kernel avoids padding the reduction.
@@ -81,9 +81,9 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     has_bias = bias is not None
     b = bias.contiguous() if has_bias else weight  # placeholder pointer, never read
     if regime is None and nhwc_conv_applies(x, cin, cout, cin_g):
-        regime = NHWC
+        regime = NHWC_CONV
     regime = regime or grouped_conv2d_regime(cin_g)
-    if regime == NHWC:
+    if regime == NHWC_CONV:
         return _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y)
     geometry = (*stride, *padding, *dilation)
     pixels = N * OH * OW
@@ -153,7 +153,7 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
 # Which fused kernel takes a block (kernels/igc_block_fwd.py, igc_block_nhwc.py, igc_block_nhwc_fma.py).
 # Contiguous channels_last blocks mapping C channels to C with C % 8 == 0, up to NHWC_MAX_CHANNELS:
 # with M = 1 or 2 (and C >= 16) the nhwc_fma form, the primary on CUDA cores (M multiply-adds
-# per output and tap, on channel pairs unpacked from wide loads; inspect predicts it 1.4-2x
+# per output and tap, on channel pairs unpacked from wide loads; inspect predicts it about 2x
 # faster than the nhwc form's block-diagonal product at M = 2); with other M dividing 64 the
 # nhwc form, the primary on tensor cores over wide channel-contiguous loads (a channel block of
 # 16-64 holds whole partitions; the secondary runs one product per pair of blocks,
