@@ -263,11 +263,18 @@ def test_nhwc_form_matches_reference(C, L, H, W, stride, dil, k, bc, device, mon
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     monkeypatch.setattr(tuning, "nhwc_candidates", lambda channels, M, out_width: [_nhwc_config(bc)])
     monkeypatch.setattr(launchers, "NHWC_FMA_M", ())  # M = 2 too, which the nhwc_fma form takes by default
+    if bc % (C // L):
+        pytest.skip(f"a {bc}-channel block cannot hold whole partitions of {C // L}")
+    _check_nhwc_block("igc_block_nhwc", kernels, C, L, H, W, stride, dil, k, C * 1000 + bc, device)
+
+
+def _check_nhwc_block(kernel, kernels, C, L, H, W, stride, dil, k, seed, device, reduction=None):
+    """Random block of C channels, L partitions, a k x k kernel on an H x W image; fp32 with the
+    epilogue, fp16 without (bf16 with, on a GPU), against the float64 reference of its rounded
+    inputs; ``kernels`` (the tuner's record) must show ``kernel`` alone."""
     M, pad = C // L, dil * (k // 2)
-    if bc % M:
-        pytest.skip(f"a {bc}-channel block cannot hold whole partitions of {M}")
     oh, ow = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1, (W + 2 * pad - dil * (k - 1) - 1) // stride + 1
-    g = torch.Generator(device=device).manual_seed(C * 1000 + bc)
+    g = torch.Generator(device=device).manual_seed(seed)
     x = torch.randn(2, C, H, W, dtype=f64, device=device, generator=g)
     wp = torch.randn(C, M, k, k, dtype=f64, device=device, generator=g)
     ws = torch.randn(C, L, 1, 1, dtype=f64, device=device, generator=g)
@@ -276,7 +283,7 @@ def test_nhwc_form_matches_reference(C, L, H, W, stride, dil, k, bc, device, mon
                  residual=torch.randn(2, C, oh, ow, dtype=f64, device=device, generator=g), relu=True)
     dtypes = [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else [])
     for i, dtype in enumerate(dtypes):
-        epi = {} if i % 2 else extra  # fp32 with the epilogue, fp16 without (bf16 with, on a GPU)
+        epi = {} if i % 2 else extra
         args = {kk: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for kk, v in epi.items()}
         if "residual" in args:
             args["residual"] = to_layout(args["residual"], "channels_last")
@@ -286,9 +293,9 @@ def test_nhwc_form_matches_reference(C, L, H, W, stride, dil, k, bc, device, mon
         kernels.clear()
         out = it.igc_block(to_layout(x.to(dtype), "channels_last"), wp.to(dtype), ws.to(dtype), L, stride, pad, dil,
                            **args)
-        assert kernels == ["igc_block_nhwc"], kernels
+        assert kernels == [kernel], kernels
         assert out.is_contiguous(memory_format=torch.channels_last)
-        assert_close(out, ref, dtype)
+        assert_close(out, ref, dtype, k=reduction)
 
 
 def _ref_geom(x, wp, ws, L, stride, pad, dil, scale=None, shift=None, residual=None, relu=False):
@@ -347,30 +354,8 @@ def test_nhwc_fma_form_matches_reference(C, L, H, W, stride, dil, k, q, device, 
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     cfg = triton.Config({"TILE_H": 4, "TILE_W": 8, "Q": q}, num_warps=4, num_stages=1)
     monkeypatch.setattr(tuning, "nhwc_fma_candidates", lambda c_pad, out_width: [cfg])
-    M, pad = C // L, dil * (k // 2)
-    oh, ow = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1, (W + 2 * pad - dil * (k - 1) - 1) // stride + 1
-    g = torch.Generator(device=device).manual_seed(C * 10 + q)
-    x = torch.randn(2, C, H, W, dtype=f64, device=device, generator=g)
-    wp = torch.randn(C, M, k, k, dtype=f64, device=device, generator=g)
-    ws = torch.randn(C, L, 1, 1, dtype=f64, device=device, generator=g)
-    extra = dict(scale=torch.rand(C, dtype=f64, device=device, generator=g) + 0.5,
-                 shift=torch.randn(C, dtype=f64, device=device, generator=g),
-                 residual=torch.randn(2, C, oh, ow, dtype=f64, device=device, generator=g), relu=True)
-    dtypes = [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else [])
-    for i, dtype in enumerate(dtypes):
-        epi = {} if i % 2 else extra  # fp32 with the epilogue, fp16 without (bf16 with, on a GPU)
-        args = {kk: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for kk, v in epi.items()}
-        if "residual" in args:
-            args["residual"] = to_layout(args["residual"], "channels_last")
-        xr, wpr, wsr = (t.to(dtype).double() for t in (x, wp, ws))
-        ref = _ref_geom(xr, wpr, wsr, L, stride, pad, dil, **{kk: (v.to(dtype).double() if isinstance(v, torch.Tensor)
-                                                                   else v) for kk, v in epi.items()})
-        kernels.clear()
-        out = it.igc_block(to_layout(x.to(dtype), "channels_last"), wp.to(dtype), ws.to(dtype), L, stride, pad, dil,
-                           **args)
-        assert kernels == ["igc_block_nhwc_fma"], kernels
-        assert out.is_contiguous(memory_format=torch.channels_last)
-        assert_close(out, ref, dtype, k=M * k * k + L)
+    _check_nhwc_block("igc_block_nhwc_fma", kernels, C, L, H, W, stride, dil, k, C * 10 + q, device,
+                      reduction=C // L * k * k + L)
 
 
 @triton.jit

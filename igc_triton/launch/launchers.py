@@ -284,25 +284,32 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
 NHWC_MAX_IMAGE_ELEMENTS = 2**31 - 1
 
 
+def _nhwc_block_arguments(form, applies, x, wp, ws, L, y, scale, shift, residual):
+    """What both nhwc block launchers check and prepare: the block (one image within the
+    kernels' 32-bit offsets); contiguous weights; the epilogue's scale, shift and residual (in
+    y's layout), placeholder pointers, never read, for those absent."""
+    N, cin, H, W = x.shape
+    C, OH, OW = wp.shape[0], *y.shape[2:]
+    if not is_channels_last(x) or not applies(cin, C, L, x.dtype):
+        raise ValueError(f"the {form} form needs a contiguous channels_last input and a block it applies to "
+                         f"(launchers.{applies.__name__}); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
+    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
+        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+    if residual is not None and not is_channels_last(residual):
+        residual = residual.contiguous(memory_format=torch.channels_last)  # the kernel reads y's layout
+    wp, ws = wp.contiguous(), ws.contiguous()
+    sc, sh = (scale.contiguous(), shift.contiguous()) if scale is not None else (ws, ws)
+    return wp, ws, sc, sh, residual if residual is not None else y
+
+
 def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
     """The nhwc form (kernels/igc_block_nhwc.py): its weights laid out by one small kernel from
     the weights as they are (no cache can go stale), then the block."""
     from igc_triton.kernels.igc_block_nhwc import igc_block_nhwc_kernel, igc_block_nhwc_weights_kernel
 
-    N, cin, H, W = x.shape
-    C, M, kh, kw = wp.shape
-    OH, OW = y.shape[2:]
-    if not is_channels_last(x) or not nhwc_form_applies(cin, C, L, x.dtype):
-        raise ValueError(f"the nhwc form needs a contiguous channels_last input and a block it applies to "
-                         f"(launchers.nhwc_form_applies); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
-    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
-        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+    (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    if has_res and not is_channels_last(residual):
-        residual = residual.contiguous(memory_format=torch.channels_last)  # the kernel reads y's layout
-    wp, ws = wp.contiguous(), ws.contiguous()
-    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)  # placeholders, never read
-    res = residual if has_res else y
+    wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC, nhwc_form_applies, x, wp, ws, L, y, scale, shift, residual)
     pixels = N * OH * OW
     tile_cap = tuning.nhwc_tile_width_cap(OW)
     key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
@@ -338,20 +345,10 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
     kernel from the weights as they are (no cache can go stale), then the block."""
     from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_kernel, igc_block_nhwc_fma_weights_kernel
 
-    N, cin, H, W = x.shape
-    C, M, kh, kw = wp.shape
-    OH, OW = y.shape[2:]
-    if not is_channels_last(x) or not nhwc_fma_form_applies(cin, C, L, x.dtype):
-        raise ValueError(f"the nhwc_fma form needs a contiguous channels_last input and a block it applies to "
-                         f"(launchers.nhwc_fma_form_applies); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
-    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
-        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+    (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    if has_res and not is_channels_last(residual):
-        residual = residual.contiguous(memory_format=torch.channels_last)  # the kernel reads y's layout
-    wp, ws = wp.contiguous(), ws.contiguous()
-    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)  # placeholders, never read
-    res = residual if has_res else y
+    wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC_FMA, nhwc_fma_form_applies, x, wp, ws, L, y, scale, shift,
+                                                residual)
     c_pad = max(32, triton.next_power_of_2(C))  # the secondary's K is c_pad / 2 >= 16
     wt = torch.empty((kh * kw, 2 * M, c_pad // 2), device=x.device, dtype=torch.float32)
     wf = torch.empty((2, 2, c_pad // 2, c_pad // 2), device=x.device, dtype=x.dtype)
