@@ -144,7 +144,7 @@ def variants() -> list[Variant]:
     # columns a thread shares change), the narrowest (C = 16: CP = 32) and the widest (C = 256)
     # blocks in the configs whose tiles the launcher allows there, and its weight layout kernel.
     def nhwc_fma(dt, C=48, M=2):
-        return {**epilogue, "C": C, "CP": max(32, 1 << (C - 1).bit_length()), "M": M, "STRIDE_W": 1, "DIL_W": 1,
+        return {**epilogue, "C": C, "CP": tuning.nhwc_fma_pad(C), "M": M, "STRIDE_W": 1, "DIL_W": 1,
                 "DOT_PRECISION": dot_precision(dt)}
 
     fp32_weights = (("wt_ptr", "fp32"),)

@@ -78,13 +78,13 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     if y.numel() == 0:
         return y
     weight = weight.contiguous()
-    has_bias = bias is not None
-    b = bias.contiguous() if has_bias else weight  # placeholder pointer, never read
     if regime is None and nhwc_conv_applies(x, cin, cout, cin_g):
         regime = NHWC_CONV
-    regime = regime or grouped_conv2d_regime(cin_g)
     if regime == NHWC_CONV:
         return _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y)
+    regime = regime or grouped_conv2d_regime(cin_g)
+    has_bias = bias is not None
+    b = bias.contiguous() if has_bias else weight  # placeholder pointer, never read
     geometry = (*stride, *padding, *dilation)
     pixels = N * OH * OW
     cout_g = cout // groups
@@ -113,6 +113,12 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     return launch(tuning.choose(f"grouped_conv2d_fwd_{regime}", key, candidates, launch, x.device))
 
 
+def _check_nhwc_image(C, H, W, OH, OW):
+    """The nhwc kernels' offsets inside an image are 32-bit: refuse an image (in or out) past that."""
+    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
+        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+
+
 def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
     """The nhwc regime (kernels/grouped_conv2d_nhwc.py): its weights laid out by one small kernel
     from the weight as it is (no cache can go stale), then the convolution."""
@@ -125,8 +131,7 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
         raise ValueError(f"the nhwc regime needs a contiguous channels_last input, Cin == Cout, groups of 1 or 2 "
                          f"channels in and out and C % 8 == 0 (launchers.nhwc_conv_applies); got {tuple(x.shape)}, "
                          f"strides {x.stride()}, weight {tuple(weight.shape)}, groups={groups}")
-    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
-        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+    _check_nhwc_image(C, H, W, OH, OW)
     wt = torch.empty((kh * kw, 2 * M, C // 2), device=x.device, dtype=torch.float32)
     block = 1024
     grouped_conv2d_nhwc_weights_kernel[(triton.cdiv(wt.numel(), block),)](weight, wt, C, M=M, KH=kh, KW=kw,
@@ -293,8 +298,7 @@ def _nhwc_block_arguments(form, applies, x, wp, ws, L, y, scale, shift, residual
     if not is_channels_last(x) or not applies(cin, C, L, x.dtype):
         raise ValueError(f"the {form} form needs a contiguous channels_last input and a block it applies to "
                          f"(launchers.{applies.__name__}); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
-    if max(H * W, OH * OW) * C > NHWC_MAX_IMAGE_ELEMENTS:
-        raise ValueError(f"one image of {C} x {H} x {W} is too large for the nhwc kernel's 32-bit offsets")
+    _check_nhwc_image(C, H, W, OH, OW)
     if residual is not None and not is_channels_last(residual):
         residual = residual.contiguous(memory_format=torch.channels_last)  # the kernel reads y's layout
     wp, ws = wp.contiguous(), ws.contiguous()
@@ -349,7 +353,7 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
     has_affine, has_res = scale is not None, residual is not None
     wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC_FMA, nhwc_fma_form_applies, x, wp, ws, L, y, scale, shift,
                                                 residual)
-    c_pad = max(32, triton.next_power_of_2(C))  # the secondary's K is c_pad / 2 >= 16
+    c_pad = tuning.nhwc_fma_pad(C)
     wt = torch.empty((kh * kw, 2 * M, c_pad // 2), device=x.device, dtype=torch.float32)
     wf = torch.empty((2, 2, c_pad // 2, c_pad // 2), device=x.device, dtype=x.dtype)
     block = 1024

@@ -229,19 +229,31 @@ def nhwc_candidates(channels: int, M: int, out_width: int) -> list:
     return _space(kept[0], kept[1:])
 
 
-def nhwc_fma_space(c_pad: int, out_width: int) -> list:
-    """The configs of ``configs.NHWC_FMA_CONFIGS`` the launcher may run on this problem: tiles no
-    wider than the rows (``nhwc_tile_width_cap``) whose [pixels x c_pad] fp32 accumulator keeps
-    to NHWC_FMA_ACC_REGS registers per thread (or, if none does, the smallest tile with the
-    most warps), in the space's order."""
-    from igc_triton.launch import configs
+def _nhwc_tiles(space, out_width: int, acc_channels) -> list:
+    """The configs of ``space`` whose tiles are no wider than the rows (``nhwc_tile_width_cap``)
+    and whose [pixels x ``acc_channels(cfg)``] fp32 accumulator keeps to NHWC_FMA_ACC_REGS
+    registers per thread, in the space's order (if none does, the smallest tile with the most
+    warps)."""
     cap = nhwc_tile_width_cap(out_width)
-    space = [c for c in configs.NHWC_FMA_CONFIGS if c.kwargs["TILE_W"] <= cap]
+    space = [c for c in space if c.kwargs["TILE_W"] <= cap]
 
     def fits(c):
-        return c.kwargs["TILE_H"] * c.kwargs["TILE_W"] * c_pad <= NHWC_FMA_ACC_REGS * 32 * c.num_warps
+        return c.kwargs["TILE_H"] * c.kwargs["TILE_W"] * acc_channels(c) <= NHWC_FMA_ACC_REGS * 32 * c.num_warps
     return [c for c in space if fits(c)] or [min(space, key=lambda c: (c.kwargs["TILE_H"] * c.kwargs["TILE_W"],
                                                                        -c.num_warps))]
+
+
+def nhwc_fma_pad(channels: int) -> int:
+    """The nhwc_fma kernel's CP: the channels padded to a power of two, at least 32 (the
+    secondary's products, one per channel parity, need K = CP / 2 >= 16)."""
+    return max(32, triton.next_power_of_2(channels))
+
+
+def nhwc_fma_space(c_pad: int, out_width: int) -> list:
+    """The configs of ``configs.NHWC_FMA_CONFIGS`` the launcher may run on this problem
+    (``_nhwc_tiles``: the accumulator is [pixels x c_pad])."""
+    from igc_triton.launch import configs
+    return _nhwc_tiles(configs.NHWC_FMA_CONFIGS, out_width, lambda c: c_pad)
 
 
 def nhwc_fma_candidates(c_pad: int, out_width: int) -> list:
@@ -253,28 +265,25 @@ def nhwc_fma_candidates(c_pad: int, out_width: int) -> list:
     return _space(kept[0], kept[1:])
 
 
-def nhwc_conv_space(channels: int, out_width: int) -> list:
-    """The configs of ``configs.NHWC_CONV_CONFIGS`` the launcher may run: tiles no wider than
-    the rows (``nhwc_tile_width_cap``), BP capped at the channels' pairs (a power of two, >= 4:
-    one 16-byte load of 16-bit pairs), the [pixels x 2 BP] fp32 accumulator within
-    NHWC_FMA_ACC_REGS registers per thread (the first config if none is), in the space's order."""
-    from igc_triton.launch import configs
-    pairs = max(4, triton.next_power_of_2(max(channels // 2, 1)))
-    cap = nhwc_tile_width_cap(out_width)
-    space = [_with(c, BP=min(c.kwargs["BP"], pairs)) for c in configs.NHWC_CONV_CONFIGS if c.kwargs["TILE_W"] <= cap]
+def _conv_pairs(cfg: triton.Config, channels: int) -> triton.Config:
+    """``cfg`` with BP capped at the channels' pairs (a power of two, >= 4: one 16-byte load of
+    16-bit pairs)."""
+    return _with(cfg, BP=min(cfg.kwargs["BP"], max(4, triton.next_power_of_2(max(channels // 2, 1)))))
 
-    def fits(c):
-        kw = c.kwargs
-        return kw["TILE_H"] * kw["TILE_W"] * 2 * kw["BP"] <= NHWC_FMA_ACC_REGS * 32 * c.num_warps
-    return [c for c in space if fits(c)] or space[:1]
+
+def nhwc_conv_space(channels: int, out_width: int) -> list:
+    """The configs of ``configs.NHWC_CONV_CONFIGS`` the launcher may run, BP capped
+    (``_conv_pairs``), filtered by ``_nhwc_tiles`` (the accumulator is [pixels x 2 BP])."""
+    from igc_triton.launch import configs
+    return _nhwc_tiles([_conv_pairs(c, channels) for c in configs.NHWC_CONV_CONFIGS], out_width,
+                       lambda c: 2 * c.kwargs["BP"])
 
 
 def nhwc_conv_candidates(channels: int, out_width: int) -> list:
     """``grouped_conv2d_nhwc_kernel``: ``nhwc_conv_space``, its first config the default."""
     from igc_triton.launch import configs
     if runtime.kernels_interpreted():
-        cfg = configs.INTERPRET_NHWC_CONV
-        return [_with(cfg, BP=min(cfg.kwargs["BP"], max(4, triton.next_power_of_2(max(channels // 2, 1)))))]
+        return [_conv_pairs(configs.INTERPRET_NHWC_CONV, channels)]
     kept = nhwc_conv_space(channels, out_width)
     return _space(kept[0], kept[1:])
 
