@@ -426,3 +426,18 @@ def test_first_page_answers_flops_against_time_per_regime(tmp_path):
     assert "small partitions (M = 2-8), fp32: IGC does 0.18x" in first  # (16/8 * 9 + 8) / (16 * 9)
     assert "large partitions (M >= 16), fp32: IGC does" in first and first.count("fewer FLOPs") == 2
     assert "| wide  | fp32  | 0.25" in first  # (64 * 9 + 4) / (256 * 9) = 0.25
+
+
+def test_energy_off_skips_nvml(monkeypatch):
+    from igc_triton.lab import environment
+
+    def no_nvml(device):
+        raise AssertionError("NVML asked for although IGC_LAB_ENERGY=off")
+
+    monkeypatch.setattr(environment, "_nvml_handle", no_nvml)
+    monkeypatch.setenv(environment.ENERGY_ENV, "off")
+    meter = environment.EnergyMeter(torch.device("cuda"))
+    assert not meter.available and meter.measure(lambda: None) is None
+    monkeypatch.setenv(environment.ENERGY_ENV, "on")
+    with pytest.raises(AssertionError, match="NVML asked"):
+        environment.EnergyMeter(torch.device("cuda"))

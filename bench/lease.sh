@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One call on a briefly lent GPU machine: install, time the `roofline` suite with the shipped
+# (model-ranked) configs, then run the compiled test suite in parallel. Everything goes under
+# $OUT: `log` (streamed) and `results.tgz` (results.csv, env.json, bench.log, tests.log,
+# junit.xml), re-packed after each step so that a call cut off keeps what finished.
+#
+#   OUT=runs/lease bench/lease.sh [BENCH_BUDGET_S=300] [TEST_BUDGET_S=180] [PROVIDERS]
+#
+# Autotuning is off (the first call would otherwise time 3 configs per problem, seconds each)
+# and so are NVML energy rows (>= 0.5 s per measurement); the bench stops itself within its
+# budget, the tests are killed at theirs (their log keeps each finished test's result).
+set -u
+OUT=${OUT:-runs/lease}
+BENCH_S=${1:-300}
+TEST_S=${2:-180}
+PROVIDERS=${3:-cudnn-regular,cudnn-igc-eager,cudnn-igc-folded,cudnn-igc-folded+graph,triton-igc,triton-igc-fused,triton-igc-fused+graph,cudnn-grouped,triton-grouped}
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 IGC_LAB_ENERGY=off IGC_TRITON_AUTOTUNE=off
+mkdir -p "$OUT"
+W=$(mktemp -d)
+
+pack() { tar -czf "$OUT/results.tgz" -C "$W" . ; }
+step() { echo "== $(date +%T) $*"; }
+
+{
+  step install
+  $PY -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -3
+  $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+  nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1
+
+  step "bench roofline (budget ${BENCH_S} s)"
+  timeout $((BENCH_S + 90)) $PY -m igc_triton.cli bench --suite roofline --out "$W" --device "${DEVICE:-cuda}" \
+    --budget-s "$BENCH_S" --no-report --providers "$PROVIDERS" > "$W/bench.log" 2>&1
+  echo "bench exit $?"; tail -4 "$W/bench.log"
+  pack
+  $PY - "$W/results.csv" <<'PYEOF'
+import sys
+import pandas as pd
+r = pd.read_csv(sys.argv[1])
+r = r[r["kind"] == "layer"]
+us = r[r.metric == "latency_ms"].assign(value=lambda d: d.value.astype(float) * 1e3)
+t = us.pivot_table(index=["case", "dtype", "layout"], columns="provider", values="value", sort=False)
+t.columns = [c.replace("cudnn-", "c-").replace("triton-", "t-") for c in t.columns]
+bw = r[(r.metric == "pct_copy_bw") & (r.provider == "triton-igc-fused")]
+t["fused %copy"] = bw.pivot_table(index=["case", "dtype", "layout"], values="value", aggfunc="first",
+                                  sort=False)["value"].astype(float) if len(bw) else float("nan")
+bad = r[(r.metric == "status") & r.status.isin(["wrong", "error"])]
+pd.set_option("display.width", 250, "display.max_columns", 20, "display.max_rows", 100)
+print("median us\n", t.round(1).to_string())
+print(bad[["case", "provider", "dtype", "layout", "status", "detail"]].to_string() if len(bad) else "no wrong/error rows")
+PYEOF
+  step "compiled tests (budget ${TEST_S} s)"
+  PER_TEST=$($PY -c "import pytest_timeout" 2>/dev/null && echo --timeout=120)
+  timeout "$TEST_S" $PY -m pytest -v -n "${WORKERS:-16}" -p no:cacheprovider $PER_TEST -rfE \
+    --junitxml="$W/junit.xml" tests > "$W/tests.log" 2>&1
+  echo "pytest exit $? (124: stopped at its budget)"
+  grep -E "^(FAILED|ERROR) " "$W/tests.log" | sort -u | head -40
+  echo "passed: $(grep -c ' PASSED ' "$W/tests.log"), failed: $(grep -c ' FAILED ' "$W/tests.log"),"\
+       "errors: $(grep -c ' ERROR ' "$W/tests.log")"
+  tail -2 "$W/tests.log"
+  pack
+  step done
+} 2>&1 | tee "$OUT/log"
