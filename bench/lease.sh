@@ -5,6 +5,7 @@
 # junit.xml), re-packed after each step so that a call cut off keeps what finished.
 #
 #   OUT=runs/lease bench/lease.sh [BENCH_BUDGET_S=300] [TEST_BUDGET_S=180] [PROVIDERS]
+#   (TESTS="tests/x.py::y ..." runs those tests only; WORKERS=16 pytest-xdist workers)
 #
 # Autotuning is off (the first call would otherwise time 3 configs per problem, seconds each)
 # and so are NVML energy rows (>= 0.5 s per measurement); the bench stops itself within its
@@ -52,7 +53,7 @@ PYEOF
   step "compiled tests (budget ${TEST_S} s)"
   PER_TEST=$($PY -c "import pytest_timeout" 2>/dev/null && echo --timeout=120)
   timeout "$TEST_S" $PY -m pytest -v -n "${WORKERS:-16}" -p no:cacheprovider $PER_TEST -rfE \
-    --junitxml="$W/junit.xml" tests > "$W/tests.log" 2>&1
+    --tb=short --junitxml="$W/junit.xml" ${TESTS:-tests} > "$W/tests.log" 2>&1
   echo "pytest exit $? (124: stopped at its budget)"
   grep -E "^(FAILED|ERROR) " "$W/tests.log" | sort -u | head -40
   echo "passed: $(grep -c ' PASSED ' "$W/tests.log"), failed: $(grep -c ' FAILED ' "$W/tests.log"),"\

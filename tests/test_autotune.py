@@ -74,6 +74,23 @@ def test_off_uses_the_default_and_never_benchmarks(cache, monkeypatch):
     assert timer.calls == 0 and not cache.exists()
 
 
+def test_off_builds_the_config_space_once_per_problem(cache, monkeypatch):
+    # The space and the nearest ranked problem cost ~1 ms of Python: not on every launch.
+    monkeypatch.setenv(autotune.ENV_MODE, OFF)
+    tuner, built = Tuner(StubTimer()), []
+
+    def candidates():
+        built.append(1)
+        return [A, B, C]
+    for _ in range(3):
+        assert tuner.choose("kern", "k1", candidates, run_ok, CPU) is A
+    assert len(built) == 1
+    tuner.choose("kern", "k2", candidates, run_ok, CPU)
+    assert len(built) == 2
+    monkeypatch.setenv(autotune.ENV_MODE, FULL)  # a remembered default never stands in for tuning
+    assert choose(tuner, candidates=(A, B, C))[1] == autotune.TUNED
+
+
 def test_one_candidate_is_never_benchmarked(cache):
     timer = StubTimer()
     assert choose(Tuner(timer), candidates=[B]) == (B, autotune.DEFAULT)

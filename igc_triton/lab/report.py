@@ -379,8 +379,9 @@ def _answer(lat, cite, figures: bool, device: str = "cuda") -> list[str]:
                                 "time."))
     md += _md_table(["dtype", "regime", "layers", "FLOPs IGC/regular", "time, cuDNN IGC/regular",
                      "time, Triton IGC/regular"], body) + [""] + sentences + [""]
+    # A layer with only its regular convolution timed (a run cut off by its budget) has no row.
     wide = [(it[0], d, it) for (d, _), items in sorted(pairs.items()) for it in items
-            if int(it[1]["cin"]) == int(it[1]["cout"]) >= EQUAL_WIDTH_MIN_C]
+            if int(it[1]["cin"]) == int(it[1]["cout"]) >= EQUAL_WIDTH_MIN_C and (it[2] or it[3])]
     if wide:
         cite.table = "equal width"
         rows = []

@@ -156,6 +156,7 @@ def shipped_path(gpu: str):
     return importlib.resources.files("igc_triton.tuned") / f"{slug(gpu)}.json"
 
 
+@functools.cache  # on the hot path of IGC_TRITON_AUTOTUNE=off (the key of its remembered defaults)
 def ranking_path():
     return importlib.resources.files("igc_triton.tuned") / MODEL_RANKING
 
@@ -356,6 +357,8 @@ class Tuner:
         self.timer = timer
         self.precompile = precompile or parallel_compile  # (configs, run, device) before timing them
         self._memo: dict[tuple, tuple] = {}  # (device, kernel, key) -> (triton.Config, source)
+        # (device, kernel, key, ranking file) -> (default config, whether it is the only candidate)
+        self._defaults: dict[tuple, tuple] = {}
         self._entries: dict[str, dict] = {}  # gpu -> user-cache entries, as loaded and updated
         self._shipped: dict[str, dict] = {}
         self._rankings: dict[tuple, dict] = {}  # (gpu, ranking file) -> the cost model's ranked configs
@@ -411,9 +414,16 @@ class Tuner:
         memo_key = (device, kernel, key)
         if m != OFF and memo_key in self._memo:
             return self._memo[memo_key][0], MEMO
+        # Remembered too: building the config space and finding the nearest ranked problem take
+        # about a millisecond of Python, more than the kernels of a small layer (measured on an H100).
+        default_key = (device, kernel, key, ranking_path())
+        known = self._defaults.get(default_key)
+        if known is not None and (m == OFF or known[1]):
+            return known[0], DEFAULT
         candidates = candidates()
         default = self.default_config(kernel, key, candidates, gpu_name(device))
         if len(candidates) == 1 or m == OFF:
+            self._defaults[default_key] = (default, len(candidates) == 1)
             return default, DEFAULT
         gpu = gpu_name(device)
         entry_key = f"{kernel}|{key}"
