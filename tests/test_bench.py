@@ -451,3 +451,12 @@ def test_report_of_a_run_cut_off_by_its_budget(tmp_path):
     report.write(str(tmp_path), figures=False)
     text = (tmp_path / "report.md").read_text()
     assert "igc-192-192-8px-L24M8-n128" in text and "Equal-width replacement" not in text
+    # Triton against cuDNN's IGC: the fastest of each side (either layout), like against like.
+    lat = {}
+    for r in read_rows(tmp_path / "results.csv"):
+        if r["metric"] == "latency_ms" and r["case"] == "igc-192-192-8px-L24M8-n128":
+            lat[r["provider"]] = min(lat.get(r["provider"], float("inf")), float(r["value"]))
+    ratio = lat["cudnn-igc-folded+graph"] / lat["triton-igc-fused"]
+    row = next(line for line in text.split("## Triton against cuDNN's IGC")[1].splitlines()
+               if line.startswith("| igc-192"))
+    assert [c.strip() for c in row.strip("|").split("|")][1:4] == [f"{ratio:.2f}", "-", "-"]
