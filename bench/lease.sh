@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on a briefly lent GPU machine: install, time the `roofline` suite with the shipped
 # (model-ranked) configs, then run the compiled test suite in parallel. Everything goes under
-# $OUT: `log` (streamed) and `results.tgz` (results.csv, env.json, bench.log, tests.log,
+# $OUT: `log` (streamed) and `results.tgz` (results.csv, env.json, bench.log, tests.log, failures.txt,
 # junit.xml), re-packed after each step so that a call cut off keeps what finished.
 #
 #   OUT=runs/lease bench/lease.sh [BENCH_BUDGET_S=300] [TEST_BUDGET_S=180] [PROVIDERS]
@@ -52,7 +52,7 @@ print(bad[["case", "provider", "dtype", "layout", "status", "detail"]].to_string
 PYEOF
   step "compiled tests (budget ${TEST_S} s)"
   PER_TEST=$($PY -c "import pytest_timeout" 2>/dev/null && echo --timeout=120)
-  timeout "$TEST_S" $PY -m pytest -v -n "${WORKERS:-16}" -p no:cacheprovider $PER_TEST -rfE \
+  IGC_TEST_FAILURES="$W/failures.txt" timeout "$TEST_S" $PY -m pytest -v -n "${WORKERS:-16}" -p no:cacheprovider $PER_TEST -rfE \
     --tb=short --junitxml="$W/junit.xml" ${TESTS:-tests} > "$W/tests.log" 2>&1
   echo "pytest exit $? (124: stopped at its budget)"
   grep -E "^(FAILED|ERROR) " "$W/tests.log" | sort -u | head -40

@@ -89,3 +89,20 @@ def start_compile_check(jobs: int = 2) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     return subprocess.Popen([sys.executable, "-m", "igc_triton.lab.compile_check", "--jobs", str(jobs)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+# A run stopped by a time limit (a short GPU lease) prints no failure summary, and under
+# pytest-xdist no traceback before it: with IGC_TEST_FAILURES=FILE each failure is appended to
+# FILE as it happens (on the controller, which receives every worker's reports).
+FAILURES_ENV = "IGC_TEST_FAILURES"
+
+
+def pytest_runtest_logreport(report):
+    path = os.environ.get(FAILURES_ENV)
+    if path and report.failed and "PYTEST_XDIST_WORKER" not in os.environ:
+        record_failure(report, path)
+
+
+def record_failure(report, path: str):
+    with open(path, "a") as f:
+        f.write(f"==== {report.nodeid} ({report.when})\n{report.longreprtext}\n\n")

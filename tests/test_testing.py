@@ -61,3 +61,16 @@ def test_nan_and_inf_never_pass():
         assert not testing.passes(out, ref, torch.float32, "cpu")
     with pytest.raises(AssertionError, match="relative error nan"):
         testing.assert_close(torch.tensor([1.0, math.nan, 1.0]), ref, torch.float32)
+
+
+def test_failures_are_recorded_as_they_happen(tmp_path, request):
+    conftest = next(p for p in request.config.pluginmanager.get_plugins() if hasattr(p, "record_failure"))
+    record_failure = conftest.record_failure
+
+    class Report:  # the fields pytest's TestReport gives the hook
+        nodeid, when, longreprtext = "tests/test_x.py::test_y[a]", "call", "E   assert 1 == 2"
+    path = tmp_path / "failures.txt"
+    record_failure(Report, str(path))
+    record_failure(Report, str(path))
+    text = path.read_text()
+    assert text.count("==== tests/test_x.py::test_y[a] (call)\nE   assert 1 == 2\n") == 2
