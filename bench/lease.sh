@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on a briefly lent GPU machine: install, time the `roofline` suite with the shipped
 # (model-ranked) configs, then run the compiled test suite in parallel. Everything goes under
-# $OUT: `log` (streamed) and `results.tgz` (results.csv, env.json, bench.log, tests.log, failures.txt,
+# $OUT: `log` (streamed) and `results.tgz` (results.csv, env.json, bench.log, host.csv, tests.log, failures.txt,
 # junit.xml), re-packed after each step so that a call cut off keeps what finished.
 #
 #   OUT=runs/lease bench/lease.sh [BENCH_BUDGET_S=300] [TEST_BUDGET_S=180] [PROVIDERS]
@@ -28,6 +28,9 @@ step() { echo "== $(date +%T) $*"; }
   $PY -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -3
   $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
   nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1
+
+  step "host time per eager call"
+  timeout 120 $PY bench/host_overhead.py --csv "$W/host.csv"
 
   step "bench roofline (budget ${BENCH_S} s)"
   timeout $((BENCH_S + 90)) $PY -m igc_triton.cli bench --suite roofline --out "$W" --device "${DEVICE:-cuda}" \

@@ -128,7 +128,9 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
     ``C <= 256`` or ``L >= 16``, or ``Cin/L >= 16`` and ``L <= 16``, in fp32/fp16/bf16
     (``launchers.fused_block_form``; contiguous channels_last blocks with ``Cin == C``,
     ``C % 8 == 0``, ``C <= 256`` take an nhwc kernel: for ``M`` = 1 or 2 (``C >= 16``) the one with
-    the primary on CUDA cores, for other ``M`` dividing 64 the tensor-core one); otherwise, or
+    the primary on CUDA cores, for other ``M`` dividing 64 the tensor-core one; such blocks with an
+    NCHW or strided input run it on a channels_last copy, the output copied back to NCHW:
+    ``launchers.nchw_takes_nhwc_form``); otherwise, or
     when autograd needs gradients, the two-kernel path followed by the epilogue in PyTorch.
     Same backends as :func:`igc_conv2d`.
 

@@ -335,7 +335,8 @@ def test_a_second_process_reuses_the_first_ones_tuning(cache, monkeypatch):
 # --- igc-lab tune -------------------------------------------------------------------------------
 
 TINY = {"description": "tiny", "dtypes": ["fp32"], "layouts": ["nchw"],
-        "layer": [{"name": "igc-8-8-4px-L4M2", "batch": 1, "cin": 8, "cout": 8, "hw": 4, "L": 4}],
+        # C % 8 != 0: the generic fused form (NCHW blocks an nhwc form takes run it on a copy).
+        "layer": [{"name": "igc-12-12-4px-L6M2", "batch": 1, "cin": 12, "cout": 12, "hw": 4, "L": 6}],
         "network": [{"name": "plain-d5", "batch": 2, "input": [3, 4, 4],
                      "igc": {"builder": "plain_cifar", "args": {"depth": 5, "L": 4, "M": 2}}}]}
 
@@ -358,8 +359,8 @@ def test_tune_suite_tunes_every_kernel_and_ships_the_choices(cache, tmp_path, mo
     assert {"grouped_conv2d_fwd_fma", "igc_secondary_fwd", "igc_block_fwd", "grouped_conv2d_dgrad_fma",
             "grouped_conv2d_wgrad_fma"} <= kernels, kernels
     assert chosen[next(k for k in chosen if k[0] == "igc_block_fwd")][1] == autotune.TUNED
-    assert len(lines) == 2 and lines[0].startswith("[1/2] igc-8-8-4px-L4M2 fp32 nchw:") and "tuned" in lines[0]
-    assert "| igc_block_fwd | cin=8 L=4 M=2 k=3x3" in tune.table(chosen)
+    assert len(lines) == 2 and lines[0].startswith("[1/2] igc-12-12-4px-L6M2 fp32 nchw:") and "tuned" in lines[0]
+    assert "| igc_block_fwd | cin=12 L=6 M=2 k=3x3" in tune.table(chosen)
 
     shipped = tmp_path / "tuned" / "cpu.json"
     tune.ship(chosen, "cpu", shipped)
@@ -406,7 +407,9 @@ def test_every_tuned_kernel_name_has_its_source_file(device):
     form), are all in tuning.KERNEL_SOURCES, and each maps to a kernel file that exists."""
     import igc_triton as it
     with autotune.TUNER.record() as seen:
-        for cin, L, M, layout in [(8, 4, 2, "nchw"), (32, 2, 16, "nchw"), (16, 8, 2, "channels_last"),
+        # NCHW blocks the nhwc forms take run them on a channels_last copy: the generic forms get
+        # blocks those do not take (C % 8 != 0).
+        for cin, L, M, layout in [(12, 6, 2, "nchw"), (36, 2, 18, "nchw"), (16, 8, 2, "channels_last"),
                                   (34, 17, 2, "nchw"), (32, 4, 8, "channels_last")]:
             x = to_layout(torch.randn(2, cin, 5, 5, device=device), layout).requires_grad_()
             wp = torch.randn(L * M, cin // L, 3, 3, device=device, requires_grad=True)
@@ -525,8 +528,8 @@ def test_the_default_is_the_cost_models_first_choice(ranking, compiled_spaces):
     import igc_triton.lab.inspect as ii
     from igc_triton.lab.inspect import devices
     from igc_triton.lab.inspect import ranking as model_ranking
-    x = torch.empty(2, 48, 8, 8)
-    args = (x, torch.empty(48, 2, 3, 3), torch.empty(48, 24, 1, 1), 24)
+    x = torch.empty(2, 44, 8, 8)  # C % 8 != 0: the generic narrow form (not an nhwc form on a copy)
+    args = (x, torch.empty(44, 2, 3, 3), torch.empty(44, 22, 1, 1), 22)
     launches, floor = ii.capture_call(igc_triton.igc_block, *args, config=ii.ALL, gpu="h100")
     result = ii.analyze_calls([("block", launches, floor)], "h100")
     model_ranking.ship(result, ranking)

@@ -89,14 +89,15 @@ def test_report_shows_the_launch_config_per_L_M(smoke):
     fused = [r for r in rows if r["provider"] == "triton-igc-fused"]
     assert fused and all(r["detail"].startswith("igc_block_") for r in fused)
     forms = {(r["case"], r["layout"]): r["detail"].split(" | ")[0] for r in fused}
-    assert forms[("igc-16-16-8px-L8M2", "nchw")] == "igc_block_fwd"
-    assert forms[("igc-32-32-8px-L2M16", "nchw")] == "igc_block_fwd_tc"
-    # channels_last blocks: M = 2 (C >= 16) takes the nhwc_fma kernel, other M dividing 64 the nhwc one
-    assert forms[("igc-16-16-8px-L8M2", "channels_last")] == "igc_block_nhwc_fma"
-    assert forms[("igc-32-32-8px-L2M16", "channels_last")] == "igc_block_nhwc"
+    # C -> C blocks: M = 2 (C >= 16) takes the nhwc_fma kernel, other M dividing 64 the nhwc one,
+    # in both layouts (NCHW on a channels_last copy); a transition block (Cin != C) the generic one.
+    for layout in ("nchw", "channels_last"):
+        assert forms[("igc-16-16-8px-L8M2", layout)] == "igc_block_nhwc_fma"
+        assert forms[("igc-32-32-8px-L2M16", layout)] == "igc_block_nhwc"
+        assert forms[("igc-16-32-8px-L16M2-s2", layout)] == "igc_block_fwd"
     text = open(os.path.join(smoke, "report.md")).read()
     section = text.split("## Launch configs per (L, M)")[1].split("\n## ")[0]
-    assert re.search(r"\| 8 +\| 2 +\| fp32 +\| nchw +\| igc_block_fwd +\| BLOCK_P=\d+ BLOCK_N=\d+ warps=4 "
+    assert re.search(r"\| 16 +\| 2 +\| fp32 +\| nchw +\| igc_block_fwd +\| BLOCK_P=\d+ BLOCK_N=\d+ warps=4 "
                      r"stages=1 +\| default", section), section
     assert re.search(r"\| 8 +\| 2 +\| fp32 +\| channels_last \| igc_block_nhwc_fma +\| TILE_H=\d+ TILE_W=\d+ Q=\d "
                      r"warps=4 stages=1 +\| default", section), section

@@ -110,7 +110,8 @@ def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
                  torch.float32)
 
 
-@pytest.mark.parametrize("cin,L,M,stride", [(32, 2, 16, 2), (48, 3, 20, 1), (16, 1, 24, 1)])
+# Blocks the nhwc forms do not take (Cin != C, or C % 8 != 0): those run on a channels_last copy.
+@pytest.mark.parametrize("cin,L,M,stride", [(32, 2, 12, 2), (48, 3, 20, 1), (16, 1, 24, 1)])
 def test_tc_form_is_chosen_for_large_partitions(cin, L, M, stride, device, monkeypatch):
     kernels = []
     from igc_triton.launch import tuning
@@ -125,6 +126,28 @@ def test_tc_form_is_chosen_for_large_partitions(cin, L, M, stride, device, monke
     assert kernels == ["igc_block_fwd_tc"]
     assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, stride, residual=res.double(), relu=True),
                  torch.float32)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "strided"])
+@pytest.mark.parametrize("C,L,form", [(48, 24, "nhwc_fma"), (32, 4, "nhwc")])
+def test_non_channels_last_blocks_run_an_nhwc_form_on_a_copy(C, L, form, layout, device, monkeypatch):
+    kernels = []
+    from igc_triton.launch import tuning
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    x = to_layout(torch.randn(2, C, 5, 6, device=device), layout)
+    wp, ws = torch.randn(C, C // L, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
+    res = torch.randn(2, C, 5, 6, device=device)
+    out = it.igc_block(x, wp, ws, L, residual=res, relu=True)
+    assert kernels == [f"igc_block_{form}"] and out.is_contiguous()
+    assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 1, residual=res.double(), relu=True),
+                 torch.float32, k=C // L * 9 + L)
+    # One pixel: NCHW and channels_last are the same layout, and the generic form takes it.
+    kernels.clear()
+    x1 = torch.randn(2, C, 1, 1, device=device)
+    out = it.igc_block(x1, wp, ws, L, relu=True)
+    assert kernels == ["igc_block_fwd"]
+    assert_close(out, _ref(x1.double(), wp.double(), ws.double(), L, 1, relu=True), torch.float32, k=C // L * 9 + L)
 
 
 def test_outside_the_fused_range_takes_the_two_kernel_path(device, monkeypatch):
