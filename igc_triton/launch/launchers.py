@@ -9,7 +9,6 @@ contiguous.
 import functools
 
 import torch
-import triton
 
 from igc_triton.launch import autotune, tuning
 from igc_triton.runtime import is_channels_last
@@ -91,7 +90,7 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     key = problem_key(x, pixels, cin, groups, cout_g, (kh, kw), stride, dilation)
     if regime == FMA:
         def launch(cfg, warmup=False):
-            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(cout, cfg.kwargs["BLOCK_C"]))
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(cout, cfg.kwargs["BLOCK_C"]))
             tuning.kernel_call(grouped_conv2d_fwd_fma_kernel, grid, warmup)(
                 x, weight, b, y, N, H, W, OH, OW, cout, *x.stride(), *y.stride(), *geometry,
                 CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype),
@@ -100,7 +99,7 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
         candidates = functools.partial(tuning.fma_candidates, cout, is_channels_last(x))
     elif regime == GEMM:
         def launch(cfg, warmup=False):
-            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cout_g, cfg.kwargs["BLOCK_N"]), groups)
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_M"]), tuning.cdiv(cout_g, cfg.kwargs["BLOCK_N"]), groups)
             tuning.kernel_call(grouped_conv2d_fwd_gemm_kernel, grid, warmup)(
                 x, weight, b, y, N, H, W, OH, OW, cin_g, cout_g, *x.stride(), *y.stride(), *geometry,
                 KH=kh, KW=kw, HAS_BIAS=has_bias, ACC_DTYPE=_acc_dtype(x.dtype),
@@ -134,7 +133,7 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
     _check_nhwc_image(C, H, W, OH, OW)
     wt = torch.empty((kh * kw, 2 * M, C // 2), device=x.device, dtype=torch.float32)
     block = 1024
-    grouped_conv2d_nhwc_weights_kernel[(triton.cdiv(wt.numel(), block),)](weight, wt, C, M=M, KH=kh, KW=kw,
+    grouped_conv2d_nhwc_weights_kernel[(tuning.cdiv(wt.numel(), block),)](weight, wt, C, M=M, KH=kh, KW=kw,
                                                                            BLOCK=block)
     has_bias = bias is not None
     b = bias.contiguous() if has_bias else wt  # placeholder pointer, never read
@@ -145,7 +144,7 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
 
     def launch(cfg, warmup=False):
         kw_ = cfg.kwargs
-        grid = (triton.cdiv(OH, kw_["TILE_H"]) * triton.cdiv(OW, kw_["TILE_W"]), N, triton.cdiv(C // 2, kw_["BP"]))
+        grid = (tuning.cdiv(OH, kw_["TILE_H"]) * tuning.cdiv(OW, kw_["TILE_W"]), N, tuning.cdiv(C // 2, kw_["BP"]))
         tuning.kernel_call(grouped_conv2d_nhwc_kernel, grid, warmup)(
             x, wt, b, y, H, W, OH, OW, stride[0], padding[0], padding[1], dilation[0], C=C, M=M, KH=kh, KW=kw,
             STRIDE_W=stride[1], DIL_W=dilation[1], HAS_BIAS=has_bias, num_warps=cfg.num_warps,
@@ -267,10 +266,10 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
                  DOT_PRECISION=_dot_precision(x.dtype))
     geometry = (*x.stride(), *res.stride(), *y.stride(), *stride, *padding, *dilation)
     if form == NARROW:
-        c_pad = max(16, triton.next_power_of_2(C))
+        c_pad = max(16, tuning.next_power_of_2(C))
 
         def launch(cfg, warmup=False):
-            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]),)
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]),)
             tuning.kernel_call(igc_block_fwd_kernel, grid, warmup)(
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, C, L, *geometry, **flags, CIN_G=cin_g, C_PAD=c_pad,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
@@ -279,17 +278,17 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     elif form == WIDE:
 
         def launch(cfg, warmup=False):
-            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, triton.cdiv(L, cfg.kwargs["BLOCK_N"]))
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, tuning.cdiv(L, cfg.kwargs["BLOCK_N"]))
             tuning.kernel_call(igc_block_fwd_wide_kernel, grid, warmup)(
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, *geometry, **flags, CIN_G=cin_g, PRIMARY=True,
                 ACC_DTYPE=_acc_dtype(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
             return y
         candidates = functools.partial(tuning.fused_wide_candidates, L)
     elif form == TC:
-        l_pad = triton.next_power_of_2(L)
+        l_pad = tuning.next_power_of_2(L)
 
         def launch(cfg, warmup=False):
-            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(M, cfg.kwargs["BLOCK_M"]))
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(M, cfg.kwargs["BLOCK_M"]))
             tuning.kernel_call(igc_block_fwd_tc_kernel, grid, warmup)(
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, cin_g, *geometry, **flags, L_PAD=l_pad,
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
@@ -338,11 +337,11 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
 
     def layout_weights(bc):
         if bc not in weights:
-            nb, tpd = triton.cdiv(C, bc), 64 // bc
-            wbd = torch.empty((nb, triton.cdiv(kh * kw, tpd), 64, bc), device=x.device, dtype=x.dtype)
+            nb, tpd = tuning.cdiv(C, bc), 64 // bc
+            wbd = torch.empty((nb, tuning.cdiv(kh * kw, tpd), 64, bc), device=x.device, dtype=x.dtype)
             wf = torch.empty((nb, nb, bc, bc), device=x.device, dtype=x.dtype)
             block = 1024
-            igc_block_nhwc_weights_kernel[(triton.cdiv(wbd.numel() + wf.numel(), block),)](
+            igc_block_nhwc_weights_kernel[(tuning.cdiv(wbd.numel() + wf.numel(), block),)](
                 wp, ws, wbd, wf, C, L, M=M, KH=kh, KW=kw, BC=bc, BLOCK=block)
             weights[bc] = wbd, wf
         return weights[bc]
@@ -350,7 +349,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
     def launch(cfg, warmup=False):
         kw_ = cfg.kwargs
         wbd, wf = layout_weights(kw_["BC"])
-        grid = (triton.cdiv(OH, kw_["TILE_H"]) * triton.cdiv(OW, kw_["TILE_W"]), N)
+        grid = (tuning.cdiv(OH, kw_["TILE_H"]) * tuning.cdiv(OW, kw_["TILE_W"]), N)
         tuning.kernel_call(igc_block_nhwc_kernel, grid, warmup)(
             x, wbd, wf, sc, sh, res, y, H, W, OH, OW, *stride, *padding, *dilation, C=C, KH=kh, KW=kw,
             HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
@@ -373,7 +372,7 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
     wt = torch.empty((kh * kw, 2 * M, c_pad // 2), device=x.device, dtype=torch.float32)
     wf = torch.empty((2, 2, c_pad // 2, c_pad // 2), device=x.device, dtype=x.dtype)
     block = 1024
-    igc_block_nhwc_fma_weights_kernel[(triton.cdiv(wt.numel() + wf.numel(), block),)](
+    igc_block_nhwc_fma_weights_kernel[(tuning.cdiv(wt.numel() + wf.numel(), block),)](
         wp, ws, wt, wf, C, L, CP=c_pad, M=M, KH=kh, KW=kw, BLOCK=block)
     pixels = N * OH * OW
     tile_cap = tuning.nhwc_tile_width_cap(OW)
@@ -382,7 +381,7 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
 
     def launch(cfg, warmup=False):
         kw_ = cfg.kwargs
-        grid = (triton.cdiv(OH, kw_["TILE_H"]) * triton.cdiv(OW, kw_["TILE_W"]), N)
+        grid = (tuning.cdiv(OH, kw_["TILE_H"]) * tuning.cdiv(OW, kw_["TILE_W"]), N)
         tuning.kernel_call(igc_block_nhwc_fma_kernel, grid, warmup)(
             x, wt, wf, sc, sh, res, y, H, W, OH, OW, stride[0], padding[0], padding[1], dilation[0], C=C, CP=c_pad,
             M=M, KH=kh, KW=kw, STRIDE_W=stride[1], DIL_W=dilation[1], HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res,
@@ -419,7 +418,7 @@ def igc_secondary_fwd(t, weight, L, path=None):
             return y
 
         def launch_gemm(cfg, warmup=False):
-            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, triton.cdiv(L, cfg.kwargs["BLOCK_N"]))
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, tuning.cdiv(L, cfg.kwargs["BLOCK_N"]))
             tuning.kernel_call(igc_block_fwd_wide_kernel, grid, warmup)(
                 t, weight, weight, weight, weight, y, y, N, H, W, H, W, L, *t.stride(), *y.stride(), *y.stride(),
                 1, 1, 0, 0, 1, 1, CIN_G=1, M=C // L, KH=1, KW=1, HAS_AFFINE=False, HAS_RESIDUAL=False, RELU=False,
@@ -435,7 +434,7 @@ def igc_secondary_fwd(t, weight, L, path=None):
         return y
 
     def launch(cfg, warmup=False):
-        grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(C, cfg.kwargs["BLOCK_C"]))
+        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(C, cfg.kwargs["BLOCK_C"]))
         tuning.kernel_call(igc_secondary_fwd_kernel, grid, warmup)(
             t, weight, y, N, H, W, C, *t.stride(), *y.stride(),
             L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),

@@ -11,7 +11,6 @@ sums, one row per split, added up here and cast to the parameter's dtype.
 import functools
 
 import torch
-import triton
 
 from igc_triton.launch import autotune, launchers, tuning
 from igc_triton.launch.launchers import FMA, GEMM, _acc_dtype, _dot_precision
@@ -48,7 +47,7 @@ def grouped_conv2d_dgrad(dy, weight, x, stride, padding, dilation, groups, regim
     key = launchers.problem_key(x, pixels, cin, groups, cout_g, (kh, kw), stride, dilation)
     if regime == FMA:
         def launch(cfg, warmup=False):
-            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_P"]), triton.cdiv(cin, cfg.kwargs["BLOCK_C"]))
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(cin, cfg.kwargs["BLOCK_C"]))
             tuning.kernel_call(grouped_conv2d_dgrad_fma_kernel, grid, warmup)(
                 dy, weight, dx, N, H, W, OH, OW, cin, *common,
                 CIN_G=cin_g, COUT_G=cout_g, KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype),
@@ -57,7 +56,7 @@ def grouped_conv2d_dgrad(dy, weight, x, stride, padding, dilation, groups, regim
         candidates = functools.partial(tuning.dgrad_fma_candidates, cin, is_channels_last(x))
     elif regime == GEMM:
         def launch(cfg, warmup=False):
-            grid = (triton.cdiv(pixels, cfg.kwargs["BLOCK_M"]), triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"]), groups)
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_M"]), tuning.cdiv(cin_g, cfg.kwargs["BLOCK_N"]), groups)
             tuning.kernel_call(grouped_conv2d_dgrad_gemm_kernel, grid, warmup)(
                 dy, weight, dx, N, H, W, OH, OW, cin_g, cout_g, *common,
                 KH=kh, KW=kw, ACC_DTYPE=_acc_dtype(x.dtype), DOT_PRECISION=_dot_precision(x.dtype),
@@ -86,10 +85,10 @@ def grouped_conv2d_wgrad(x, dy, weight_shape, stride, padding, dilation, groups,
     common = (*x.stride(), *dy.stride(), *_geometry(stride, padding, dilation))
     key = launchers.problem_key(x, pixels, cin_g * groups, groups, cout_g, (kh, kw), stride, dilation)
     if regime == FMA:
-        taps = triton.next_power_of_2(kh * kw)
+        taps = tuning.next_power_of_2(kh * kw)
 
         def launch(cfg, warmup=False):
-            per_tile = (triton.cdiv(cout, cfg.kwargs["BLOCK_C"]), cin_g)
+            per_tile = (tuning.cdiv(cout, cfg.kwargs["BLOCK_C"]), cin_g)
             splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], per_tile[0] * per_tile[1],
                                                     x.device)
             part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
@@ -101,7 +100,7 @@ def grouped_conv2d_wgrad(x, dy, weight_shape, stride, padding, dilation, groups,
         candidates = functools.partial(tuning.wgrad_fma_candidates, cout, taps)
     elif regime == GEMM:
         def launch(cfg, warmup=False):
-            tiles = triton.cdiv(cout_g, cfg.kwargs["BLOCK_M"]) * triton.cdiv(cin_g, cfg.kwargs["BLOCK_N"])
+            tiles = tuning.cdiv(cout_g, cfg.kwargs["BLOCK_M"]) * tuning.cdiv(cin_g, cfg.kwargs["BLOCK_N"])
             splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_K"], tiles * groups * kh * kw,
                                                     x.device)
             part = torch.empty((splits, cout, cin_g * kh * kw), dtype=acc, device=x.device)
@@ -127,7 +126,7 @@ def channel_sum(dy):
     pixels = N * H * W
 
     def launch(cfg, warmup=False):
-        tiles = triton.cdiv(C, cfg.kwargs["BLOCK_C"])
+        tiles = tuning.cdiv(C, cfg.kwargs["BLOCK_C"])
         splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], tiles, dy.device)
         part = torch.empty((splits, C), dtype=_acc_torch_dtype(dy.dtype), device=dy.device)
         tuning.kernel_call(channel_sum_kernel, (splits, tiles), warmup)(
@@ -150,7 +149,7 @@ def igc_secondary_wgrad(t, dy, L):
     pixels = N * H * W
 
     def launch(cfg, warmup=False):
-        tiles = triton.cdiv(C, cfg.kwargs["BLOCK_C"])
+        tiles = tuning.cdiv(C, cfg.kwargs["BLOCK_C"])
         splits, per_split = tuning.pixel_splits(pixels, cfg.kwargs["BLOCK_P"], tiles * L, t.device)
         part = torch.empty((splits, C, L), dtype=_acc_torch_dtype(t.dtype), device=t.device)
         tuning.kernel_call(igc_secondary_wgrad_kernel, (splits, tiles, L), warmup)(

@@ -30,6 +30,17 @@ def choose(kernel: str, key: str, candidates: list, run, device: torch.device) -
     return autotune.TUNER.choose(kernel, key, candidates, run, device)
 
 
+def cdiv(a: int, b: int) -> int:
+    """``triton.cdiv`` for host code: Triton's is a constexpr function whose wrapper costs
+    microseconds per call, several times per launch on the hot path."""
+    return -(-a // b)
+
+
+def next_power_of_2(n: int) -> int:
+    """``triton.next_power_of_2`` for host code (same values, 0 for 0), without its wrapper."""
+    return 1 << (n - 1).bit_length() if n > 0 else 0
+
+
 def kernel_call(kernel, grid, warmup: bool = False):
     """``kernel[grid]``, or with ``warmup`` a call that compiles without launching: a launcher's
     ``run(cfg, warmup=True)``, with which the tuner compiles its candidates in parallel."""
@@ -37,7 +48,7 @@ def kernel_call(kernel, grid, warmup: bool = False):
 
 
 def _width(n: int) -> int:
-    return max(16, triton.next_power_of_2(max(n, 1)))
+    return max(16, next_power_of_2(max(n, 1)))
 
 
 def _space(default: triton.Config, space, keep=lambda cfg: True) -> list:
@@ -208,7 +219,7 @@ def kernel_sources(kernel: str) -> dict:
 
 def nhwc_tile_width_cap(out_width: int) -> int:
     """The widest nhwc tile worth running on rows ``out_width`` wide (part of the problem key)."""
-    return min(32, max(8, triton.next_power_of_2(max(out_width, 1))))
+    return min(32, max(8, next_power_of_2(max(out_width, 1))))
 
 
 def nhwc_candidates(channels: int, M: int, out_width: int) -> list:
@@ -246,7 +257,7 @@ def _nhwc_tiles(space, out_width: int, acc_channels) -> list:
 def nhwc_fma_pad(channels: int) -> int:
     """The nhwc_fma kernel's CP: the channels padded to a power of two, at least 32 (the
     secondary's products, one per channel parity, need K = CP / 2 >= 16)."""
-    return max(32, triton.next_power_of_2(channels))
+    return max(32, next_power_of_2(channels))
 
 
 def nhwc_fma_space(c_pad: int, out_width: int) -> list:
@@ -268,7 +279,7 @@ def nhwc_fma_candidates(c_pad: int, out_width: int) -> list:
 def _conv_pairs(cfg: triton.Config, channels: int) -> triton.Config:
     """``cfg`` with BP capped at the channels' pairs (a power of two, >= 4: one 16-byte load of
     16-bit pairs)."""
-    return _with(cfg, BP=min(cfg.kwargs["BP"], max(4, triton.next_power_of_2(max(channels // 2, 1)))))
+    return _with(cfg, BP=min(cfg.kwargs["BP"], max(4, next_power_of_2(max(channels // 2, 1)))))
 
 
 def nhwc_conv_space(channels: int, out_width: int) -> list:
@@ -299,9 +310,9 @@ def pixel_splits(pixels: int, block: int, other_programs: int, device) -> tuple[
         splits = 1
     else:
         sms = torch.cuda.get_device_properties(device).multi_processor_count
-        splits = max(1, min(triton.cdiv(4 * sms, max(other_programs, 1)), triton.cdiv(pixels, block)))
-    per_split = triton.cdiv(triton.cdiv(pixels, splits), block) * block
-    return triton.cdiv(pixels, per_split), per_split
+        splits = max(1, min(cdiv(4 * sms, max(other_programs, 1)), cdiv(pixels, block)))
+    per_split = cdiv(cdiv(pixels, splits), block) * block
+    return cdiv(pixels, per_split), per_split
 
 
 def _with(cfg: triton.Config, **kwargs) -> triton.Config:
