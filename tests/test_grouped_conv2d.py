@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from igc_triton import grouped_conv2d
-from igc_triton.launch import launchers
+from igc_triton.launch import launchers, tuning
 from igc_triton.testing import LAYOUTS, assert_close, to_layout
 
 CIN = 24
@@ -82,7 +82,7 @@ def test_empty_batch(device):
 
 def test_unwritten_outputs_fail(device, monkeypatch):
     """The NaN poisoning (conftest) turns a too-small grid into a failure, not a pass."""
-    monkeypatch.setattr(launchers.triton, "cdiv", lambda a, b: 1)
+    monkeypatch.setattr(tuning, "cdiv", lambda a, b: 1)
     x = torch.randn(2, 4, 20, 20, device=device)
     w = torch.randn(4, 2, 3, 3, device=device)
     out = grouped_conv2d(x, w, padding=1, groups=2)  # 800 pixels, one 256-pixel tile launched
