@@ -61,18 +61,32 @@ def nhwc_conv_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) 
             and cin_per_group in (1, 2) and cin % 8 == 0)
 
 
+def channels_last_takes_nchw_fma(x: torch.Tensor, cin: int, cout: int, cin_g: int) -> bool:
+    """Whether a channels_last conv of the FMA regime runs on an NCHW copy (its output copied
+    back to channels_last): the FMA kernel's lanes run along pixels, so in channels_last each
+    lane gathers its own 16-bit channels. Measured on an H100 (reports/2026-11-26-h100-roofline,
+    eager calls, bf16 and fp32): channels_last 2.4-11x slower than NCHW for 4 and 8 channels per
+    group (C=64 with 8 groups: 2.41 against 0.216 ms), far more than the two layout copies cost."""
+    return (is_channels_last(x) and not nhwc_conv_applies(x, cin, cout, cin_g)
+            and grouped_conv2d_regime(cin_g) == FMA)
+
+
 def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_hw, regime=None):
     """Grouped conv forward. ``padding`` is (top, left); ``out_hw`` the output (OH, OW).
 
     ``regime`` forces ``"fma"``, ``"gemm"`` or ``"nhwc"``; by default contiguous channels_last
     inputs with groups of 1 or 2 channels take ``"nhwc"`` (``nhwc_conv_applies``), others follow
-    the per-group input channel count (see ``GEMM_MIN_CIN_PER_GROUP``).
+    the per-group input channel count (see ``GEMM_MIN_CIN_PER_GROUP``); other channels_last
+    inputs of the FMA regime run it on an NCHW copy (``channels_last_takes_nchw_fma``).
     """
     from igc_triton.kernels.grouped_conv2d_fwd import grouped_conv2d_fwd_fma_kernel, grouped_conv2d_fwd_gemm_kernel
 
     N, cin, H, W = x.shape
     cout, cin_g, kh, kw = weight.shape
     OH, OW = out_hw
+    if regime is None and x.numel() and channels_last_takes_nchw_fma(x, cin, cout, cin_g):
+        y = grouped_conv2d_fwd(x.contiguous(), weight, bias, stride, padding, dilation, groups, out_hw, FMA)
+        return y.contiguous(memory_format=torch.channels_last)
     y = alloc_output(x, (N, cout, OH, OW))
     if y.numel() == 0:
         return y
