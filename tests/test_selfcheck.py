@@ -101,3 +101,15 @@ def test_bad_input_is_one_line_and_creates_nothing(tmp_path, capsys):
         assert not out.exists()
     assert cli.main(["merge", str(tmp_path / "missing"), "--into", str(out)]) == 2
     assert "is not a folder" in capsys.readouterr().err and not out.exists()
+
+
+def test_tracebacks_of_a_stopped_test_run_are_kept_in_its_log(tmp_path):
+    log, failures = tmp_path / "tests.log", tmp_path / "failures.txt"
+    log.write_text("[gw0] FAILED tests/test_x.py::test_y\n")
+    selfcheck.append_failures(failures, log)  # none written: the log is left as it is
+    assert log.read_text() == "[gw0] FAILED tests/test_x.py::test_y\n"
+    failures.write_text("==== tests/test_x.py::test_y (call)\nE   assert 1 == 2\n\n")
+    selfcheck.append_failures(failures, log)
+    text = log.read_text()
+    assert text.startswith("[gw0] FAILED")
+    assert text.endswith("==== tests/test_x.py::test_y (call)\nE   assert 1 == 2\n\n")

@@ -22,6 +22,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -117,9 +118,10 @@ class Selfcheck:
                          f"igc-triton {env['git_commit']}")
         (self.out / "env.json").write_text(json.dumps(env, indent=2))
 
-    def _subprocess(self, step: Step, cmd: list, log: pathlib.Path, timeout: float, cwd=None) -> int | None:
+    def _subprocess(self, step: Step, cmd: list, log: pathlib.Path, timeout: float, cwd=None,
+                    extra_env=None) -> int | None:
         """Run ``cmd`` with its output streamed into ``log``; None when the budget stopped it."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
         if not self.on_gpu:  # --device cpu on a GPU machine too: the steps must not find the GPU
             env.setdefault("TRITON_INTERPRET", "1")
             env["CUDA_VISIBLE_DEVICES"] = ""
@@ -154,7 +156,14 @@ class Selfcheck:
             cmd += ["tests"]
         else:
             cmd += [t for t in CPU_TESTS if (root / t).is_file()]
-        rc = self._subprocess(step, cmd, self.out / "tests.log", self.left() * TESTS_SHARE, cwd=root)
+        # Under pytest-xdist tracebacks print at the end, which a run stopped by the budget never
+        # reaches: conftest.py writes each one as it happens (IGC_TEST_FAILURES), kept if stopped.
+        with tempfile.TemporaryDirectory() as tmp:
+            failures_file = pathlib.Path(tmp) / "failures.txt"
+            rc = self._subprocess(step, cmd, self.out / "tests.log", self.left() * TESTS_SHARE, cwd=root,
+                                  extra_env={"IGC_TEST_FAILURES": str(failures_file)})
+            if rc is None:
+                append_failures(failures_file, self.out / "tests.log")
         counts, failures = read_test_results(junit, self.out / "tests.log")
         step.problems = failures
         step.detail = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no result"
@@ -185,7 +194,9 @@ class Selfcheck:
                "--no-report", "--budget-s", f"{budget:.0f}", "--providers", ",".join(self.providers),
                "--device", "cuda" if self.on_gpu else "cpu"]
         log = self.out / "bench.log"
-        rc = self._subprocess(step, cmd, log, budget + 60)  # the bench stops itself; the margin is for a hang
+        # Energy rows cost >= 0.5 s per measurement: a quick check spends it on more measurements.
+        rc = self._subprocess(step, cmd, log, budget + 60,  # the bench stops itself; the margin is for a hang
+                              extra_env={"IGC_LAB_ENERGY": os.environ.get("IGC_LAB_ENERGY", "off")})
         text = log.read_text() if log.exists() else ""
         left = re.search(r"budget of .* reached: (\d+) measurement", text)
         if rc is None or left:
@@ -235,6 +246,14 @@ class Selfcheck:
         tmp = self.out.parent / f".{self.out.name}.summary.tmp"
         tmp.write_text(self.summary())
         os.replace(tmp, self.out / "summary.md")
+
+
+def append_failures(failures: pathlib.Path, log: pathlib.Path):
+    """The tracebacks the tests wrote as they failed (``IGC_TEST_FAILURES``), appended to ``log``."""
+    if failures.is_file() and failures.stat().st_size:
+        with open(log, "a") as f:
+            f.write("\n==== tracebacks of the tests that failed before the budget stopped the run ====\n")
+            f.write(failures.read_text())
 
 
 def _stop(proc: subprocess.Popen):
