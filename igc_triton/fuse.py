@@ -13,14 +13,18 @@ import copy
 import torch
 from torch import nn
 
-from igc_triton import functional
+from igc_triton import functional, runtime
 from igc_triton.models.blocks import BasicBlock
 from igc_triton.nn import IGCConv2d
 
 
 class FusedIGCBlock(nn.Module):
     """An IGC block with its BatchNorm folded into a per-channel scale and shift, and an
-    optional ReLU; ``forward(x, residual=None)`` runs ``igc_triton.igc_block``."""
+    optional ReLU; ``forward(x, residual=None)`` runs ``igc_triton.igc_block``. Like the folded
+    BatchNorm, its weights are a snapshot: the kernels may keep them laid out between calls
+    (``launchers.snapshot_weights``) while they keep their storage and version, so an in-place
+    update, ``load_state_dict`` or ``.to()`` is seen, a write through ``.data`` is not (fuse
+    again after one)."""
 
     def __init__(self, igc: IGCConv2d, bn: nn.BatchNorm2d | None, relu: bool):
         super().__init__()
@@ -39,6 +43,11 @@ class FusedIGCBlock(nn.Module):
         p = self.igc.primary
         scale = None if self.scale is None else self.scale.to(x.dtype)
         shift = None if self.shift is None else self.shift.to(x.dtype)
+        # Not while torch.compile traces (weak references break the graph): compiled, every
+        # call lays the weights out.
+        if not torch.compiler.is_compiling() and runtime.backend_for(x) != runtime.REFERENCE:
+            from igc_triton.launch import launchers  # imports Triton: only where its kernels run
+            launchers.snapshot_weights(p.weight, self.igc.secondary.weight, self.igc.L)
         return functional.igc_block(x, p.weight, self.igc.secondary.weight, self.igc.L, p.stride, p.padding,
                                     p.dilation, scale, shift, residual, self.relu)
 
@@ -63,7 +72,9 @@ class FusedBasicBlock(nn.Module):
 
 def fuse_for_inference(model: nn.Module) -> tuple[nn.Module, int]:
     """An eval-mode copy of ``model`` with its IGC blocks fused (see the module docstring),
-    and the number of IGC blocks fused. The original model is left untouched."""
+    and the number of IGC blocks fused. The original model is left untouched. The copy is a
+    snapshot for inference: its BatchNorms are folded, and its IGC weights may be kept laid out
+    for the kernels (see ``FusedIGCBlock``)."""
     fused = copy.deepcopy(model).eval()
     count = 0
     for parent in list(fused.modules()):

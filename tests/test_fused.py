@@ -232,6 +232,46 @@ def test_secondary_weight_is_read_fresh_on_every_call(L, M, device):
     assert_close(it.igc_secondary(x, ws, L), -2.0 * s1.double(), torch.float32)
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "nchw"])
+def test_a_fused_model_lays_its_weights_out_once_while_they_stay_the_same(layout, device, monkeypatch):
+    """fuse_for_inference's blocks are snapshots: the nhwc_fma weights are laid out on the first
+    call and again only when a weight's storage or version changes (in-place update,
+    load_state_dict); the functional API lays them out on every call."""
+    laid_out = []
+    real = launchers.nhwc_fma_weights
+    monkeypatch.setattr(launchers, "nhwc_fma_weights", lambda *a: laid_out.append(1) or real(*a))
+    C, L = 16, 8
+    net = _randomise_bn(torch.nn.Sequential(it.IGCConv2d(C, C, 3, L=L), torch.nn.BatchNorm2d(C),
+                                            torch.nn.ReLU())).to(device).eval()
+    x = to_layout(torch.randn(2, C, 6, 5, device=device), layout)
+
+    def fused_call():  # (output, weight layouts it made)
+        before = len(laid_out)
+        y = fused(x)
+        return y, len(laid_out) - before
+
+    with torch.no_grad():
+        fused, _ = it.fuse_for_inference(net)
+        (y1, n1), (y2, n2) = fused_call(), fused_call()
+        assert (n1, n2) == (1, 0) and torch.equal(y1, y2)
+        assert_close(y1, net(x).double(), torch.float32)
+        fused[0].igc.primary.weight.mul_(-2.0)  # in place: a new version
+        net[0].primary.weight.mul_(-2.0)
+        y, n = fused_call()
+        assert n == 1
+        assert_close(y, net(x).double(), torch.float32)
+        net[0].secondary.weight.mul_(0.5)
+        fused.load_state_dict({k.replace("0.", "0.igc.", 1): v for k, v in net.state_dict().items()
+                               if k.startswith("0.")}, strict=False)
+        y, n = fused_call()
+        assert n == 1
+        assert_close(y, net(x).double(), torch.float32)
+        before = len(laid_out)
+        wp, ws = net[0].primary.weight, net[0].secondary.weight
+        it.igc_block(x, wp, ws, L), it.igc_block(x, wp, ws, L)
+        assert len(laid_out) - before == 2
+
+
 @pytest.mark.parametrize("allow_tf32", [False, True])
 def test_fused_block_fp32_with_and_without_tf32(allow_tf32, device, monkeypatch):
     """fp32 runs the secondary tl.dot as TF32 when cuDNN may (like F.conv2d), IEEE otherwise."""

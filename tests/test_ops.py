@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from igc_triton import grouped_conv2d, igc_secondary, models, ops
+from igc_triton import fuse_for_inference, grouped_conv2d, igc_secondary, models, ops
 from igc_triton.nn import set_backend
 from igc_triton.testing import rel_error
 
@@ -65,6 +65,15 @@ def test_compile_fullgraph_paper_model_matches_eager(device):
     assert rel_error(loss, eager_loss) <= 1e-5
     for g, e in zip(grads, eager_grads):
         assert rel_error(g, e) <= 1e-4
+
+
+def test_compile_fullgraph_fused_model_matches_eager(device):
+    torch._dynamo.reset()
+    net = models.plain_cifar(5, L=2, M=2).to(device).eval()
+    fused, _ = fuse_for_inference(net)
+    x = torch.randn(2, 3, 8, 8, device=device)
+    with torch.no_grad():
+        assert rel_error(torch.compile(fused, fullgraph=True)(x), fused(x)) <= 1e-5
 
 
 def test_autocast_runs_in_the_autocast_dtype(device):

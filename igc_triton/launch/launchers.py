@@ -7,6 +7,7 @@ contiguous.
 """
 
 import functools
+import weakref
 
 import torch
 
@@ -376,18 +377,16 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
 def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
     """The nhwc_fma form (kernels/igc_block_nhwc_fma.py): its weights laid out by one small
     kernel from the weights as they are (no cache can go stale), then the block."""
-    from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_kernel, igc_block_nhwc_fma_weights_kernel
+    from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_kernel
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
+    snapshot = _SNAPSHOTS.get(id(wp))
     wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC_FMA, nhwc_fma_form_applies, x, wp, ws, L, y, scale, shift,
                                                 residual)
     c_pad = tuning.nhwc_fma_pad(C)
-    wt = torch.empty((kh * kw, 2 * M, c_pad // 2), device=x.device, dtype=torch.float32)
-    wf = torch.empty((2, 2, c_pad // 2, c_pad // 2), device=x.device, dtype=x.dtype)
-    block = 1024
-    igc_block_nhwc_fma_weights_kernel[(tuning.cdiv(wt.numel() + wf.numel(), block),)](
-        wp, ws, wt, wf, C, L, CP=c_pad, M=M, KH=kh, KW=kw, BLOCK=block)
+    wt, wf = (snapshot.layout(wp, ws, x.dtype, c_pad) if snapshot is not None and snapshot.holds(wp, ws)
+              else nhwc_fma_weights(wp, ws, L, x.dtype, c_pad))
     pixels = N * OH * OW
     tile_cap = tuning.nhwc_tile_width_cap(OW)
     key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
@@ -404,6 +403,55 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
         return y
     candidates = functools.partial(tuning.nhwc_fma_candidates, c_pad, OW)
     return launch(tuning.choose("igc_block_nhwc_fma", key, candidates, launch, x.device))
+
+
+def nhwc_fma_weights(wp, ws, L, dtype, c_pad):
+    """The nhwc_fma kernel's weights (``kernels/igc_block_nhwc_fma.py``) laid out by one small
+    kernel from contiguous ``wp``, ``ws``: (wt, fp32 per tap; wf, the folded secondary by parity
+    in ``dtype``)."""
+    from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_weights_kernel
+    C, M, kh, kw = wp.shape
+    wt = torch.empty((kh * kw, 2 * M, c_pad // 2), device=wp.device, dtype=torch.float32)
+    wf = torch.empty((2, 2, c_pad // 2, c_pad // 2), device=wp.device, dtype=dtype)
+    block = 1024
+    igc_block_nhwc_fma_weights_kernel[(tuning.cdiv(wt.numel() + wf.numel(), block),)](
+        wp, ws, wt, wf, C, L, CP=c_pad, M=M, KH=kh, KW=kw, BLOCK=block)
+    return wt, wf
+
+
+class _Snapshot:
+    """The laid-out weights of one fused inference module's block, kept while its weights keep
+    their storage and version (an in-place update, ``load_state_dict``, ``.to()`` all change one)."""
+
+    def __init__(self, wp, ws, L):
+        self.wp, self.ws, self.L = weakref.ref(wp), weakref.ref(ws), L
+        self.kept = {}  # dtype -> ((data_ptr, version) of wp and ws), (wt, wf))
+
+    def holds(self, wp, ws) -> bool:
+        return self.wp() is wp and self.ws() is ws
+
+    def layout(self, wp, ws, dtype, c_pad):
+        state = (wp.data_ptr(), wp._version, ws.data_ptr(), ws._version)
+        kept = self.kept.get(dtype)
+        if kept is None or kept[0] != state:
+            kept = self.kept[dtype] = (state, nhwc_fma_weights(wp.contiguous(), ws.contiguous(), self.L, dtype,
+                                                               c_pad))
+        return kept[1]
+
+
+_SNAPSHOTS: dict[int, _Snapshot] = {}  # id of the primary weight -> its snapshot
+
+
+def snapshot_weights(wp: torch.Tensor, ws: torch.Tensor, L: int):
+    """Lets the fused kernels keep ``wp`` and ``ws`` laid out from one call to the next (one
+    launch less per call) for as long as their storage and version stay the same: for the weights
+    of a ``fuse_for_inference`` model only, a snapshot as its folded BatchNorm is. A write through
+    ``.data`` changes neither, so it is not seen; elsewhere nothing is kept, and every such
+    write is seen."""
+    snap = _SNAPSHOTS.get(id(wp))
+    if snap is None or not snap.holds(wp, ws):
+        _SNAPSHOTS[id(wp)] = _Snapshot(wp, ws, L)
+        weakref.finalize(wp, _SNAPSHOTS.pop, id(wp), None)
 
 
 def igc_secondary_path(L: int) -> str:
