@@ -232,15 +232,28 @@ def test_secondary_weight_is_read_fresh_on_every_call(L, M, device):
     assert_close(it.igc_secondary(x, ws, L), -2.0 * s1.double(), torch.float32)
 
 
+class _CountLaunches:
+    """A kernel whose launches are counted into ``calls``."""
+
+    def __init__(self, kernel, calls):
+        self.kernel, self.calls = kernel, calls
+
+    def __getitem__(self, grid):
+        self.calls.append(grid)
+        return self.kernel[grid]
+
+
 @pytest.mark.parametrize("layout", ["channels_last", "nchw"])
-def test_a_fused_model_lays_its_weights_out_once_while_they_stay_the_same(layout, device, monkeypatch):
-    """fuse_for_inference's blocks are snapshots: the nhwc_fma weights are laid out on the first
-    call and again only when a weight's storage or version changes (in-place update,
+@pytest.mark.parametrize("C,L,form", [(16, 8, "nhwc_fma"), (32, 4, "nhwc")])
+def test_a_fused_model_lays_its_weights_out_once_while_they_stay_the_same(C, L, form, layout, device, monkeypatch):
+    """fuse_for_inference's blocks are snapshots: the nhwc forms' weights are laid out on the
+    first call and again only when a weight's storage or version changes (in-place update,
     load_state_dict); the functional API lays them out on every call."""
+    import importlib
     laid_out = []
-    real = launchers.nhwc_fma_weights
-    monkeypatch.setattr(launchers, "nhwc_fma_weights", lambda *a: laid_out.append(1) or real(*a))
-    C, L = 16, 8
+    module = importlib.import_module(f"igc_triton.kernels.igc_block_{form}")
+    name = f"igc_block_{form}_weights_kernel"
+    monkeypatch.setattr(module, name, _CountLaunches(getattr(module, name), laid_out))
     net = _randomise_bn(torch.nn.Sequential(it.IGCConv2d(C, C, 3, L=L), torch.nn.BatchNorm2d(C),
                                             torch.nn.ReLU())).to(device).eval()
     x = to_layout(torch.randn(2, C, 6, 5, device=device), layout)

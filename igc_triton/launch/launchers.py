@@ -343,22 +343,28 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
+    snapshot = _SNAPSHOTS.get(id(wp))
     wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC, nhwc_form_applies, x, wp, ws, L, y, scale, shift, residual)
+    snapshot = snapshot if snapshot is not None and snapshot.holds(wp, ws) else None
     pixels = N * OH * OW
     tile_cap = tuning.nhwc_tile_width_cap(OW)
     key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
                                w=tile_cap)
     weights = {}
 
+    def make(bc):
+        nb, tpd = tuning.cdiv(C, bc), 64 // bc
+        wbd = torch.empty((nb, tuning.cdiv(kh * kw, tpd), 64, bc), device=x.device, dtype=x.dtype)
+        wf = torch.empty((nb, nb, bc, bc), device=x.device, dtype=x.dtype)
+        block = 1024
+        igc_block_nhwc_weights_kernel[(tuning.cdiv(wbd.numel() + wf.numel(), block),)](
+            wp, ws, wbd, wf, C, L, M=M, KH=kh, KW=kw, BC=bc, BLOCK=block)
+        return wbd, wf
+
     def layout_weights(bc):
         if bc not in weights:
-            nb, tpd = tuning.cdiv(C, bc), 64 // bc
-            wbd = torch.empty((nb, tuning.cdiv(kh * kw, tpd), 64, bc), device=x.device, dtype=x.dtype)
-            wf = torch.empty((nb, nb, bc, bc), device=x.device, dtype=x.dtype)
-            block = 1024
-            igc_block_nhwc_weights_kernel[(tuning.cdiv(wbd.numel() + wf.numel(), block),)](
-                wp, ws, wbd, wf, C, L, M=M, KH=kh, KW=kw, BC=bc, BLOCK=block)
-            weights[bc] = wbd, wf
+            weights[bc] = (snapshot.layout(wp, ws, (NHWC, x.dtype, bc), functools.partial(make, bc))
+                           if snapshot is not None else make(bc))
         return weights[bc]
 
     def launch(cfg, warmup=False):
@@ -385,8 +391,9 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
     wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC_FMA, nhwc_fma_form_applies, x, wp, ws, L, y, scale, shift,
                                                 residual)
     c_pad = tuning.nhwc_fma_pad(C)
-    wt, wf = (snapshot.layout(wp, ws, x.dtype, c_pad) if snapshot is not None and snapshot.holds(wp, ws)
-              else nhwc_fma_weights(wp, ws, L, x.dtype, c_pad))
+    make = functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype, c_pad)
+    wt, wf = (snapshot.layout(wp, ws, (NHWC_FMA, x.dtype), make) if snapshot is not None and snapshot.holds(wp, ws)
+              else make())
     pixels = N * OH * OW
     tile_cap = tuning.nhwc_tile_width_cap(OW)
     key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
@@ -425,17 +432,18 @@ class _Snapshot:
 
     def __init__(self, wp, ws, L):
         self.wp, self.ws, self.L = weakref.ref(wp), weakref.ref(ws), L
-        self.kept = {}  # dtype -> ((data_ptr, version) of wp and ws), (wt, wf))
+        self.kept = {}  # (form, dtype, ...) -> ((data_ptr, version) of wp and ws, laid-out weights)
 
     def holds(self, wp, ws) -> bool:
         return self.wp() is wp and self.ws() is ws
 
-    def layout(self, wp, ws, dtype, c_pad):
+    def layout(self, wp, ws, what: tuple, make):
+        """``make()``'s laid-out weights for ``what`` (form, dtype, ...), made again only when a
+        weight's storage or version changed since."""
         state = (wp.data_ptr(), wp._version, ws.data_ptr(), ws._version)
-        kept = self.kept.get(dtype)
+        kept = self.kept.get(what)
         if kept is None or kept[0] != state:
-            kept = self.kept[dtype] = (state, nhwc_fma_weights(wp.contiguous(), ws.contiguous(), self.L, dtype,
-                                                               c_pad))
+            kept = self.kept[what] = (state, make())
         return kept[1]
 
 
@@ -443,7 +451,7 @@ _SNAPSHOTS: dict[int, _Snapshot] = {}  # id of the primary weight -> its snapsho
 
 
 def snapshot_weights(wp: torch.Tensor, ws: torch.Tensor, L: int):
-    """Lets the fused kernels keep ``wp`` and ``ws`` laid out from one call to the next (one
+    """Lets the nhwc fused forms keep ``wp`` and ``ws`` laid out from one call to the next (one
     launch less per call) for as long as their storage and version stay the same: for the weights
     of a ``fuse_for_inference`` model only, a snapshot as its folded BatchNorm is. A write through
     ``.data`` changes neither, so it is not seen; elsewhere nothing is kept, and every such
