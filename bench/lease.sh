@@ -14,7 +14,7 @@ set -u
 OUT=${OUT:-runs/lease}
 BENCH_S=${1:-300}
 TEST_S=${2:-180}
-PROVIDERS=${3:-cudnn-regular,cudnn-igc-eager,cudnn-igc-folded,cudnn-igc-folded+graph,triton-igc,triton-igc-fused,triton-igc-fused+graph,cudnn-grouped,triton-grouped}
+PROVIDERS=${3:-cudnn-regular,cudnn-igc-eager,cudnn-igc-folded,cudnn-igc-folded+graph,triton-igc,triton-igc-fused,triton-igc-fused+graph,triton-igc-module,triton-igc-module+graph,cudnn-grouped,triton-grouped}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 IGC_LAB_ENERGY=off IGC_TRITON_AUTOTUNE=off
 mkdir -p "$OUT"

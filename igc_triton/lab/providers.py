@@ -163,10 +163,27 @@ def _fused_only(c: Layer):
     return None
 
 
+def _fused_module(c: Layer, t: dict):
+    """The block as ``fuse_for_inference`` makes it (no BatchNorm): a snapshot whose nhwc forms
+    keep the weights laid out between calls."""
+    from igc_triton import fuse
+    from igc_triton.nn import IGCConv2d
+    igc = IGCConv2d(c.cin, c.cout, 3, L=c.L, stride=c.stride, padding=1, device=t["x"].device, dtype=t["x"].dtype)
+    with torch.no_grad():
+        igc.primary.weight.copy_(t["wp"])
+        igc.secondary.weight.copy_(t["ws"])
+    block = fuse.FusedIGCBlock(igc.eval(), None, relu=False)
+    return lambda: block(t["x"])
+
+
 # Each Triton layer provider also as a CUDA graph replay: small layers take tens of
 # microseconds, and the difference is the host's share (launches, Python).
 for _graph in (False, True):
     _sfx, _how = ("+graph", ", replayed as a CUDA graph") if _graph else ("", "")
+    register(Provider("triton-igc-module" + _sfx, "layer",
+                      "fuse_for_inference's block module (its weights a snapshot, laid out once)" + _how, True,
+                      _fused_module, _ref_igc, _fused_only, igc_macs, cuda_only=_graph, graph=_graph,
+                      **_IGC_WEIGHTS))
     register(Provider("triton-igc-fused" + _sfx, "layer",
                       "igc_triton.igc_block: the whole block in one fused Triton kernel" + _how, True,
                       lambda c, t: lambda: functional.igc_block(t["x"], t["wp"], t["ws"], c.L, c.stride, 1),

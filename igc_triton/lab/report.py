@@ -15,7 +15,8 @@ import os
 from igc_triton.lab import providers
 
 IGC_BASELINES = ("cudnn-igc-eager", "cudnn-igc-folded", "cudnn-igc-eager+graph", "cudnn-igc-folded+graph")
-TRITON_IGC = ("triton-igc", "triton-igc-fused", "triton-igc+graph", "triton-igc-fused+graph")
+TRITON_IGC = ("triton-igc", "triton-igc-fused", "triton-igc-module", "triton-igc+graph", "triton-igc-fused+graph",
+              "triton-igc-module+graph")
 
 
 def load(results_dir: str) -> tuple[list[dict], list[dict]]:
@@ -256,7 +257,7 @@ def _layers(lat, cite) -> list[str]:
     return md
 
 
-FUSED = ("triton-igc-fused", "triton-igc-fused+graph")
+FUSED = ("triton-igc-fused", "triton-igc-fused+graph", "triton-igc-module", "triton-igc-module+graph")
 # Like against like: a CUDA graph replay hides the host's launch work, which for small layers
 # exceeds the kernels' time (measured on an H100: 0.15-0.5 ms per eager Triton call).
 AGAINST = (("all", TRITON_IGC, IGC_BASELINES),
