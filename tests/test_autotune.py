@@ -105,6 +105,9 @@ def test_cached_tunes_a_miss_once_and_persists_it(cache):
     assert choose(tuner) == (B, autotune.MEMO) and timer.calls == 3
     data = json.loads(cache.read_text())
     assert data["entries"]["kern|k1"]["config"] == autotune.config_to_dict(B)
+    # every timed candidate with its time: the measured ranking the cost model is checked against
+    assert data["entries"]["kern|k1"]["timed"] == [{"config": autotune.config_to_dict(c), "ms": ms}
+                                                   for c, ms in ((A, 3.0), (B, 1.0), (C, 2.0))]
     assert data["kernels"] == autotune.kernels_fingerprint() and data["triton"] == triton.__version__
     # A new tuner (as in a new process) reads the file and does not benchmark.
     fresh = StubTimer()

@@ -438,10 +438,11 @@ class Tuner:
         # A first call times the model's best few; `full` (igc-lab tune --force, offline) times all.
         top = self.model_order(kernel, key, candidates, gpu)
         top = top if m == FULL else top[:MODEL_TOP_K]
-        best, ms = self._benchmark(top, run, device)
+        best, ms, timed = self._benchmark(top, run, device)
         self._memo[memo_key] = (best, TUNED)
+        # Every timed candidate is kept too: the measured ranking the cost model's is checked against.
         self._persist(gpu, entry_key, {"config": config_to_dict(best), "ms": ms, "candidates": len(candidates),
-                                       "benchmarked": len(top)})
+                                       "benchmarked": len(top), "timed": timed})
         return best, TUNED
 
     @staticmethod
@@ -464,10 +465,11 @@ class Tuner:
         return self._shipped[gpu]
 
     def _benchmark(self, candidates, run, device):
-        """The fastest of ``candidates`` (the first is the default: the reference output)."""
+        """(the fastest of ``candidates``, its ms, [{config, ms} of each one timed]); the first
+        candidate is the default, whose output is the reference."""
         self.precompile(candidates, run, device)
         ref = run(candidates[0]).clone()  # the launches may share one output buffer
-        best, best_ms = candidates[0], math.inf
+        best, best_ms, timed = candidates[0], math.inf, []
         for cfg in candidates:
             try:
                 if cfg is not candidates[0] and not _accepts(run(cfg), ref):
@@ -479,9 +481,10 @@ class Tuner:
                 warnings.warn(f"config {config_str(cfg)} failed ({type(e).__name__}: {str(e)[:200]}); skipped",
                               TuningWarning, stacklevel=4)
                 continue
+            timed.append({"config": config_to_dict(cfg), "ms": ms})
             if ms < best_ms:
                 best, best_ms = cfg, ms
-        return best, (best_ms if math.isfinite(best_ms) else None)
+        return best, (best_ms if math.isfinite(best_ms) else None), timed
 
     def _persist(self, gpu: str, entry_key: str, entry: dict):
         with self._lock:
