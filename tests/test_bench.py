@@ -449,9 +449,11 @@ def test_report_of_a_run_cut_off_by_its_budget(tmp_path):
     # Measured on an H100: the last layer (C = 256, the equal-width table's range) got only its
     # regular convolution timed before the budget ran out; the report used to raise on it.
     shutil.copy(os.path.join(os.path.dirname(__file__), "data", "budget_cut_results.csv"), tmp_path / "results.csv")
-    report.write(str(tmp_path), figures=False)
-    text = (tmp_path / "report.md").read_text()
+    report.write(str(tmp_path))
+    text = assert_report_traceable(str(tmp_path))  # GPU rows: host time, copy-bandwidth share
     assert "igc-192-192-8px-L24M8-n128" in text and "Equal-width replacement" not in text
+    host = text.split("## Host time per call")[1].split("\n## ")[0]
+    assert re.search(r"\| triton-igc-fused +\| 2 +\| \d+ ", host) and re.search(r"\| cudnn-regular +\| 4 ", host)
     # Triton against cuDNN's IGC: the fastest of each side (either layout), like against like.
     lat = {}
     for r in read_rows(tmp_path / "results.csv"):

@@ -107,6 +107,7 @@ def write(results_dir: str, out_dir: str | None = None, figures: bool = True) ->
     if layer_lat:
         md += _layers(layer_lat, cite)
         md += _against_cudnn(layer_lat, [r for r in rows if r["metric"] == "pct_copy_bw"], cite)
+        md += _host_time([r for r in rows if r["metric"] == "host_us"], cite)
     configs = [r for r in rows if r["metric"] == "config"]
     if configs:
         md += _configs(configs, cite)
@@ -307,6 +308,25 @@ def _against_cudnn(lat, pct_rows, cite) -> list[str]:
             ["case", "best Triton / best cuDNN IGC", "eager / eager", "graph / graph", "fused % copy",
              "NCHW / cl fused"], body) + [""]
     return md
+
+
+def _host_time(host_rows, cite) -> list[str]:
+    """Per provider: the host time one eager call takes to return (its launches queued, not run),
+    over the layers, dtypes and layouts measured: the lower median, the least and the most."""
+    if not host_rows:
+        return []
+    cite.table = "host time"
+    body = []
+    for (provider,), rows in sorted(_group(host_rows, "provider").items()):
+        ordered = sorted(rows, key=_f)
+        mid, lo, hi = ordered[(len(ordered) - 1) // 2], ordered[0], ordered[-1]
+        body.append([provider, cite(len(rows), "d", rows, "count"), cite(_f(mid), ".0f", [mid], "value"),
+                     cite(_f(lo), ".0f", [lo], "value"), cite(_f(hi), ".0f", [hi], "value")])
+    return ["## Host time per call", "",
+            "Microseconds one eager call takes to return on the host (its launches queued, not run: our Python, "
+            "PyTorch's dispatch and the launches), per provider over every layer, dtype and layout measured. Where "
+            "it exceeds the kernels' time, the call is bound by the host, and a CUDA graph replay (`+graph`) "
+            "removes it.", ""] + _md_table(["provider", "calls", "median us", "least us", "most us"], body) + [""]
 
 
 def load_predicted(results_dir: str) -> list[dict]:
