@@ -102,6 +102,14 @@ NHWC_CONFIGS = [
     Config({"BC": 64, "TILE_H": 8, "TILE_W": 16}, num_warps=8, num_stages=1),
     Config({"BC": 64, "TILE_H": 4, "TILE_W": 16}, num_warps=4, num_stages=1),
     Config({"BC": 64, "TILE_H": 8, "TILE_W": 8}, num_warps=4, num_stages=1),
+    # Small images (8x8 at N=128: a tile per image is about one program per SM, measured on an
+    # H100 at 4x the model's prediction): more, smaller programs, on mma.sync (under 64 rows),
+    # which the model predicts 2x slower; the tuner's timings will tell. Last, so that no
+    # default changes until a ranking or a tuning picks them. (BC=32 at 2x8 spills: left out.)
+    Config({"BC": 16, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1),
+    Config({"BC": 32, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1),
+    Config({"BC": 64, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1),
+    Config({"BC": 64, "TILE_H": 2, "TILE_W": 8}, num_warps=4, num_stages=1),
 ]
 
 # igc_block_nhwc_fma_kernel: TILE_H x TILE_W output pixels of one image, all CP channels; each
