@@ -1,6 +1,7 @@
 """Where an eager call's host time goes, on a GPU machine: Triton's launch of an empty kernel
 (with 1 argument, and with as many arguments and compile-time constants as the nhwc_fma block
-kernel), the fused block end to end, the same with every Triton launch replaced by a no-op
+kernel), the fused block end to end (functional, and as a fused module whose weights are laid
+out once), the same with every Triton launch replaced by a no-op
 (our Python alone), and cuDNN's convolution for scale. Median microseconds per call to return
 (``timing.host_us``: launches queued, not run). Prints a table; ``--csv PATH`` also writes it.
 
@@ -19,7 +20,9 @@ import triton
 import triton.language as tl
 
 from igc_triton import functional
+from igc_triton.fuse import FusedIGCBlock
 from igc_triton.launch import timing
+from igc_triton.nn import IGCConv2d
 
 
 @triton.jit
@@ -51,11 +54,14 @@ def main(argv=None) -> int:
     wp = torch.randn(48, 2, 3, 3, device=dev, dtype=torch.bfloat16)
     ws = torch.randn(48, 24, 1, 1, device=dev, dtype=torch.bfloat16)
     w_reg = torch.randn(48, 48, 3, 3, device=dev, dtype=torch.bfloat16)
+    igc = IGCConv2d(48, 48, 3, L=24, device=dev, dtype=torch.bfloat16)
+    module = FusedIGCBlock(igc.eval(), None, relu=False)  # as fuse_for_inference makes it
     cases = [
         ("triton launch, empty kernel, 1 argument", lambda: _empty_kernel[(1,)](t)),
         ("triton launch, empty kernel, 7 tensors + 10 ints + 15 constexprs",
          lambda: _wide_kernel[(1,)](t, t, t, t, t, t, t, *ints, **consts)),
         ("igc_block C=48 L=24 bf16 channels_last, eager", lambda: functional.igc_block(x, wp, ws, 24)),
+        ("fused module (weights laid out once), same block, eager", lambda: module(x)),
         ("igc_block C=48 L=24 bf16 NCHW (on a channels_last copy), eager",
          lambda: functional.igc_block(x.contiguous(), wp, ws, 24)),
         ("cudnn conv2d 48->48 3x3 bf16 channels_last", lambda: torch.nn.functional.conv2d(x, w_reg, padding=1)),
