@@ -4,7 +4,8 @@
 #   2. the `roofline` suite timed with the shipped (model-ranked) configs (results.csv,
 #      env.json, bench.log), budget BENCH_S;
 #   3. every candidate config of the suite's channels_last bf16 problems timed (tune.log and
-#      the tuning cache under cache/tuning/, "timed" per problem), budget TUNE_S;
+#      tuning-timed.json, "timed" per problem, which `igc-lab inspect --validate` scores the
+#      cost model's first choices against), budget TUNE_S;
 #   4. the compiled test suite in parallel (tests.log, failures.txt, junit.xml), budget TEST_S.
 # Everything goes under $OUT: `log` (streamed) and `results.tgz`, re-packed after each step so
 # that a call cut off keeps what finished.
@@ -64,6 +65,8 @@ PYEOF
   IGC_TRITON_CACHE_DIR="$W/cache" timeout "${TUNE_S:-120}" $PY -m igc_triton.cli tune --suite roofline \
     --layout channels_last --dtype bf16 --force > "$W/tune.log" 2>&1
   echo "tune exit $? (124: stopped at its budget)"; tail -3 "$W/tune.log"
+  # Where `igc-lab inspect --validate RUN` scores the model's first choice against them.
+  cp "$W"/cache/tuning/*.json "$W/tuning-timed.json" 2>/dev/null
   pack
 
   step "compiled tests (budget ${TEST_S} s)"

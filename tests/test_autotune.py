@@ -580,3 +580,24 @@ def test_a_kernel_file_change_drops_only_that_kernels_ranking(ranking, tmp_path,
     ranking.write_text(json.dumps({"format": autotune.RANKING_FORMAT, "sources": sources, "configs": configs,
                                    "gpus": {"t": {"cuda_names": ["cpu"], "entries": {"a|k": [1], "b|k": [2]}}}}))
     assert autotune.read_ranking("cpu") == {"a|k": [configs[1]]}
+
+
+def test_the_models_first_choice_is_scored_against_every_timed_candidate(ranking, tmp_path):
+    """inspect --validate with a tuning cache whose candidates were all timed (igc-lab tune
+    --force): the measured time of the model's first choice against the fastest."""
+    from igc_triton.lab.inspect import validate
+    write_ranking(ranking, {"kern|k1": [D, C, E, A, B], "kern|k2": [B, A]})
+
+    def timed(*pairs):
+        return [{"config": autotune.config_to_dict(c), "ms": ms} for c, ms in pairs]
+    cache = tmp_path / validate.TIMED
+    cache.write_text(json.dumps({"entries": {
+        "kern|k1": {"config": autotune.config_to_dict(A), "ms": 1.0, "timed": timed((A, 1.0), (C, 3.0), (D, 2.0))},
+        "kern|k2": {"config": autotune.config_to_dict(B), "ms": 0.5, "timed": timed((A, 0.9), (B, 0.5))},
+        "kern|k3": {"config": autotune.config_to_dict(A), "ms": 1.0, "timed": timed((A, 1.0))},  # one: nothing to rank
+        "other|k1": {"config": autotune.config_to_dict(A), "ms": 1.0, "timed": timed((A, 1.0), (B, 2.0))}}}))
+    rows = validate.first_choice_regret(cache, "cpu", ranking)
+    # k1: the model's first choice D is timed (2.0 ms, second of three); k2: B, the fastest.
+    assert rows == [("kern|k1", 3, 2.0, 1.0, 2), ("kern|k2", 2, 0.5, 0.5, 1)]
+    text = validate.render_regret(rows)
+    assert "fastest chosen in 1 of 2; median x2.00 the fastest, worst x2.00" in text

@@ -1,6 +1,7 @@
 """``igc-lab inspect``: argument handling (the parser lives in ``igc_triton.cli``)."""
 
 import sys
+from pathlib import Path
 
 FORMATS = ("table", "json", "csv")
 
@@ -96,7 +97,11 @@ def _run(args) -> int:
         from igc_triton.lab.inspect import validate
         device = devices_for_run(args)
         v = validate.evaluate(args.validate, device, python=args.triton_python, jobs=args.jobs, progress=say)
-        return _emit(args, validate.render(v))
+        text = validate.render(v)
+        timed = Path(args.validate) / validate.TIMED
+        if timed.is_file():
+            text += "\n" + validate.render_regret(validate.first_choice_regret(timed, device.cuda_names[0]))
+        return _emit(args, text)
     captured = []
     if args.op:
         shape = calls.Shape(args.batch, args.cin, args.cout, args.hw, args.L, args.stride, args.kernel)

@@ -250,6 +250,47 @@ def render(v: Validation) -> str:
     return "\n".join(lines)
 
 
+# A tuning cache of the run's GPU with every candidate timed (``igc-lab tune --force``; lease.sh
+# copies it here). Kept apart from ``tuning-cache.json``, which says what the bench itself ran.
+TIMED = "tuning-timed.json"
+
+
+def first_choice_regret(tuning_path, gpu: str, ranking_path=None) -> list[tuple]:
+    """Per problem of a tuning cache whose candidates were all timed (``timed``): (problem,
+    candidates timed, measured ms of the cost model's first choice -- the autotuner's default --,
+    the fastest measured ms, the first choice's place among the measured, 1 = fastest)."""
+    from igc_triton.launch import autotune
+    entries = json.loads(Path(tuning_path).read_text()).get("entries", {})
+    ranking = autotune.read_ranking(gpu, ranking_path)
+    out = []
+    for key, e in sorted(entries.items()):
+        timed = e.get("timed") or []
+        kernel, _, problem = key.partition("|")
+        ranked = autotune.nearest_ranking(ranking, kernel, problem) if len(timed) > 1 else None
+        if not ranked:
+            continue
+        measured = {json.dumps(t["config"], sort_keys=True): float(t["ms"]) for t in timed}
+        pick = next((k for k in (json.dumps(c, sort_keys=True) for c in ranked) if k in measured), None)
+        if pick is not None:
+            place = 1 + sum(ms < measured[pick] for ms in measured.values())
+            out.append((key, len(timed), measured[pick], min(measured.values()), place))
+    return out
+
+
+def render_regret(rows) -> str:
+    if not rows:
+        return "no problem with its candidates timed and ranked by the model"
+    lines = [f"the cost model's first choice (the autotuner's default) against every candidate timed: "
+             f"{len(rows)} problems",
+             f"{'problem':90s} {'timed':>5s} {'choice ms':>10s} {'best ms':>10s} {'x best':>7s} {'place':>5s}"]
+    for key, n, pick, best, place in rows:
+        lines.append(f"{key[:90]:90s} {n:5d} {pick:10.4f} {best:10.4f} {pick / best:7.2f} {place:5d}")
+    ratios = sorted(pick / best for _, _, pick, best, _ in rows)
+    lines.append(f"fastest chosen in {sum(place == 1 for *_, place in rows)} of {len(rows)}; median "
+                 f"x{ratios[len(ratios) // 2]:.2f} the fastest, worst x{ratios[-1]:.2f}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m igc_triton.lab.inspect.validate",
                                      description="Compare the cost model with a measured bench run folder.")
@@ -270,6 +311,8 @@ def main(argv=None) -> int:
         print(f"wrote {freeze(args.run_dir, device, args.triton_python, args.jobs, say)}")
     v = evaluate(args.run_dir, device, args.live, args.triton_python, args.jobs, say)
     print(render(v))
+    if (Path(args.run_dir) / TIMED).is_file():
+        print(render_regret(first_choice_regret(Path(args.run_dir) / TIMED, device.cuda_names[0])))
     if args.predicted:
         print(f"wrote {write_predicted(v, args.predicted)}")
     return 0
