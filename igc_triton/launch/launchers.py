@@ -338,14 +338,13 @@ def _nhwc_block_arguments(form, applies, x, wp, ws, L, y, scale, shift, residual
 
 def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
     """The nhwc form (kernels/igc_block_nhwc.py): its weights laid out by one small kernel from
-    the weights as they are (no cache can go stale), then the block."""
+    the weights as they are (kept between calls only for a fused model: ``snapshot_weights``),
+    then the block."""
     from igc_triton.kernels.igc_block_nhwc import igc_block_nhwc_kernel, igc_block_nhwc_weights_kernel
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    snapshot = _SNAPSHOTS.get(id(wp))
     wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC, nhwc_form_applies, x, wp, ws, L, y, scale, shift, residual)
-    snapshot = snapshot if snapshot is not None and snapshot.holds(wp, ws) else None
     pixels = N * OH * OW
     tile_cap = tuning.nhwc_tile_width_cap(OW)
     key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
@@ -363,8 +362,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
 
     def layout_weights(bc):
         if bc not in weights:
-            weights[bc] = (snapshot.layout(wp, ws, (NHWC, x.dtype, bc), functools.partial(make, bc))
-                           if snapshot is not None else make(bc))
+            weights[bc] = _laid_out(wp, ws, (NHWC, x.dtype, bc), functools.partial(make, bc))
         return weights[bc]
 
     def launch(cfg, warmup=False):
@@ -382,18 +380,16 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
 
 def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
     """The nhwc_fma form (kernels/igc_block_nhwc_fma.py): its weights laid out by one small
-    kernel from the weights as they are (no cache can go stale), then the block."""
+    kernel from the weights as they are (kept between calls only for a fused model:
+    ``snapshot_weights``), then the block."""
     from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_kernel
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    snapshot = _SNAPSHOTS.get(id(wp))
     wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC_FMA, nhwc_fma_form_applies, x, wp, ws, L, y, scale, shift,
                                                 residual)
     c_pad = tuning.nhwc_fma_pad(C)
-    make = functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype, c_pad)
-    wt, wf = (snapshot.layout(wp, ws, (NHWC_FMA, x.dtype), make) if snapshot is not None and snapshot.holds(wp, ws)
-              else make())
+    wt, wf = _laid_out(wp, ws, (NHWC_FMA, x.dtype), functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype, c_pad))
     pixels = N * OH * OW
     tile_cap = tuning.nhwc_tile_width_cap(OW)
     key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
@@ -448,6 +444,13 @@ class _Snapshot:
 
 
 _SNAPSHOTS: dict[int, _Snapshot] = {}  # id of the primary weight -> its snapshot
+
+
+def _laid_out(wp, ws, what: tuple, make):
+    """``make()``: the weights laid out for ``what`` (form, dtype, ...), or, for the weights of a
+    fused model (``snapshot_weights``), what was kept of them."""
+    snap = _SNAPSHOTS.get(id(wp))
+    return snap.layout(wp, ws, what, make) if snap is not None and snap.holds(wp, ws) else make()
 
 
 def snapshot_weights(wp: torch.Tensor, ws: torch.Tensor, L: int):

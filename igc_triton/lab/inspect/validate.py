@@ -108,9 +108,8 @@ def measurements(run_dir, device, progress=None):
         with capture.recording(mode, tuning_file=tuning if mode == capture.TUNED else None, device=device,
                                label=name) as rec:
             p.make(layer, tensors)()
-        mine = {}
+        ids = [capture.identity(lc) for lc in rec.launches]
         for lc in rec.launches:
-            mine.setdefault(capture.identity(lc), lc)
             ran = used.get((r["provider"], r["case"], r["dtype"], r["layout"]), {})
             want = ran.get(lc.kernel)
             if want is not None and _config_text(lc) != want:
@@ -122,10 +121,10 @@ def measurements(run_dir, device, progress=None):
                              "not the measured kernel, left out")
                 break
         else:
-            for ident, lc in mine.items():
+            for ident, lc in zip(ids, rec.launches):
                 launches.setdefault(ident, lc)
-            out.append(Measurement(name, "bench", float(r["value"]), [capture.identity(lc) for lc in rec.launches],
-                                   r["case"], r["provider"], r["dtype"], r["layout"]))
+            out.append(Measurement(name, "bench", float(r["value"]), ids, r["case"], r["provider"], r["dtype"],
+                                   r["layout"]))
         if progress:
             progress(f"  captured {n}/{len(timed)} {name}")
     if tuning.is_file():
