@@ -7,10 +7,17 @@ output pixels and every channel, and the data moves in wide pieces:
 
 - **Primary as block-diagonal products.** The C channels are split into blocks of BC (16, 32
   or 64; BC is a multiple of M, so a block holds whole groups). For output block j the
-  primary is ``acc_j += X_taps[:, j's channels] @ Wbd[j, taps]``: the input of TPD = 64 / BC
-  taps side by side (K = 64) against the block-diagonal weight of the block's groups, zero
-  off the groups. It does BC / M times the useful multiply-adds, on tensor cores, and loads
-  BC contiguous channels of a pixel at a time (16-byte vectors; the mask is per pixel).
+  primary is ``acc_j += X_tap[:, j's channels] @ Wbd[j, tap]`` over the taps: a tap's input
+  against the block-diagonal weight of the block's groups, zero off the groups. It does BC / M
+  times the useful multiply-adds, on tensor cores, and loads BC contiguous channels of a pixel
+  at a time (16-byte vectors; the mask is per pixel).
+- **The taps are a software pipeline.** The tap loop is a loop (``tl.range``), so Triton
+  copies each tap's input tile and weight straight from global to shared memory (cp.async,
+  ``num_stages`` taps in flight) while the tensor cores work on an earlier tap, and wgmma
+  reads both operands from shared memory. Unrolled taps (the first version of this kernel)
+  went load -> registers -> shared memory -> barrier -> product -> wait, one tap after the
+  other; on an H100 its blocks ran at 2-5x the cost model's time (which assumes latency
+  hidden), worst on small grids (C = 192 at 8x8: 41 us, one program per SM).
 - **Secondary with the folded weight.** ``y_i = sum_j t_j @ Wf[i, j]``, the interleave,
   1x1 group convolution and permute-back in one dense product per block pair (the folded
   weight is block-sparse inside, dense across blocks). For large partitions (M = 32, 64 in a
@@ -35,13 +42,14 @@ from igc_triton.kernels.igc_block_fwd import block_epilogue
 @triton.jit
 def igc_block_nhwc_kernel(
     x_ptr,  # input (N, H, W, C) contiguous
-    wbd_ptr,  # primary, block-diagonal: (NB, TAP_GROUPS, 64 = TPD taps x BC, BC), see the weights kernel
+    wbd_ptr,  # primary, block-diagonal: (NB, KH * KW, BC, BC), see the weights kernel
     wf_ptr,  # folded secondary: (NB out blocks, NB in blocks, BC in, BC out)
     scale_ptr, shift_ptr,  # (C,), read when HAS_AFFINE
     res_ptr,  # residual (N, OH, OW, C) contiguous, read when HAS_RESIDUAL
     y_ptr,  # output (N, OH, OW, C) contiguous
     H, W, OH, OW,
     stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    taps,  # KH * KW at run time: the tap loop stays a loop unless UNROLL (see below)
     C: tl.constexpr,  # channels in and out
     KH: tl.constexpr,
     KW: tl.constexpr,
@@ -52,12 +60,11 @@ def igc_block_nhwc_kernel(
     BC: tl.constexpr,  # channels per block: 16, 32 or 64
     TILE_H: tl.constexpr,  # output rows per program
     TILE_W: tl.constexpr,  # output columns per program
+    UNROLL: tl.constexpr,  # 1: unroll the tap loop: no loop overhead, but later taps' addresses are hoisted
+    # into registers (spills with several channel blocks: C = 256, BC = 64 does)
 ):
-    # Annotated so that the interpreter treats them as constexprs too (outside any static_range:
-    # inside one, an annotated assignment does not compile for the GPU).
     NB: tl.constexpr = (C + BC - 1) // BC
-    TPD: tl.constexpr = 64 // BC  # taps per product: K = 64
-    TAP_GROUPS: tl.constexpr = (KH * KW + TPD - 1) // TPD
+    TAPS: tl.constexpr = KH * KW
     BLOCK_P: tl.constexpr = TILE_H * TILE_W
     tiles_w = tl.cdiv(OW, TILE_W)
     pid = tl.program_id(0)
@@ -66,25 +73,28 @@ def igc_block_nhwc_kernel(
     oh = (pid // tiles_w) * TILE_H + p // TILE_W
     ow = (pid % tiles_w) * TILE_W + p % TILE_W
     p_ok = (oh < OH) & (ow < OW)
+    ih0 = oh * stride_h - pad_h
+    iw0 = ow * stride_w - pad_w
     x_img = x_ptr + n * (H * W * C)
     cb = tl.arange(0, BC)
-    k64 = tl.arange(0, 64)
-    taps = tl.arange(0, TPD)
-    # Primary: one [BLOCK_P x BC] tile per channel block, kept (rounded to the storage dtype, as
-    # the two-kernel path rounds t when it writes it) for the secondary.
+    # A tap shifts every pixel's input by the same offset: the per-pixel part is loop-invariant.
+    pix = (ih0 * W + iw0) * C
     ts = ()
     for j in tl.static_range(NB):
         cin = j * BC + cb
+        x_pix = pix[:, None] + cin[None, :]
         acc = tl.zeros((BLOCK_P, BC), dtype=tl.float32)
-        for g in tl.static_range(TAP_GROUPS):
-            tap = g * TPD + taps
-            ih = (oh * stride_h - pad_h)[:, None] + ((tap // KW) * dil_h)[None, :]
-            iw = (ow * stride_w - pad_w)[:, None] + ((tap % KW) * dil_w)[None, :]
-            ok = p_ok[:, None] & (tap < KH * KW)[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-            xv = tl.load(x_img + (((ih * W + iw) * C)[:, :, None] + cin[None, None, :]),
-                         mask=ok[:, :, None] & (cin < C)[None, None, :], other=0.0)
-            wv = tl.load(wbd_ptr + ((j * TAP_GROUPS + g) * 64 + k64)[:, None] * BC + cb[None, :])
-            acc = tl.dot(tl.reshape(xv, (BLOCK_P, 64)), wv, acc, input_precision=DOT_PRECISION)
+        for tap in tl.range(0, TAPS if UNROLL else taps):  # software-pipelined over num_stages taps
+            dh = (tap // KW) * dil_h
+            dw = (tap % KW) * dil_w
+            ok = p_ok & (ih0 >= -dh) & (ih0 < H - dh) & (iw0 >= -dw) & (iw0 < W - dw)
+            if C % BC == 0:
+                m = ok[:, None]
+            else:
+                m = ok[:, None] & (cin < C)[None, :]
+            xv = tl.load(x_img + (dh * W + dw) * C + x_pix, mask=m, other=0.0)
+            wv = tl.load(wbd_ptr + ((j * TAPS + tap) * BC + cb)[:, None] * BC + cb[None, :])
+            acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION)
         ts = ts + (acc.to(y_ptr.dtype.element_ty),)
     # Secondary, epilogue, store: one output block at a time.
     y_pix = (n * (OH * OW) + (oh * OW + ow)) * C
@@ -103,7 +113,7 @@ def igc_block_nhwc_kernel(
 def igc_block_nhwc_weights_kernel(
     wp_ptr,  # primary weight (C, M, KH, KW), contiguous
     ws_ptr,  # secondary weight (C, L), contiguous: ws[m * L + l2, l]
-    wbd_ptr,  # out: (NB, TAP_GROUPS, 64, BC)
+    wbd_ptr,  # out: (NB, KH * KW, BC, BC)
     wf_ptr,  # out: (NB, NB, BC, BC)
     C, L,
     M: tl.constexpr,
@@ -113,23 +123,20 @@ def igc_block_nhwc_weights_kernel(
     BLOCK: tl.constexpr,
 ):
     """Both weights of ``igc_block_nhwc_kernel`` in one launch: element e < size(wbd) of wbd,
-    the rest of wf. wbd[j, g, t * BC + ci, co] = wp[j*BC + co, ci % M, g*TPD + t] when ci and co
-    are in the same group (ci // M == co // M) and the tap exists, else 0. wf[i, j, k, o] is
+    the rest of wf. wbd[j, tap, ci, co] = wp[j*BC + co, ci % M, tap] when ci and co are in the
+    same group (ci // M == co // M), else 0. wf[i, j, k, o] is
     the folded secondary weight from input channel j*BC + k to output channel i*BC + o:
     ws[m*L + l2, l] when the output is l2*M + m and the input l*M + m (the same position m)."""
     NB = (C + BC - 1) // BC
-    TPD: tl.constexpr = 64 // BC
-    TAP_GROUPS: tl.constexpr = (KH * KW + TPD - 1) // TPD
-    n_bd = NB * TAP_GROUPS * 64 * BC
+    n_bd = NB * (KH * KW) * BC * BC
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     # Primary.
     co_l = e % BC
-    k = (e // BC) % 64
-    jg = e // (BC * 64)  # j * TAP_GROUPS + g
-    tap = (jg % TAP_GROUPS) * TPD + k // BC
-    ci_l = k % BC
-    co = (jg // TAP_GROUPS) * BC + co_l
-    ok = (e < n_bd) & (co < C) & (tap < KH * KW) & (ci_l // M == co_l // M)
+    ci_l = (e // BC) % BC
+    jt = e // (BC * BC)  # j * KH * KW + tap
+    tap = jt % (KH * KW)
+    co = (jt // (KH * KW)) * BC + co_l
+    ok = (e < n_bd) & (co < C) & (ci_l // M == co_l // M)
     v = tl.load(wp_ptr + (co * M + ci_l % M) * (KH * KW) + tap, mask=ok, other=0.0)
     tl.store(wbd_ptr + e, v, mask=e < n_bd)
     # Folded secondary.

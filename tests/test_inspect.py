@@ -339,11 +339,11 @@ def test_nhwc_blocks_load_wide_do_not_spill_and_approach_the_memory_floor(nhwc_b
     spills, the secondary on tensor cores. M = 2 (C = 48, L = 24; C = 80, L = 40): the nhwc_fma
     form, primary on CUDA cores (its 18 multiply-adds per output beat a block-diagonal
     tensor-core product that does 8x the work and stages every tap through shared memory), within
-    4x of the memory floor. M = 8 and 64: the nhwc form, both steps on tensor cores, within 6x
-    (its per-tap operand staging binds the L1 path). These bounds hold for the machine code of
-    the Triton this runs (3.9 in CI); with the GPU image's Triton 3.6 the nhwc_fma blocks are
-    predicted at 2.5x and 2.7x (README). The issue's target, 2x for all four, is not reached:
-    the bounds are guards against regressions."""
+    4x of the memory floor. M = 8 and 64: the nhwc form, both steps on tensor cores, its taps a
+    cp.async pipeline (LDGSTS) feeding wgmma from shared memory, within 5x (6x before the
+    pipeline). These bounds hold for the machine code of the Triton this runs (3.9 in CI); with
+    the GPU image's Triton 3.6 the four are predicted at 2.5x, 2.7x, 2.7x and 4.6x (README). The
+    issue's target, 2x for all four, is not reached: the bounds are guards against regressions."""
     forms = {}
     for call in nhwc_blocks.calls:
         weights, block = call.reports
@@ -360,8 +360,9 @@ def test_nhwc_blocks_load_wide_do_not_spill_and_approach_the_memory_floor(nhwc_b
         else:
             assert (weights.launch.kernel, block.launch.kernel) == tuple(NHWC_KERNELS)
             assert row["fp32_per_out"] == 0, call.label
-            assert row["instr_per_out"] < 60, call.label
-            assert call.predicted_us <= 6 * call.floor_us, (call.label, call.predicted_us, call.floor_us)
+            assert row["instr_per_out"] < 65, call.label
+            assert row["ldgsts_share"] >= 0.8, call.label  # the taps' inputs go straight to shared memory
+            assert call.predicted_us <= 5 * call.floor_us, (call.label, call.predicted_us, call.floor_us)
     assert forms == {"igc_block_nhwc_fma": 2, "igc_block_nhwc": 2}
 
 
@@ -396,6 +397,9 @@ def test_validation_leaves_out_calls_bound_by_host_time(tmp_path):
     0.21-0.28 ms of host time): the model is compared with the others only."""
     import csv
     rows = list(csv.DictReader(open(os.path.join(os.path.dirname(__file__), "data", "budget_cut_results.csv"))))
+    # Without the run's config rows: the configs it ran are not the nhwc kernel's today (a changed
+    # kernel's rows are left out, which another test checks), and host time is what this one is about.
+    rows = [r for r in rows if r["metric"] != "config"]
     kernel_bound = None
     for r in rows:  # one call made kernel-bound: its host time a tenth of its latency
         if r["metric"] == "host_us" and r["provider"] == "triton-igc-fused" and r["layout"] == "channels_last":

@@ -84,32 +84,37 @@ FUSED_TC_CONFIGS = [
 # igc_block_nhwc_kernel: TILE_H x TILE_W output pixels of one image, all channels, in blocks of BC
 # channels (16, 32 or 64: wider blocks load longer pieces of each pixel and waste more tensor-core
 # work on the block-diagonal primary). wgmma needs 64 rows per warpgroup: TILE_H * TILE_W >= 64.
-# Tiles 16 and 8 wide serve small images (14x14, 8x8), where a 32-wide tile is mostly masked.
+# num_stages: taps in flight in the primary's software pipeline (each stage holds a tap's input
+# tile and weight in shared memory: fp32 BC=64 8x32 at 2 stages takes 160 KB). UNROLL: the tap
+# loop unrolled, which the model predicts faster on small tiles and which spills on large ones.
 NHWC_CONFIGS = [
-    Config({"BC": 16, "TILE_H": 4, "TILE_W": 32}, num_warps=4, num_stages=1),  # default
-    Config({"BC": 16, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
-    Config({"BC": 16, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
-    Config({"BC": 16, "TILE_H": 8, "TILE_W": 16}, num_warps=4, num_stages=1),
-    Config({"BC": 16, "TILE_H": 4, "TILE_W": 16}, num_warps=4, num_stages=1),
-    Config({"BC": 16, "TILE_H": 8, "TILE_W": 8}, num_warps=4, num_stages=1),
-    Config({"BC": 32, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
-    Config({"BC": 32, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
-    Config({"BC": 32, "TILE_H": 8, "TILE_W": 16}, num_warps=8, num_stages=1),
-    Config({"BC": 32, "TILE_H": 4, "TILE_W": 16}, num_warps=4, num_stages=1),
-    Config({"BC": 32, "TILE_H": 8, "TILE_W": 8}, num_warps=4, num_stages=1),
-    Config({"BC": 64, "TILE_H": 4, "TILE_W": 32}, num_warps=8, num_stages=1),
-    Config({"BC": 64, "TILE_H": 2, "TILE_W": 32}, num_warps=4, num_stages=1),
-    Config({"BC": 64, "TILE_H": 8, "TILE_W": 16}, num_warps=8, num_stages=1),
-    Config({"BC": 64, "TILE_H": 4, "TILE_W": 16}, num_warps=4, num_stages=1),
-    Config({"BC": 64, "TILE_H": 8, "TILE_W": 8}, num_warps=4, num_stages=1),
-    # Small images (8x8 at N=128: a tile per image is about one program per SM, measured on an
-    # H100 at 4x the model's prediction): more, smaller programs, on mma.sync (under 64 rows),
-    # which the model predicts 2x slower; the tuner's timings will tell. Last, so that no
-    # default changes until a ranking or a tuning picks them. (BC=32 at 2x8 spills: left out.)
-    Config({"BC": 16, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1),
-    Config({"BC": 32, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1),
-    Config({"BC": 64, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1),
-    Config({"BC": 64, "TILE_H": 2, "TILE_W": 8}, num_warps=4, num_stages=1),
+    # 32 wide: large images
+    Config({"BC": 16, "TILE_H": 4, "TILE_W": 32, "UNROLL": 0}, num_warps=4, num_stages=3),  # default
+    Config({"BC": 16, "TILE_H": 8, "TILE_W": 32, "UNROLL": 0}, num_warps=8, num_stages=2),
+    Config({"BC": 32, "TILE_H": 8, "TILE_W": 32, "UNROLL": 0}, num_warps=8, num_stages=2),
+    Config({"BC": 32, "TILE_H": 4, "TILE_W": 32, "UNROLL": 0}, num_warps=8, num_stages=3),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 32, "UNROLL": 0}, num_warps=4, num_stages=2),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 32, "UNROLL": 0}, num_warps=8, num_stages=2),
+    Config({"BC": 64, "TILE_H": 4, "TILE_W": 32, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 64, "TILE_H": 4, "TILE_W": 32, "UNROLL": 0}, num_warps=8, num_stages=3),
+    # 16 and 8 wide: small images (14x14, 8x8), where a 32-wide tile is mostly masked
+    Config({"BC": 16, "TILE_H": 8, "TILE_W": 16, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 16, "TILE_H": 4, "TILE_W": 16, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 32, "TILE_H": 8, "TILE_W": 16, "UNROLL": 0}, num_warps=8, num_stages=3),
+    Config({"BC": 32, "TILE_H": 8, "TILE_W": 16, "UNROLL": 1}, num_warps=8, num_stages=3),
+    Config({"BC": 32, "TILE_H": 4, "TILE_W": 16, "UNROLL": 1}, num_warps=4, num_stages=3),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 16, "UNROLL": 0}, num_warps=8, num_stages=2),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 16, "UNROLL": 0}, num_warps=8, num_stages=3),
+    Config({"BC": 64, "TILE_H": 4, "TILE_W": 16, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 16, "TILE_H": 8, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 32, "TILE_H": 8, "TILE_W": 8, "UNROLL": 1}, num_warps=4, num_stages=3),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 8, "UNROLL": 1}, num_warps=4, num_stages=3),
+    # under 64 rows (mma.sync): more programs for small images
+    Config({"BC": 16, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 32, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 64, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
+    Config({"BC": 64, "TILE_H": 2, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
 ]
 
 # igc_block_nhwc_fma_kernel: TILE_H x TILE_W output pixels of one image, all CP channels; each
@@ -157,7 +162,7 @@ INTERPRET_GEMM = Config({"BLOCK_M": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warp
 INTERPRET_FUSED = Config({"BLOCK_P": 256, "BLOCK_N": 64}, num_warps=4, num_stages=1)
 INTERPRET_FUSED_TC = Config({"BLOCK_P": 256, "BLOCK_M": 16, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_FUSED_WIDE = Config({"BLOCK_P": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
-INTERPRET_NHWC = Config({"BC": 16, "TILE_H": 4, "TILE_W": 8}, num_warps=4, num_stages=1)
+INTERPRET_NHWC = Config({"BC": 16, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=2)
 INTERPRET_NHWC_FMA = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4}, num_warps=4, num_stages=1)
 INTERPRET_NHWC_CONV = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "BP": 32}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)

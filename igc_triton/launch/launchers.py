@@ -352,8 +352,8 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
     weights = {}
 
     def make(bc):
-        nb, tpd = tuning.cdiv(C, bc), 64 // bc
-        wbd = torch.empty((nb, tuning.cdiv(kh * kw, tpd), 64, bc), device=x.device, dtype=x.dtype)
+        nb = tuning.cdiv(C, bc)
+        wbd = torch.empty((nb, kh * kw, bc, bc), device=x.device, dtype=x.dtype)
         wf = torch.empty((nb, nb, bc, bc), device=x.device, dtype=x.dtype)
         block = 1024
         igc_block_nhwc_weights_kernel[(tuning.cdiv(wbd.numel() + wf.numel(), block),)](
@@ -370,7 +370,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
         wbd, wf = layout_weights(kw_["BC"])
         grid = (tuning.cdiv(OH, kw_["TILE_H"]) * tuning.cdiv(OW, kw_["TILE_W"]), N)
         tuning.kernel_call(igc_block_nhwc_kernel, grid, warmup)(
-            x, wbd, wf, sc, sh, res, y, H, W, OH, OW, *stride, *padding, *dilation, C=C, KH=kh, KW=kw,
+            x, wbd, wf, sc, sh, res, y, H, W, OH, OW, *stride, *padding, *dilation, kh * kw, C=C, KH=kh, KW=kw,
             HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
         return y

@@ -78,6 +78,7 @@ class KernelReport:
         loads = sum(k.loads_by_width.values())
         wide = sum(v for b, v in k.loads_by_width.items() if b >= 64)
         r["ldg_wide_share"] = wide / loads if loads else 0.0
+        r["ldgsts_share"] = k.async_loads / loads if loads else 0.0
         for kind, name in (("load", "ld"), ("store", "st")):
             m = self.memory(kind)
             n = max(m["instructions"], 1)

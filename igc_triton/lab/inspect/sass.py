@@ -269,6 +269,7 @@ class Counts:
     total: float = 0.0
     by_class: dict = field(default_factory=dict)
     loads_by_width: dict = field(default_factory=dict)  # bits -> instructions (LDG and LDGSTS)
+    async_loads: float = 0.0  # LDGSTS (cp.async): global to shared memory, no register on the way
     stores_by_width: dict = field(default_factory=dict)
     shared_wavefronts: float = 0.0  # per warp: LDS/STS/LDSM and spill (LDL/STL) wavefronts, wgmma operand reads
     tensor_instrs: float = 0.0
@@ -320,6 +321,8 @@ def count(sass: Sass) -> Counts:
             bits = memory_width(i.op) * 8
             table = c.loads_by_width if cls == "load" else c.stores_by_width
             table[bits] = table.get(bits, 0.0) + i.mult
+            if i.base == "LDGSTS":
+                c.async_loads += i.mult
         elif cls in ("shared", "local"):  # spills (LDL/STL) go through L1 like shared memory
             c.shared_wavefronts += i.mult * _shared_wavefronts(i)
         elif cls == "tensor":
