@@ -3,10 +3,12 @@
 #   1. host time of an eager call, split (bench/host_overhead.py -> host.csv);
 #   2. the `roofline` suite timed with the shipped (model-ranked) configs (results.csv,
 #      env.json, bench.log), budget BENCH_S;
-#   3. every candidate config of the suite's channels_last bf16 problems timed (tune.log and
+#   3. the nhwc form's tap pipeline A/B (bench/pipeline_ab.py -> pipeline_ab.csv: each block it
+#      takes in its picked config, unpipelined and with the tap loop's unrolling flipped);
+#   4. every candidate config of the suite's channels_last bf16 problems timed (tune.log and
 #      tuning-timed.json, "timed" per problem, which `igc-lab inspect --validate` scores the
 #      cost model's first choices against), budget TUNE_S;
-#   4. the compiled test suite in parallel (tests.log, failures.txt, junit.xml), budget TEST_S.
+#   5. the compiled test suite in parallel (tests.log, failures.txt, junit.xml), budget TEST_S.
 # Everything goes under $OUT: `log` (streamed) and `results.tgz`, re-packed after each step so
 # that a call cut off keeps what finished.
 #
@@ -59,6 +61,12 @@ pd.set_option("display.width", 250, "display.max_columns", 20, "display.max_rows
 print("median us\n", t.round(1).to_string())
 print(bad[["case", "provider", "dtype", "layout", "status", "detail"]].to_string() if len(bad) else "no wrong/error rows")
 PYEOF
+  step "nhwc form: tap pipeline A/B"
+  timeout 150 $PY bench/pipeline_ab.py --suite roofline --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
+    $( [ "${DEVICE:-cuda}" = cpu ] && echo --dtype fp16 )
+  echo "pipeline_ab exit $?"
+  pack
+
   step "every candidate config timed, roofline suite, channels_last bf16 (budget ${TUNE_S:-120} s)"
   # The measured ranking of each problem's configs ("timed" in the tuning cache, kept as it
   # goes): what the cost model's ranking, the autotuner's default, is checked against.

@@ -1,0 +1,110 @@
+"""The nhwc form's tap pipeline, A/B, on a GPU machine: for every block of a suite that the nhwc
+form takes (channels_last, M >= 4), the fused block (weights layout and block kernel) timed as
+CUDA graph replays in the config the code picks (model-ranked, autotuning off) and in the same
+tile and channel block without the pipeline (num_stages=1: each tap loaded into registers, then
+staged through shared memory for the tensor cores) and with the tap loop unrolled (UNROLL=1).
+Checked against the float64 reference first. Prints a table; ``--csv PATH`` also writes it.
+
+    python3 bench/pipeline_ab.py [--suite roofline] [--dtype bf16] [--csv ab.csv]
+
+``--device cpu`` (with TRITON_INTERPRET=1) is a dry run of the script itself: one image, at most
+8x8, timed on the CPU; its times mean nothing.
+
+Why: the cost model assumes latency hidden and predicts the pipeline 1.1-1.5x faster; measured
+on an H100, the unpipelined kernel ran at 2-5x the model's time (reports/2026-11-26-h100-roofline).
+"""
+
+import argparse
+import csv
+import os
+import sys
+
+os.environ.setdefault("IGC_TRITON_AUTOTUNE", "off")  # the model-ranked default, as the bench runs it
+
+import torch  # noqa: E402
+import triton  # noqa: E402
+
+from igc_triton import functional, reference, testing  # noqa: E402
+from igc_triton.lab import suites  # noqa: E402
+from igc_triton.launch import autotune, launchers, timing, tuning  # noqa: E402
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def variants(cfg: triton.Config) -> list[tuple[str, triton.Config]]:
+    """The picked config, then the same tile and block unpipelined, and unrolled."""
+    kw = cfg.kwargs
+
+    def make(stages, unroll):
+        return triton.Config({**kw, "UNROLL": unroll}, num_warps=cfg.num_warps, num_stages=stages)
+    out = [("picked", cfg)]
+    if cfg.num_stages != 1:
+        out.append(("no pipeline (num_stages=1)", make(1, kw["UNROLL"])))
+    out.append(("unroll flipped", make(cfg.num_stages, 1 - kw["UNROLL"])))
+    return out
+
+
+def picked_config(x, wp, ws, L) -> triton.Config:
+    with autotune.TUNER.record() as seen:
+        functional.igc_block(x, wp, ws, L)
+    return next(cfg for (kernel, _), (cfg, _) in seen.items() if kernel == "igc_block_nhwc")
+
+
+def run_forced(cfg, x, wp, ws, L, device):
+    """The block with the nhwc form's config forced to ``cfg`` (a fresh tuner: no remembered choice)."""
+    real = tuning.nhwc_candidates
+    tuning.nhwc_candidates = lambda channels, M, out_width: [cfg]
+    autotune.TUNER = autotune.Tuner()
+    try:
+        out = functional.igc_block(x, wp, ws, L)
+        fn = lambda: functional.igc_block(x, wp, ws, L)  # noqa: E731
+        t = timing.time_cuda(fn, graph=True) if device.type == "cuda" else timing.time_cpu(fn, 0, 1)
+    finally:
+        tuning.nhwc_candidates = real
+        autotune.TUNER = autotune.Tuner()
+    return out, t
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", default="roofline")
+    ap.add_argument("--dtype", default="bf16", choices=sorted(DTYPES))
+    ap.add_argument("--csv", help="also write the rows here")
+    ap.add_argument("--device", default="cuda", help="cuda (default) or cpu: a dry run under TRITON_INTERPRET=1")
+    args = ap.parse_args(argv)
+    dev, dt = torch.device(args.device), DTYPES[args.dtype]
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        print("pipeline_ab.py needs a CUDA GPU (or --device cpu for a dry run)", file=sys.stderr)
+        return 2
+    layers = [ly for ly in suites.load(args.suite).layers
+              if ly.L and ly.stride == 1 and launchers.fused_block_form(ly.cin, ly.cout, ly.L, dt, True) == "nhwc"]
+    rows = []
+    with torch.no_grad():
+        for ly in layers:
+            g = torch.Generator(device="cpu").manual_seed(0)
+            n, hw = (ly.batch, ly.hw) if dev.type == "cuda" else (1, min(ly.hw, 8))
+            x64 = torch.randn(n, ly.cin, hw, hw, dtype=torch.float64, generator=g)
+            wp64 = torch.randn(ly.cout, ly.M, 3, 3, dtype=torch.float64, generator=g) / 3
+            ws64 = torch.randn(ly.cout, ly.L, 1, 1, dtype=torch.float64, generator=g) / ly.L ** 0.5
+            x = x64.to(dev, dt).contiguous(memory_format=torch.channels_last)
+            wp, ws = wp64.to(dev, dt), ws64.to(dev, dt)
+            ref = reference.igc_conv2d(x.double(), wp.double(), ws.double(), ly.L, padding=1)
+            for name, cfg in variants(picked_config(x, wp, ws, ly.L)):
+                out, t = run_forced(cfg, x, wp, ws, ly.L, dev)
+                ok = testing.rel_error(out.double(), ref) <= testing.tolerance(dt, dev.type)
+                desc = " ".join(f"{k}={v}" for k, v in cfg.kwargs.items()) + f" w{cfg.num_warps} s{cfg.num_stages}"
+                rows.append((ly.name, name, desc, t.p50 * 1e3, ok))
+                print(f"{ly.name:<32} {name:<28} {desc:<44} {t.p50 * 1e3:8.1f} us  {'ok' if ok else 'WRONG'}",
+                      flush=True)
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["case", "variant", "config", "median_us", "correct", "gpu", "triton", "dtype"])
+            for r in rows:
+                gpu = torch.cuda.get_device_name() if dev.type == "cuda" else "cpu (dry run)"
+                w.writerow([*r[:3], f"{r[3]:.2f}", r[4], gpu, triton.__version__, args.dtype])
+    return 0 if all(r[4] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
