@@ -63,6 +63,8 @@ def igc_block_nhwc_kernel(
     UNROLL: tl.constexpr,  # 1: unroll the tap loop: no loop overhead, but later taps' addresses are hoisted
     # into registers (spills with several channel blocks: C = 256, BC = 64 does)
 ):
+    # Annotated so that the interpreter treats them as constexprs too (outside any static_range:
+    # inside one, an annotated assignment does not compile for the GPU).
     NB: tl.constexpr = (C + BC - 1) // BC
     TAPS: tl.constexpr = KH * KW
     BLOCK_P: tl.constexpr = TILE_H * TILE_W
@@ -79,6 +81,8 @@ def igc_block_nhwc_kernel(
     cb = tl.arange(0, BC)
     # A tap shifts every pixel's input by the same offset: the per-pixel part is loop-invariant.
     pix = (ih0 * W + iw0) * C
+    # Primary: one [BLOCK_P x BC] tile per channel block, kept (rounded to the storage dtype, as
+    # the two-kernel path rounds t when it writes it) for the secondary.
     ts = ()
     for j in tl.static_range(NB):
         cin = j * BC + cb
