@@ -3,8 +3,9 @@
 #   1. host time of an eager call, split (bench/host_overhead.py -> host.csv);
 #   2. the `roofline` suite timed with the shipped (model-ranked) configs (results.csv,
 #      env.json, bench.log), budget BENCH_S;
-#   3. the nhwc form's tap pipeline A/B (bench/pipeline_ab.py -> pipeline_ab.csv: each block it
-#      takes in its picked config, unpipelined and with the tap loop's unrolling flipped);
+#   3. latency-hiding A/B of the nhwc forms (bench/pipeline_ab.py -> pipeline_ab.csv: each block
+#      in its picked config against the same tile unpipelined / unrolling flipped (nhwc) and
+#      with the kernel-row prefetch flipped (nhwc_fma));
 #   4. every candidate config of the suite's channels_last bf16 problems timed (tune.log and
 #      tuning-timed.json, "timed" per problem, which `igc-lab inspect --validate` scores the
 #      cost model's first choices against), budget TUNE_S;
@@ -61,8 +62,8 @@ pd.set_option("display.width", 250, "display.max_columns", 20, "display.max_rows
 print("median us\n", t.round(1).to_string())
 print(bad[["case", "provider", "dtype", "layout", "status", "detail"]].to_string() if len(bad) else "no wrong/error rows")
 PYEOF
-  step "nhwc form: tap pipeline A/B"
-  timeout 150 $PY bench/pipeline_ab.py --suite roofline --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
+  step "nhwc forms: latency-hiding A/B"
+  timeout 200 $PY bench/pipeline_ab.py --suite roofline --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
     $( [ "${DEVICE:-cuda}" = cpu ] && echo --dtype fp16 )
   echo "pipeline_ab exit $?"
   pack

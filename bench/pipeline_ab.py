@@ -1,17 +1,20 @@
-"""The nhwc form's tap pipeline, A/B, on a GPU machine: for every block of a suite that the nhwc
-form takes (channels_last, M >= 4), the fused block (weights layout and block kernel) timed as
-CUDA graph replays in the config the code picks (model-ranked, autotuning off) and in the same
-tile and channel block without the pipeline (num_stages=1: each tap loaded into registers, then
-staged through shared memory for the tensor cores) and with the tap loop unrolled (UNROLL=1).
-Checked against the float64 reference first. Prints a table; ``--csv PATH`` also writes it.
+"""Latency hiding in the channels_last fused forms, A/B, on a GPU machine: every block of a suite
+that an nhwc form takes, the fused block (weights layout and block kernel) timed as CUDA graph
+replays in the config the code picks (model-ranked, autotuning off) and in variants of it. The
+*nhwc* form (M >= 4): the same tile and channel block without the tap pipeline (num_stages=1:
+each tap loaded into registers, then staged through shared memory for the tensor cores) and
+with the tap loop's unrolling flipped. The *nhwc_fma* form (M = 1, 2): with its kernel-row
+prefetch flipped (PREFETCH). Checked against the float64 reference first. Prints a table;
+``--csv PATH`` also writes it.
 
     python3 bench/pipeline_ab.py [--suite roofline] [--dtype bf16] [--csv ab.csv]
 
 ``--device cpu`` (with TRITON_INTERPRET=1) is a dry run of the script itself: one image, at most
 8x8, timed on the CPU; its times mean nothing.
 
-Why: the cost model assumes latency hidden and predicts the pipeline 1.1-1.5x faster; measured
-on an H100, the unpipelined kernel ran at 2-5x the model's time (reports/2026-11-26-h100-roofline).
+Why: the cost model assumes latency hidden (it predicts the pipeline 1.1-1.5x faster, the prefetch
+no faster); measured on an H100, the unpipelined nhwc kernel ran at 2-5x the model's time and the
+nhwc_fma one at about 2x (reports/2026-11-26-h100-roofline).
 """
 
 import argparse
@@ -31,9 +34,15 @@ from igc_triton.launch import autotune, launchers, timing, tuning  # noqa: E402
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def variants(cfg: triton.Config) -> list[tuple[str, triton.Config]]:
-    """The picked config, then the same tile and block unpipelined, and unrolled."""
+FORMS = {"nhwc": ("igc_block_nhwc", "nhwc_candidates"), "nhwc_fma": ("igc_block_nhwc_fma", "nhwc_fma_candidates")}
+
+
+def variants(form: str, cfg: triton.Config) -> list[tuple[str, triton.Config]]:
+    """The picked config, then its variants (see the module's text)."""
     kw = cfg.kwargs
+    if form == "nhwc_fma":
+        return [("picked", cfg), ("prefetch flipped", triton.Config({**kw, "PREFETCH": 1 - kw["PREFETCH"]},
+                                                                    num_warps=cfg.num_warps, num_stages=1))]
 
     def make(stages, unroll):
         return triton.Config({**kw, "UNROLL": unroll}, num_warps=cfg.num_warps, num_stages=stages)
@@ -44,23 +53,24 @@ def variants(cfg: triton.Config) -> list[tuple[str, triton.Config]]:
     return out
 
 
-def picked_config(x, wp, ws, L) -> triton.Config:
+def picked_config(form, x, wp, ws, L) -> triton.Config:
     with autotune.TUNER.record() as seen:
         functional.igc_block(x, wp, ws, L)
-    return next(cfg for (kernel, _), (cfg, _) in seen.items() if kernel == "igc_block_nhwc")
+    return next(cfg for (kernel, _), (cfg, _) in seen.items() if kernel == FORMS[form][0])
 
 
-def run_forced(cfg, x, wp, ws, L, device):
-    """The block with the nhwc form's config forced to ``cfg`` (a fresh tuner: no remembered choice)."""
-    real = tuning.nhwc_candidates
-    tuning.nhwc_candidates = lambda channels, M, out_width: [cfg]
+def run_forced(form, cfg, x, wp, ws, L, device):
+    """The block with the form's config forced to ``cfg`` (a fresh tuner: no remembered choice)."""
+    name = FORMS[form][1]
+    real = getattr(tuning, name)
+    setattr(tuning, name, lambda *a: [cfg])
     autotune.TUNER = autotune.Tuner()
     try:
         out = functional.igc_block(x, wp, ws, L)
         fn = lambda: functional.igc_block(x, wp, ws, L)  # noqa: E731
         t = timing.time_cuda(fn, graph=True) if device.type == "cuda" else timing.time_cpu(fn, 0, 1)
     finally:
-        tuning.nhwc_candidates = real
+        setattr(tuning, name, real)
         autotune.TUNER = autotune.Tuner()
     return out, t
 
@@ -76,11 +86,12 @@ def main(argv=None) -> int:
     if dev.type == "cuda" and not torch.cuda.is_available():
         print("pipeline_ab.py needs a CUDA GPU (or --device cpu for a dry run)", file=sys.stderr)
         return 2
-    layers = [ly for ly in suites.load(args.suite).layers
-              if ly.L and ly.stride == 1 and launchers.fused_block_form(ly.cin, ly.cout, ly.L, dt, True) == "nhwc"]
+    layers = [(ly, launchers.fused_block_form(ly.cin, ly.cout, ly.L, dt, True)) for ly in suites.load(args.suite).layers
+              if ly.L and ly.stride == 1]
+    layers = [(ly, form) for ly, form in layers if form in FORMS]
     rows = []
     with torch.no_grad():
-        for ly in layers:
+        for ly, form in layers:
             g = torch.Generator(device="cpu").manual_seed(0)
             n, hw = (ly.batch, ly.hw) if dev.type == "cuda" else (1, min(ly.hw, 8))
             x64 = torch.randn(n, ly.cin, hw, hw, dtype=torch.float64, generator=g)
@@ -89,13 +100,13 @@ def main(argv=None) -> int:
             x = x64.to(dev, dt).contiguous(memory_format=torch.channels_last)
             wp, ws = wp64.to(dev, dt), ws64.to(dev, dt)
             ref = reference.igc_conv2d(x.double(), wp.double(), ws.double(), ly.L, padding=1)
-            for name, cfg in variants(picked_config(x, wp, ws, ly.L)):
-                out, t = run_forced(cfg, x, wp, ws, ly.L, dev)
+            for name, cfg in variants(form, picked_config(form, x, wp, ws, ly.L)):
+                out, t = run_forced(form, cfg, x, wp, ws, ly.L, dev)
                 ok = testing.rel_error(out.double(), ref) <= testing.tolerance(dt, dev.type)
                 desc = " ".join(f"{k}={v}" for k, v in cfg.kwargs.items()) + f" w{cfg.num_warps} s{cfg.num_stages}"
-                rows.append((ly.name, name, desc, t.p50 * 1e3, ok))
-                print(f"{ly.name:<32} {name:<28} {desc:<44} {t.p50 * 1e3:8.1f} us  {'ok' if ok else 'WRONG'}",
-                      flush=True)
+                rows.append((ly.name, f"{form}: {name}", desc, t.p50 * 1e3, ok))
+                verdict = "ok" if ok else "WRONG"
+                print(f"{ly.name:<32} {form + ': ' + name:<36} {desc:<48} {t.p50 * 1e3:8.1f} us  {verdict}", flush=True)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)

@@ -68,6 +68,7 @@ def igc_block_nhwc_fma_kernel(
     TILE_H: tl.constexpr,  # output rows per program
     TILE_W: tl.constexpr,  # output columns per program
     Q: tl.constexpr,  # neighbouring output columns per thread (1, 2 or 4), which share input columns
+    PREFETCH: tl.constexpr,  # 1: each kernel row's loads issued while the row before is computed
 ):
     BLOCK_P: tl.constexpr = TILE_H * TILE_W
     HP: tl.constexpr = CP // 2
@@ -82,7 +83,7 @@ def igc_block_nhwc_fma_kernel(
     g = tl.arange(0, HP)  # channel pair (2g, 2g + 1): one partition when M = 2
     acc_e, acc_o = pair_conv(x_ptr + n * (H * W * C), wt_ptr, g, g < C // 2, (oh0 + i // GW) * stride_h - pad_h,
                              (ow0 + (i % GW) * Q) * STRIDE_W - pad_w, H, W, dil_h, C, HP, M, KH, KW, STRIDE_W,
-                             DIL_W, G, HP, Q, False)
+                             DIL_W, G, HP, Q, False, PREFETCH)
     # Secondary by parity: wf[a, b] is the folded weight's block from the input channels of
     # parity a to the outputs of parity b (zero for a != b when M = 2).
     t_e = _to_pixels(acc_e, G, HP, Q).to(y_ptr.dtype.element_ty)

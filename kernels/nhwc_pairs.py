@@ -22,6 +22,13 @@ channels_last kernels for groups of 1 or 2 channels (``igc_block_nhwc_fma.py``, 
   the compiler does not move a later product's operand layout up onto every tap's loads (with
   the taps unrolled and only elementwise operations between load and product, it does: each
   tap's input would then go through shared memory).
+- **Prefetch** (``PREFETCH``, a config key of the IGC block): row r + 1's loads are issued
+  before row r's multiply-adds, the last row peeled off the loop. Triton's pipeliner does not
+  take these loads (they feed no tensor-core product), and on an H100 this kernel ran at about
+  2x the cost model's time, which assumes load latency hidden; the model predicts the same time
+  either way (C = 48: 112 registers instead of 128), the GPU's timing decides (not measured yet).
+  Without it the machine code is what it was before the key existed (compared instruction by
+  instruction, Triton 3.6, 20 configs).
 """
 
 import triton
@@ -52,6 +59,56 @@ def unpack(v, dt: tl.constexpr):
 
 
 @triton.jit
+def _row(x_grp, r, ih0, H, W, dil_h, col_ok, g_ok, NP: tl.constexpr, NJ: tl.constexpr):
+    """Kernel row ``r``'s NJ input columns, loaded as pairs."""
+    row_ok = (ih0 + r * dil_h >= 0) & (ih0 + r * dil_h < H)
+    x_row = x_grp + r * dil_h * W * NP
+    raw = ()
+    for j in tl.static_range(NJ):
+        raw = raw + (tl.load(x_row + j * NP, mask=(row_ok & col_ok[j])[:, None] & g_ok[None, :], other=0),)
+    return raw
+
+
+@triton.jit
+def _row_products(raw, r, acc_e, acc_o, wt_ptr, g, g_ok, WP: tl.constexpr, M: tl.constexpr, KW: tl.constexpr,
+                  STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, Q: tl.constexpr, MASK_W: tl.constexpr,
+                  NJ: tl.constexpr, DT: tl.constexpr):
+    """Kernel row ``r``'s multiply-adds on its loaded input columns ``raw`` (pairs of DT): the
+    accumulators after."""
+    xs = ()
+    for j in tl.static_range(NJ):
+        xs = xs + (unpack(raw[j], DT),)
+    for s in tl.static_range(KW):
+        # wt[tap, u]: u = M * (output parity) + input position
+        w = wt_ptr + (r * KW + s) * (2 * M * WP) + g
+        if MASK_W:
+            w0 = tl.load(w, mask=g_ok, other=0.0)[None, :]
+            w1 = tl.load(w + WP, mask=g_ok, other=0.0)[None, :]
+            if M == 2:
+                w2 = tl.load(w + 2 * WP, mask=g_ok, other=0.0)[None, :]
+                w3 = tl.load(w + 3 * WP, mask=g_ok, other=0.0)[None, :]
+        else:
+            w0 = tl.load(w)[None, :]
+            w1 = tl.load(w + WP)[None, :]
+            if M == 2:
+                w2 = tl.load(w + 2 * WP)[None, :]
+                w3 = tl.load(w + 3 * WP)[None, :]
+        new_e = ()
+        new_o = ()
+        for q in tl.static_range(Q):
+            x_e, x_o = xs[q * STRIDE_W + s * DIL_W]
+            if M == 2:
+                new_e = new_e + (acc_e[q] + x_e * w0 + x_o * w1,)
+                new_o = new_o + (acc_o[q] + x_e * w2 + x_o * w3,)
+            else:
+                new_e = new_e + (acc_e[q] + x_e * w0,)
+                new_o = new_o + (acc_o[q] + x_o * w1,)
+        acc_e = new_e
+        acc_o = new_o
+    return acc_e, acc_o
+
+
+@triton.jit
 def pair_conv(x_img, wt_ptr, g, g_ok, ih0, iw0, H, W, dil_h,
               C: tl.constexpr,  # channels of a pixel
               WP: tl.constexpr,  # pairs per weight vector (C / 2, or padded)
@@ -60,7 +117,8 @@ def pair_conv(x_img, wt_ptr, g, g_ok, ih0, iw0, H, W, dil_h,
               G: tl.constexpr,  # column groups of the tile
               BP: tl.constexpr,  # pairs of the tile
               Q: tl.constexpr,  # output columns per group (1, 2 or 4)
-              MASK_W: tl.constexpr):  # weight vectors shorter than the tile's pairs: masked
+              MASK_W: tl.constexpr,  # weight vectors shorter than the tile's pairs: masked
+              PREFETCH: tl.constexpr = 0):  # 1: load kernel row r + 1 before computing row r
     """The grouped convolution of ``x_img`` (one image, (H, W, C) contiguous) for a tile of G
     column groups (input origin ``ih0``, ``iw0`` each; group i's output q reads input column
     iw0 + q * STRIDE_W + s * DIL_W for tap s) and the pairs ``g`` (``g_ok``: inside C), with the
@@ -78,40 +136,22 @@ def pair_conv(x_img, wt_ptr, g, g_ok, ih0, iw0, H, W, dil_h,
     for q in tl.static_range(Q):
         acc_e = acc_e + (tl.zeros((G, BP), dtype=tl.float32),)
         acc_o = acc_o + (tl.zeros((G, BP), dtype=tl.float32),)
-    for r in range(KH):
-        row_ok = (ih0 + r * dil_h >= 0) & (ih0 + r * dil_h < H)
-        x_row = x_grp + r * dil_h * W * NP
-        xs = ()
-        for j in tl.static_range(NJ):
-            xv = tl.load(x_row + j * NP, mask=(row_ok & col_ok[j])[:, None] & g_ok[None, :], other=0)
-            xs = xs + (unpack(xv, DT),)
-        for s in tl.static_range(KW):
-            # wt[tap, u]: u = M * (output parity) + input position
-            w = wt_ptr + (r * KW + s) * (2 * M * WP) + g
-            if MASK_W:
-                w0 = tl.load(w, mask=g_ok, other=0.0)[None, :]
-                w1 = tl.load(w + WP, mask=g_ok, other=0.0)[None, :]
-                if M == 2:
-                    w2 = tl.load(w + 2 * WP, mask=g_ok, other=0.0)[None, :]
-                    w3 = tl.load(w + 3 * WP, mask=g_ok, other=0.0)[None, :]
-            else:
-                w0 = tl.load(w)[None, :]
-                w1 = tl.load(w + WP)[None, :]
-                if M == 2:
-                    w2 = tl.load(w + 2 * WP)[None, :]
-                    w3 = tl.load(w + 3 * WP)[None, :]
-            new_e = ()
-            new_o = ()
-            for q in tl.static_range(Q):
-                x_e, x_o = xs[q * STRIDE_W + s * DIL_W]
-                if M == 2:
-                    new_e = new_e + (acc_e[q] + x_e * w0 + x_o * w1,)
-                    new_o = new_o + (acc_o[q] + x_e * w2 + x_o * w3,)
-                else:
-                    new_e = new_e + (acc_e[q] + x_e * w0,)
-                    new_o = new_o + (acc_o[q] + x_o * w1,)
-            acc_e = new_e
-            acc_o = new_o
+    if PREFETCH:
+        # Row r + 1's loads are in flight while row r's multiply-adds run; the last row is
+        # peeled off the loop, so no load reaches past the kernel.
+        ahead = _row(x_grp, 0, ih0, H, W, dil_h, col_ok, g_ok, NP, NJ)
+        for r in range(KH - 1):
+            raw = ahead
+            ahead = _row(x_grp, r + 1, ih0, H, W, dil_h, col_ok, g_ok, NP, NJ)
+            acc_e, acc_o = _row_products(raw, r, acc_e, acc_o, wt_ptr, g, g_ok, WP, M, KW, STRIDE_W, DIL_W, Q,
+                                         MASK_W, NJ, DT)
+        acc_e, acc_o = _row_products(ahead, KH - 1, acc_e, acc_o, wt_ptr, g, g_ok, WP, M, KW, STRIDE_W, DIL_W, Q,
+                                     MASK_W, NJ, DT)
+    else:
+        for r in range(KH):
+            raw = _row(x_grp, r, ih0, H, W, dil_h, col_ok, g_ok, NP, NJ)
+            acc_e, acc_o = _row_products(raw, r, acc_e, acc_o, wt_ptr, g, g_ok, WP, M, KW, STRIDE_W, DIL_W, Q,
+                                         MASK_W, NJ, DT)
     return acc_e, acc_o
 
 

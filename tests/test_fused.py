@@ -429,7 +429,8 @@ def test_nhwc_fma_form_matches_reference(C, L, H, W, stride, dil, k, q, device, 
     kernels = []
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
-    cfg = triton.Config({"TILE_H": 4, "TILE_W": 8, "Q": q}, num_warps=4, num_stages=1)
+    # The next kernel row prefetched at one Q (compiled, a different program; interpreted, the same).
+    cfg = triton.Config({"TILE_H": 4, "TILE_W": 8, "Q": q, "PREFETCH": int(q == 2)}, num_warps=4, num_stages=1)
     monkeypatch.setattr(tuning, "nhwc_fma_candidates", lambda c_pad, out_width: [cfg])
     _check_nhwc_block("igc_block_nhwc_fma", kernels, C, L, H, W, stride, dil, k, C * 10 + q, device,
                       reduction=C // L * k * k + L)

@@ -122,21 +122,28 @@ NHWC_CONFIGS = [
 # [pixels x CP] fp32 accumulator lives in registers: tiles are pruned to at most
 # tuning.NHWC_FMA_ACC_REGS of it per thread (the input columns of a kernel row are live beside).
 NHWC_FMA_CONFIGS = [
-    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4}, num_warps=4, num_stages=1),  # default
-    Config({"TILE_H": 2, "TILE_W": 32, "Q": 4}, num_warps=4, num_stages=1),
-    Config({"TILE_H": 8, "TILE_W": 8, "Q": 4}, num_warps=4, num_stages=1),
-    Config({"TILE_H": 4, "TILE_W": 16, "Q": 2}, num_warps=4, num_stages=1),
-    Config({"TILE_H": 2, "TILE_W": 16, "Q": 4}, num_warps=4, num_stages=1),
-    Config({"TILE_H": 4, "TILE_W": 8, "Q": 4}, num_warps=4, num_stages=1),
-    Config({"TILE_H": 2, "TILE_W": 16, "Q": 2}, num_warps=4, num_stages=1),
-    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4}, num_warps=8, num_stages=1),
-    Config({"TILE_H": 2, "TILE_W": 32, "Q": 4}, num_warps=8, num_stages=1),
-    Config({"TILE_H": 8, "TILE_W": 8, "Q": 2}, num_warps=8, num_stages=1),
-    Config({"TILE_H": 2, "TILE_W": 16, "Q": 4}, num_warps=8, num_stages=1),
-    Config({"TILE_H": 4, "TILE_W": 8, "Q": 4}, num_warps=8, num_stages=1),
-    Config({"TILE_H": 2, "TILE_W": 16, "Q": 2}, num_warps=8, num_stages=1),
-    Config({"TILE_H": 4, "TILE_W": 16, "Q": 2}, num_warps=16, num_stages=1),
-    Config({"TILE_H": 4, "TILE_W": 16, "Q": 1}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1),  # default
+    Config({"TILE_H": 2, "TILE_W": 32, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 8, "TILE_W": 8, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 2, "PREFETCH": 0}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 16, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 16, "Q": 2, "PREFETCH": 0}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4, "PREFETCH": 0}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 32, "Q": 4, "PREFETCH": 0}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 8, "TILE_W": 8, "Q": 2, "PREFETCH": 0}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 16, "Q": 4, "PREFETCH": 0}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "PREFETCH": 0}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 16, "Q": 2, "PREFETCH": 0}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 2, "PREFETCH": 0}, num_warps=16, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 1, "PREFETCH": 0}, num_warps=4, num_stages=1),
+    # Each kernel row's loads issued before the row above is computed (registers for a row of
+    # input columns more): measured against the same tiles without it by the tuner's timings
+    # and bench/pipeline_ab.py; last, so no default changes until then.
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 4, "PREFETCH": 1}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 2, "TILE_W": 32, "Q": 4, "PREFETCH": 1}, num_warps=4, num_stages=1),
+    Config({"TILE_H": 8, "TILE_W": 8, "Q": 2, "PREFETCH": 1}, num_warps=8, num_stages=1),
+    Config({"TILE_H": 4, "TILE_W": 16, "Q": 2, "PREFETCH": 1}, num_warps=16, num_stages=1),
 ]
 
 # grouped_conv2d_nhwc_kernel: TILE_H x TILE_W output pixels of one image, BP channel pairs; each
@@ -163,7 +170,7 @@ INTERPRET_FUSED = Config({"BLOCK_P": 256, "BLOCK_N": 64}, num_warps=4, num_stage
 INTERPRET_FUSED_TC = Config({"BLOCK_P": 256, "BLOCK_M": 16, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_FUSED_WIDE = Config({"BLOCK_P": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_NHWC = Config({"BC": 16, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=2)
-INTERPRET_NHWC_FMA = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4}, num_warps=4, num_stages=1)
+INTERPRET_NHWC_FMA = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1)
 INTERPRET_NHWC_CONV = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "BP": 32}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)
