@@ -60,8 +60,9 @@ def igc_block_nhwc_kernel(
     BC: tl.constexpr,  # channels per block: 16, 32 or 64
     TILE_H: tl.constexpr,  # output rows per program
     TILE_W: tl.constexpr,  # output columns per program
-    UNROLL: tl.constexpr,  # 1: unroll the tap loop: no loop overhead, but later taps' addresses are hoisted
-    # into registers (spills with several channel blocks: C = 256, BC = 64 does)
+    UNROLL: tl.constexpr,  # 1: the tap loop's trip count a constant, which LLVM/ptxas unroll (the SASS has
+    # no loop left): no loop overhead, but later taps' addresses are hoisted into registers (C = 256 at
+    # BC = 64 spills)
 ):
     # Annotated so that the interpreter treats them as constexprs too (outside any static_range:
     # inside one, an annotated assignment does not compile for the GPU).

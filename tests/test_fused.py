@@ -325,7 +325,11 @@ NHWC_CASES = [(48, 24, 7, 6, 1, 1, 3), (24, 12, 5, 9, 2, 1, 3), (64, 8, 6, 6, 1,
 
 def _nhwc_config(bc):
     import triton
-    # The tap loop unrolled at one block width (compiled, it is a different program; interpreted, the same).
+    # Compiled on a GPU these are different programs (interpreted, the same): the tap loop
+    # unrolled at BC = 32; at BC = 64 an 8x8 tile, 64 rows, whose products are wgmma on
+    # operands cp.async put in shared memory (under 64 rows: mma.sync), three taps in flight.
+    if bc == 64:
+        return triton.Config({"BC": bc, "TILE_H": 8, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3)
     return triton.Config({"BC": bc, "TILE_H": 4, "TILE_W": 8, "UNROLL": int(bc == 32)}, num_warps=4, num_stages=2)
 
 

@@ -345,6 +345,8 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
     wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC, nhwc_form_applies, x, wp, ws, L, y, scale, shift, residual)
+    # A tap's offset and a pixel's are 32-bit apart (then summed): the halo and the taps' reach too.
+    _check_nhwc_image(C, H + padding[0] + (kh - 1) * dilation[0], W + padding[1] + (kw - 1) * dilation[1], OH, OW)
     pixels = N * OH * OW
     tile_cap = tuning.nhwc_tile_width_cap(OW)
     key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
