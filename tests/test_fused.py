@@ -320,7 +320,8 @@ def test_igc_conv2d_module_runs_fused_in_inference(device, monkeypatch):
 # with dilation, M = 16, odd sizes, stride 2, a 5x5 kernel (25 taps through a 2-stage pipeline), a 1x1 kernel,
 # M = 32 and M = 64 (blocks of one partition at BC = M: the per-channel secondary).
 NHWC_CASES = [(48, 24, 7, 6, 1, 1, 3), (24, 12, 5, 9, 2, 1, 3), (64, 8, 6, 6, 1, 2, 3), (32, 2, 5, 5, 2, 1, 3),
-              (40, 20, 6, 5, 1, 1, 5), (16, 4, 4, 7, 1, 1, 1), (64, 2, 5, 6, 1, 1, 3), (128, 2, 4, 5, 2, 1, 3)]
+              (40, 20, 6, 5, 1, 1, 5), (16, 4, 4, 7, 1, 1, 1), (64, 2, 5, 6, 1, 1, 3), (128, 2, 4, 5, 2, 1, 3),
+              (32, 8, 7, 9, (1, 2), (2, 1), (3, 5))]  # height and width apart: a swap of the two fails
 
 
 def _nhwc_config(bc):
@@ -349,15 +350,21 @@ def test_nhwc_form_matches_reference(C, L, H, W, stride, dil, k, bc, device, mon
     _check_nhwc_block("igc_block_nhwc", kernels, C, L, H, W, stride, dil, k, C * 1000 + bc, device)
 
 
+def _hw(v):
+    return v if isinstance(v, tuple) else (v, v)
+
+
 def _check_nhwc_block(kernel, kernels, C, L, H, W, stride, dil, k, seed, device, reduction=None):
-    """Random block of C channels, L partitions, a k x k kernel on an H x W image; fp32 with the
-    epilogue, fp16 without (bf16 with, on a GPU), against the float64 reference of its rounded
-    inputs; ``kernels`` (the tuner's record) must show ``kernel`` alone."""
-    M, pad = C // L, dil * (k // 2)
-    oh, ow = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1, (W + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    """Random block of C channels, L partitions, a k x k kernel on an H x W image (stride,
+    dilation and k: one value, or (height, width)); fp32 with the epilogue, fp16 without (bf16
+    with, on a GPU), against the float64 reference of its rounded inputs; ``kernels`` (the
+    tuner's record) must show ``kernel`` alone."""
+    (sh, sw), (dh, dw), (kh, kw) = _hw(stride), _hw(dil), _hw(k)
+    M, pad, stride, dil = C // L, (dh * (kh // 2), dw * (kw // 2)), (sh, sw), (dh, dw)
+    oh, ow = (H + 2 * pad[0] - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pad[1] - dw * (kw - 1) - 1) // sw + 1
     g = torch.Generator(device=device).manual_seed(seed)
     x = torch.randn(2, C, H, W, dtype=f64, device=device, generator=g)
-    wp = torch.randn(C, M, k, k, dtype=f64, device=device, generator=g)
+    wp = torch.randn(C, M, kh, kw, dtype=f64, device=device, generator=g)
     ws = torch.randn(C, L, 1, 1, dtype=f64, device=device, generator=g)
     extra = dict(scale=torch.rand(C, dtype=f64, device=device, generator=g) + 0.5,
                  shift=torch.randn(C, dtype=f64, device=device, generator=g),
@@ -418,7 +425,8 @@ def test_forcing_an_nhwc_form_on_a_block_it_cannot_take_is_an_error(form, device
 # with dilation 2, a 5x5 kernel, a 1x1 kernel, C = 80 (padded to 128) with stride 2, M = 1 at
 # C = 64, the widest (C = 200, padded to 256).
 NHWC_FMA_CASES = [(48, 24, 7, 6, 1, 1, 3), (24, 12, 5, 9, 2, 1, 3), (16, 16, 6, 5, 1, 2, 3), (40, 20, 6, 5, 1, 1, 5),
-                  (32, 16, 4, 7, 1, 1, 1), (80, 40, 5, 6, 2, 1, 3), (64, 64, 5, 5, 1, 1, 3), (200, 100, 3, 4, 1, 1, 3)]
+                  (32, 16, 4, 7, 1, 1, 1), (80, 40, 5, 6, 2, 1, 3), (64, 64, 5, 5, 1, 1, 3), (200, 100, 3, 4, 1, 1, 3),
+                  (32, 16, 7, 9, (2, 1), (1, 2), (5, 3))]
 
 
 @pytest.mark.parametrize("C,L,H,W,stride,dil,k", NHWC_FMA_CASES, ids=lambda v: str(v))
@@ -437,7 +445,7 @@ def test_nhwc_fma_form_matches_reference(C, L, H, W, stride, dil, k, q, device, 
     cfg = triton.Config({"TILE_H": 4, "TILE_W": 8, "Q": q, "PREFETCH": int(q == 2)}, num_warps=4, num_stages=1)
     monkeypatch.setattr(tuning, "nhwc_fma_candidates", lambda c_pad, out_width: [cfg])
     _check_nhwc_block("igc_block_nhwc_fma", kernels, C, L, H, W, stride, dil, k, C * 10 + q, device,
-                      reduction=C // L * k * k + L)
+                      reduction=C // L * _hw(k)[0] * _hw(k)[1] + L)
 
 
 @triton.jit

@@ -215,29 +215,53 @@ def _kernel(name):
     return JITFunction(getattr(k, "fn", k))
 
 
+class _AlignedTensor:
+    """A tensor argument as Triton's specialiser sees it: a dtype and a 256-byte-aligned pointer
+    (what a GPU allocation gets), so pointers carry ``tt.divisibility = 16`` as in a real launch
+    -- without it, 16-bit loads stay scalar and no cp.async pipeline is built (a different program
+    from the one a GPU runs)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def data_ptr(self):
+        return 256
+
+
+TORCH_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "fp64": "float64"}
+
+
 def compile_variant(v: Variant, arch: int = 90) -> tuple[Variant, str | None]:
-    """Compile one variant; returns (variant, None) on success or (variant, error text)."""
+    """Compile one variant, specialised as a launch with aligned tensors and unremarkable sizes
+    (run-time integers 7, or past 2**32 when ``int_type`` is i64: none becomes a constant or
+    gets a divisibility hint); returns (variant, None) on success or (variant, error text)."""
+    import torch
     import triton
     import triton.language as tl
     from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
+    from triton.compiler import ASTSource, make_backend
+    from triton.runtime.jit import create_function_from_signature
 
     fn = _kernel(v.kernel)
     ce = dict(v.constexprs)
     ce["ACC_DTYPE"] = tl.float64 if ce["ACC_DTYPE"] == "fp64" else tl.float32
-    signature, constexprs = {}, {}
     pointer_dtypes = dict(v.pointer_dtypes)
-    for i, name in enumerate(fn.arg_names):
+    args = []
+    for name in fn.arg_names:
         if name in ce:
-            signature[name] = "constexpr"
-            constexprs[(i,)] = ce[name]
+            args.append(ce[name])
         elif name.endswith("_ptr"):
-            signature[name] = "*" + pointer_dtypes.get(name, v.dtype)
+            args.append(_AlignedTensor(getattr(torch, TORCH_DTYPES[pointer_dtypes.get(name, v.dtype)])))
         else:
-            signature[name] = v.int_type
+            args.append(7 if v.int_type == "i32" else 2**33 + 7)
     try:
-        triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", arch, 32),
-                       options={"num_warps": v.num_warps, "num_stages": v.num_stages})
+        target = GPUTarget("cuda", arch, 32)
+        backend = make_backend(target)
+        kwargs = {"num_warps": v.num_warps, "num_stages": v.num_stages}
+        binder = create_function_from_signature(fn.signature, fn.params, backend)
+        bound, specialization, options = binder(*args, **kwargs)
+        options, signature, constexprs, attrs = fn._pack_args(backend, kwargs, bound, specialization, options)
+        triton.compile(ASTSource(fn, signature, constexprs, attrs), target=target, options=options.__dict__)
     except Exception as e:  # noqa: BLE001 - any compiler error is a finding to report
         return v, _short_error(e)
     return v, None
