@@ -100,7 +100,7 @@ def test_report_shows_the_launch_config_per_L_M(smoke):
     assert re.search(r"\| 16 +\| 2 +\| fp32 +\| nchw +\| igc_block_fwd +\| BLOCK_P=\d+ BLOCK_N=\d+ warps=4 "
                      r"stages=1 +\| default", section), section
     assert re.search(r"\| 8 +\| 2 +\| fp32 +\| channels_last \| igc_block_nhwc_fma +\| TILE_H=\d+ TILE_W=\d+ Q=\d "
-                     r"warps=4 stages=1 +\| default", section), section
+                     r"PREFETCH=\d warps=4 stages=1 +\| default", section), section
 
 
 def test_csv_schema(smoke):
