@@ -42,7 +42,7 @@ from igc_triton.kernels.igc_block_fwd import block_epilogue
 @triton.jit
 def igc_block_nhwc_kernel(
     x_ptr,  # input (N, H, W, C) contiguous
-    wbd_ptr,  # primary, block-diagonal: (NB, KH * KW, BC, BC), see the weights kernel
+    wbd_ptr,  # primary, block-diagonal: (NB, KH * KW, BC out, BC in), see the weights kernel
     wf_ptr,  # folded secondary: (NB out blocks, NB in blocks, BC in, BC out)
     scale_ptr, shift_ptr,  # (C,), read when HAS_AFFINE
     res_ptr,  # residual (N, OH, OW, C) contiguous, read when HAS_RESIDUAL
@@ -98,7 +98,9 @@ def igc_block_nhwc_kernel(
             else:
                 m = ok[:, None] & (cin < C)[None, :]
             xv = tl.load(x_img + (dh * W + dw) * C + x_pix, mask=m, other=0.0)
-            wv = tl.load(wbd_ptr + ((j * TAPS + tap) * BC + cb)[:, None] * BC + cb[None, :])
+            # Stored [co, ci] and transposed here: K-major in shared memory, as TF32's wgmma needs
+            # (stored [ci, co], fp32 weights were copied 4 bytes at a time into a transposed buffer).
+            wv = tl.trans(tl.load(wbd_ptr + ((j * TAPS + tap) * BC + cb)[:, None] * BC + cb[None, :]))
             acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION)
         ts = ts + (acc.to(y_ptr.dtype.element_ty),)
     # Secondary, epilogue, store: one output block at a time.
@@ -118,7 +120,7 @@ def igc_block_nhwc_kernel(
 def igc_block_nhwc_weights_kernel(
     wp_ptr,  # primary weight (C, M, KH, KW), contiguous
     ws_ptr,  # secondary weight (C, L), contiguous: ws[m * L + l2, l]
-    wbd_ptr,  # out: (NB, KH * KW, BC, BC)
+    wbd_ptr,  # out: (NB, KH * KW, BC out, BC in)
     wf_ptr,  # out: (NB, NB, BC, BC)
     C, L,
     M: tl.constexpr,
@@ -128,7 +130,7 @@ def igc_block_nhwc_weights_kernel(
     BLOCK: tl.constexpr,
 ):
     """Both weights of ``igc_block_nhwc_kernel`` in one launch: element e < size(wbd) of wbd,
-    the rest of wf. wbd[j, tap, ci, co] = wp[j*BC + co, ci % M, tap] when ci and co are in the
+    the rest of wf. wbd[j, tap, co, ci] = wp[j*BC + co, ci % M, tap] when ci and co are in the
     same group (ci // M == co // M), else 0. wf[i, j, k, o] is
     the folded secondary weight from input channel j*BC + k to output channel i*BC + o:
     ws[m*L + l2, l] when the output is l2*M + m and the input l*M + m (the same position m)."""
@@ -136,8 +138,8 @@ def igc_block_nhwc_weights_kernel(
     n_bd = NB * (KH * KW) * BC * BC
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     # Primary.
-    co_l = e % BC
-    ci_l = (e // BC) % BC
+    ci_l = e % BC
+    co_l = (e // BC) % BC
     jt = e // (BC * BC)  # j * KH * KW + tap
     tap = jt % (KH * KW)
     co = (jt // (KH * KW)) * BC + co_l
