@@ -40,16 +40,15 @@ FORMS = {"nhwc": ("igc_block_nhwc", "nhwc_candidates"), "nhwc_fma": ("igc_block_
 def variants(form: str, cfg: triton.Config) -> list[tuple[str, triton.Config]]:
     """The picked config, then its variants (see the module's text)."""
     kw = cfg.kwargs
-    if form == "nhwc_fma":
-        return [("picked", cfg), ("prefetch flipped", triton.Config({**kw, "PREFETCH": 1 - kw["PREFETCH"]},
-                                                                    num_warps=cfg.num_warps, num_stages=1))]
 
-    def make(stages, unroll):
-        return triton.Config({**kw, "UNROLL": unroll}, num_warps=cfg.num_warps, num_stages=stages)
+    def make(stages=cfg.num_stages, **changed):
+        return triton.Config({**kw, **changed}, num_warps=cfg.num_warps, num_stages=stages)
+    if form == "nhwc_fma":
+        return [("picked", cfg), ("prefetch flipped", make(PREFETCH=1 - kw["PREFETCH"]))]
     out = [("picked", cfg)]
     if cfg.num_stages != 1:
-        out.append(("no pipeline (num_stages=1)", make(1, kw["UNROLL"])))
-    out.append(("unroll flipped", make(cfg.num_stages, 1 - kw["UNROLL"])))
+        out.append(("no pipeline (num_stages=1)", make(1)))
+    out.append(("unroll flipped", make(UNROLL=1 - kw["UNROLL"])))
     return out
 
 
@@ -62,16 +61,18 @@ def picked_config(form, x, wp, ws, L) -> triton.Config:
 def run_forced(form, cfg, x, wp, ws, L, device):
     """The block with the form's config forced to ``cfg`` (a fresh tuner: no remembered choice)."""
     name = FORMS[form][1]
-    real = getattr(tuning, name)
+    real, tuner = getattr(tuning, name), autotune.TUNER
     setattr(tuning, name, lambda *a: [cfg])
     autotune.TUNER = autotune.Tuner()
+
+    def fn():
+        return functional.igc_block(x, wp, ws, L)
     try:
-        out = functional.igc_block(x, wp, ws, L)
-        fn = lambda: functional.igc_block(x, wp, ws, L)  # noqa: E731
+        out = fn()
         t = timing.time_cuda(fn, graph=True) if device.type == "cuda" else timing.time_cpu(fn, 0, 1)
     finally:
         setattr(tuning, name, real)
-        autotune.TUNER = autotune.Tuner()
+        autotune.TUNER = tuner
     return out, t
 
 

@@ -215,19 +215,6 @@ def _kernel(name):
     return JITFunction(getattr(k, "fn", k))
 
 
-class _AlignedTensor:
-    """A tensor argument as Triton's specialiser sees it: a dtype and a 256-byte-aligned pointer
-    (what a GPU allocation gets), so pointers carry ``tt.divisibility = 16`` as in a real launch
-    -- without it, 16-bit loads stay scalar and no cp.async pipeline is built (a different program
-    from the one a GPU runs)."""
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def data_ptr(self):
-        return 256
-
-
 TORCH_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "fp64": "float64"}
 
 
@@ -239,8 +226,8 @@ def compile_variant(v: Variant, arch: int = 90) -> tuple[Variant, str | None]:
     import triton
     import triton.language as tl
     from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource, make_backend
-    from triton.runtime.jit import create_function_from_signature
+
+    from igc_triton.lab.inspect.compile import StandIn, specialised_source
 
     fn = _kernel(v.kernel)
     ce = dict(v.constexprs)
@@ -251,17 +238,15 @@ def compile_variant(v: Variant, arch: int = 90) -> tuple[Variant, str | None]:
         if name in ce:
             args.append(ce[name])
         elif name.endswith("_ptr"):
-            args.append(_AlignedTensor(getattr(torch, TORCH_DTYPES[pointer_dtypes.get(name, v.dtype)])))
+            # 256-byte aligned, as GPU allocations are: pointers divisible by 16, as in a real
+            # launch (without it 16-bit loads stay scalar and no cp.async pipeline is built).
+            args.append(StandIn(getattr(torch, TORCH_DTYPES[pointer_dtypes.get(name, v.dtype)])))
         else:
             args.append(7 if v.int_type == "i32" else 2**33 + 7)
     try:
         target = GPUTarget("cuda", arch, 32)
-        backend = make_backend(target)
-        kwargs = {"num_warps": v.num_warps, "num_stages": v.num_stages}
-        binder = create_function_from_signature(fn.signature, fn.params, backend)
-        bound, specialization, options = binder(*args, **kwargs)
-        options, signature, constexprs, attrs = fn._pack_args(backend, kwargs, bound, specialization, options)
-        triton.compile(ASTSource(fn, signature, constexprs, attrs), target=target, options=options.__dict__)
+        source, options = specialised_source(fn, args, v.num_warps, v.num_stages, target)
+        triton.compile(source, target=target, options=options)
     except Exception as e:  # noqa: BLE001 - any compiler error is a finding to report
         return v, _short_error(e)
     return v, None

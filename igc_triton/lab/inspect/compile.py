@@ -55,17 +55,30 @@ def load_kernel(module: str, name: str, file: str):
     return getattr(mod, name)
 
 
-class _StandIn:
-    """A tensor argument as the specialiser sees it: a dtype and a pointer whose alignment is the
+class StandIn:
+    """A tensor argument as the specialiser sees it: a dtype and a pointer whose alignment is a
     real one's (allocations are 256-byte aligned on a GPU; a view adds its storage offset)."""
 
-    def __init__(self, arg):
-        import torch
-        self.dtype = getattr(torch, arg.dtype)
-        self._ptr = 256 + (arg.storage_offset * arg.element_size) % 256
+    def __init__(self, dtype, offset_bytes: int = 0):
+        self.dtype = dtype
+        self._ptr = 256 + offset_bytes % 256
 
     def data_ptr(self):
         return self._ptr
+
+
+def specialised_source(fn, args: list, num_warps: int, num_stages: int, target):
+    """(source, options) to ``triton.compile`` ``fn`` with: specialised for ``args`` (tensors as
+    ``StandIn``) exactly as Triton's launch binder does it on a GPU."""
+    from triton.compiler import ASTSource, make_backend
+    from triton.runtime.jit import create_function_from_signature
+
+    backend = make_backend(target)
+    kwargs = {"num_warps": num_warps, "num_stages": num_stages}
+    binder = create_function_from_signature(fn.signature, fn.params, backend)
+    bound, specialization, options = binder(*args, **kwargs)
+    options, signature, constexprs, attrs = fn._pack_args(backend, kwargs, bound, specialization, options)
+    return ASTSource(fn, signature, constexprs, attrs), options.__dict__
 
 
 def _value(v):
@@ -87,22 +100,18 @@ PTXAS_STACK = re.compile(r"(\d+) bytes stack frame")
 
 def compile_launch(launch, arch: int = 90) -> Compiled:
     """Compile one ``capture.Launch`` for sm_``arch``; a compiler error is returned, not raised."""
+    import torch
     import triton
     from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource, make_backend
-    from triton.runtime.jit import create_function_from_signature
 
     start = time.perf_counter()
     out = Compiled(triton=triton.__version__)
     try:
         fn = load_kernel(launch.module, launch.function, launch.file)
         target = GPUTarget("cuda", arch, 32)
-        backend = make_backend(target)
-        args = [_StandIn(v) if v.__class__.__name__ == "TensorArg" else _value(v) for _, v in launch.params]
-        kwargs = {"num_warps": launch.num_warps, "num_stages": launch.num_stages}
-        binder = create_function_from_signature(fn.signature, fn.params, backend)
-        bound, specialization, options = binder(*args, **kwargs)
-        options, signature, constexprs, attrs = fn._pack_args(backend, kwargs, bound, specialization, options)
+        args = [StandIn(getattr(torch, v.dtype), v.storage_offset * v.element_size)
+                if v.__class__.__name__ == "TensorArg" else _value(v) for _, v in launch.params]
+        source, options = specialised_source(fn, args, launch.num_warps, launch.num_stages, target)
         log = io.StringIO()
         knobs = triton.knobs
         saved = knobs.nvidia.dump_ptxas_log, knobs.compilation.always_compile
@@ -111,8 +120,7 @@ def compile_launch(launch, arch: int = 90) -> Compiled:
         knobs.nvidia.dump_ptxas_log, knobs.compilation.always_compile = True, True
         try:
             with contextlib.redirect_stdout(log):
-                kernel = triton.compile(ASTSource(fn, signature, constexprs, attrs), target=target,
-                                        options=options.__dict__)
+                kernel = triton.compile(source, target=target, options=options)
         finally:
             knobs.nvidia.dump_ptxas_log, knobs.compilation.always_compile = saved
         text = log.getvalue()
