@@ -160,10 +160,15 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
         _check_residual(residual, y)
         return ops.reference_block_epilogue(y, scale, shift, residual, relu)
     pads, out_hw = _igc_checks(input, primary_weight, secondary_weight, L, stride, padding, dilation)
-    if residual is not None:
-        _check_residual(residual, torch.empty(input.shape[0], C, *out_hw, device="meta"))
-    return ops.igc_block(input, primary_weight, secondary_weight, L, list(_pair("stride", stride)), pads,
-                         list(_pair("dilation", dilation)), scale, shift, residual, relu)
+    if residual is not None and tuple(residual.shape) != (input.shape[0], C, *out_hw):
+        raise ValueError(f"residual has shape {tuple(residual.shape)}, the block's output "
+                         f"{(input.shape[0], C, *out_hw)}")
+    args = (input, primary_weight, secondary_weight, L, list(_pair("stride", stride)), pads,
+            list(_pair("dilation", dilation)), scale, shift, residual, relu)
+    # Eager inference calls skip the dispatcher (same implementation, see ops.plain_eager).
+    if ops.plain_eager((input, primary_weight, secondary_weight, scale, shift, residual)):
+        return ops.igc_block_eager(*args)
+    return ops.igc_block(*args)
 
 
 def _check_residual(residual, y):

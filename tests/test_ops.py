@@ -87,3 +87,60 @@ def test_autocast_runs_in_the_autocast_dtype(device):
             ref = torch.nn.functional.conv2d(x, w, b, 2, 1, 1, 2)
         assert y.dtype == t.dtype == ref.dtype == dtype
         assert rel_error(y, ref.double()) <= 1e-2
+
+
+def block_args(device):
+    """A small fused block (C=8, L=4) with a folded BatchNorm, a residual and a ReLU."""
+    x = torch.randn(2, 8, 5, 6, device=device)
+    wp, ws = torch.randn(8, 2, 3, 3, device=device), torch.randn(8, 4, 1, 1, device=device)
+    scale, shift, res = torch.randn(8, device=device), torch.randn(8, device=device), torch.randn(2, 8, 5, 6, device=device)
+    return x, wp, ws, 4, [1, 1], [1, 1, 1, 1], [1, 1], scale, shift, res, True
+
+
+def test_opcheck_igc_block(device):
+    torch.library.opcheck(ops.igc_block, block_args(device))
+
+
+class _Passthrough(torch.utils._python_dispatch.TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+class _Plain(torch.overrides.TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def test_eager_block_calls_skip_the_dispatcher_only_where_nothing_needs_it(device, monkeypatch):
+    """functional.igc_block runs the op's implementation directly in plain eager inference (the
+    dispatcher's custom-op path costs host time per call) and the op everywhere the op is what
+    makes it work: gradients, autocast, dispatch and function modes, parameters as subclasses."""
+    from igc_triton import functional
+    x, wp, ws, L, stride, padding, dilation, scale, shift, res, relu = block_args(device)
+    wp = torch.nn.Parameter(wp)
+    expected = ops.igc_block(x, wp.detach(), ws, L, stride, padding, dilation, scale, shift, res, relu)
+    through_op = []
+    op = ops.igc_block
+    monkeypatch.setattr(ops, "igc_block", lambda *a: through_op.append(1) or op(*a))
+
+    def call():
+        return functional.igc_block(x, wp, ws, L, scale=scale, shift=shift, residual=res, relu=relu)
+
+    with torch.no_grad():
+        y = call()
+    assert not through_op and torch.equal(y, expected)
+    for context in (torch.autocast(device.type, dtype=torch.float16), _Passthrough(), _Plain(),
+                    torch.device(device.type)):
+        with torch.no_grad(), context:
+            call()
+        assert through_op.pop() and not through_op, context
+
+    class Sub(torch.Tensor):
+        pass
+    with torch.no_grad():
+        y = functional.igc_block(x.as_subclass(Sub), wp.detach(), ws, L, scale=scale, shift=shift, residual=res,
+                                 relu=relu)
+    assert through_op.pop() and rel_error(y.as_subclass(torch.Tensor), expected) <= 1e-6
+    with torch.enable_grad():
+        y = call()
+    assert y.requires_grad and not through_op  # with gradients: igc_conv2d's differentiable path
