@@ -5,7 +5,7 @@ out once), the same with every Triton launch replaced by a no-op
 (our Python alone), and cuDNN's convolution for scale. Median microseconds per call to return
 (``timing.host_us``: launches queued, not run). Prints a table; ``--csv PATH`` also writes it.
 
-    python3 bench/host_overhead.py [--csv host.csv]
+    python3 bench/host_overhead.py [--csv host.csv] [--profile host_profile.txt]
 
 Measured on an H100 (reports/2026-11-26-h100-roofline-hostfix): an eager fused block call
 takes 0.14-0.42 ms of host time; this splits it.
@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from igc_triton import functional
+from igc_triton import functional, ops
 from igc_triton.fuse import FusedIGCBlock
 from igc_triton.launch import timing
 from igc_triton.nn import IGCConv2d
@@ -41,6 +41,8 @@ def _wide_kernel(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", help="also write the rows here")
+    ap.add_argument("--profile", help="also write here where the eager block call's host time goes (cProfile, "
+                                      "2000 calls, by own time)")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("host_overhead.py needs a CUDA GPU", file=sys.stderr)
@@ -61,6 +63,8 @@ def main(argv=None) -> int:
         ("triton launch, empty kernel, 7 tensors + 10 ints + 15 constexprs",
          lambda: _wide_kernel[(1,)](t, t, t, t, t, t, t, *ints, **consts)),
         ("igc_block C=48 L=24 bf16 channels_last, eager", lambda: functional.igc_block(x, wp, ws, 24)),
+        ("igc_block C=48 L=24 bf16 channels_last, eager, through the dispatcher (torch.library op)",
+         lambda: ops.igc_block(x, wp, ws, 24, [1, 1], [1, 1, 1, 1], [1, 1], None, None, None, False)),
         ("fused module (weights laid out once), same block, eager", lambda: module(x)),
         ("igc_block C=48 L=24 bf16 NCHW (on a channels_last copy), eager",
          lambda: functional.igc_block(x.contiguous(), wp, ws, 24)),
@@ -81,6 +85,8 @@ def main(argv=None) -> int:
                          timing.host_us(lambda: functional.igc_block(x, wp, ws, 24), calls=200)))
         finally:
             jit.JITFunction.run = real
+    if args.profile:
+        _profile(lambda: functional.igc_block(x, wp, ws, 24), args.profile)
     width = max(len(n) for n, _ in rows)
     print(f"{'host time per call, median':<{width}}  us   ({torch.cuda.get_device_name()}, triton "
           f"{triton.__version__}, torch {torch.__version__})")
@@ -93,6 +99,27 @@ def main(argv=None) -> int:
             for name, us in rows:
                 w.writerow([name, f"{us:.2f}", torch.cuda.get_device_name(), triton.__version__, torch.__version__])
     return 0
+
+
+def _profile(fn, path: str):
+    """cProfile of ``fn`` called 2000 times (in batches, the GPU drained between them, as
+    ``timing.host_us`` does), the top 40 functions by own time, to ``path``."""
+    import cProfile
+    import io
+    import pstats
+    prof = cProfile.Profile()
+    with torch.no_grad():
+        for _ in range(400):
+            torch.cuda.synchronize()
+            prof.enable()
+            for _ in range(5):
+                fn()
+            prof.disable()
+    torch.cuda.synchronize()
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(40)
+    with open(path, "w") as f:
+        f.write(text.getvalue())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a briefly lent GPU machine, in this order (the most wanted first):
-#   1. host time of an eager call, split (bench/host_overhead.py -> host.csv);
+#   1. host time of an eager call, split (bench/host_overhead.py -> host.csv, host_profile.txt);
 #   2. the `roofline` suite timed with the shipped (model-ranked) configs (results.csv,
 #      env.json, bench.log), budget BENCH_S;
 #   3. latency-hiding A/B of the nhwc forms (bench/pipeline_ab.py -> pipeline_ab.csv: each block
@@ -39,7 +39,7 @@ step() { echo "== $(date +%T) $*"; }
   nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1
 
   step "host time per eager call"
-  timeout 120 $PY bench/host_overhead.py --csv "$W/host.csv"
+  timeout 120 $PY bench/host_overhead.py --csv "$W/host.csv" --profile "$W/host_profile.txt"
 
   step "bench roofline (budget ${BENCH_S} s)"
   timeout $((BENCH_S + 90)) $PY -m igc_triton.cli bench --suite roofline --out "$W" --device "${DEVICE:-cuda}" \

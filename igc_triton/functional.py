@@ -60,7 +60,10 @@ def grouped_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
     if bias is not None and bias.shape[0] != cout:
         raise ValueError(f"bias has {bias.shape[0]} elements, expected {cout} (weight.shape[0])")
     pads = _padding(padding, (H, W), (kh, kw), stride, dilation)
-    return ops.grouped_conv2d(input, weight, bias, list(stride), pads, list(dilation), groups)
+    args = (input, weight, bias, list(stride), pads, list(dilation), groups)
+    if ops.plain_eager((input, weight, bias)):  # inference: skip the dispatcher (ops.plain_eager)
+        return ops.grouped_conv2d_eager(*args)
+    return ops.grouped_conv2d(*args)
 
 
 def igc_secondary(input, weight, L):
@@ -85,6 +88,8 @@ def igc_secondary(input, weight, L):
     if tuple(weight.shape) != (C, L, 1, 1):
         raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1) for "
                          f"{C} channels and L={L}, got {tuple(weight.shape)}")
+    if ops.plain_eager((input, weight)):  # inference: skip the dispatcher (ops.plain_eager)
+        return ops.igc_secondary_eager(input, weight, L)
     return ops.igc_secondary(input, weight, L)
 
 

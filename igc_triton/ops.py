@@ -72,15 +72,18 @@ def _reference_conv_backward(dy, x, weight, stride, padding, dilation, groups, m
 # grouped convolution
 
 
-@torch.library.custom_op("igc::grouped_conv2d", mutates_args=())
-def grouped_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int], padding: list[int],
-                   dilation: list[int], groups: int) -> Tensor:
+def grouped_conv2d_eager(x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: list[int], padding: list[int],
+                         dilation: list[int], groups: int) -> Tensor:
+    """What ``igc::grouped_conv2d`` runs forward; called directly where ``plain_eager`` allows."""
     if _use_triton(x):
         from igc_triton.launch import launchers
         out_hw = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
         return launchers.grouped_conv2d_fwd(x, weight, bias, tuple(stride), (padding[0], padding[2]),
                                             tuple(dilation), groups, out_hw)
     return _reference_conv(x, weight, bias, stride, padding, dilation, groups).contiguous(memory_format=_format(x))
+
+
+grouped_conv2d = torch.library.custom_op("igc::grouped_conv2d", grouped_conv2d_eager, mutates_args=())
 
 
 @grouped_conv2d.register_fake
@@ -160,12 +163,15 @@ grouped_conv2d.register_autograd(_conv_backward, setup_context=_conv_setup_conte
 # fused interleave -> secondary 1x1 group conv -> permute back
 
 
-@torch.library.custom_op("igc::igc_secondary", mutates_args=())
-def igc_secondary(t: Tensor, weight: Tensor, L: int) -> Tensor:
+def igc_secondary_eager(t: Tensor, weight: Tensor, L: int) -> Tensor:
+    """What ``igc::igc_secondary`` runs forward; called directly where ``plain_eager`` allows."""
     if _use_triton(t):
         from igc_triton.launch import launchers
         return launchers.igc_secondary_fwd(t, weight, L)
     return reference.igc_secondary(t, weight, L).contiguous(memory_format=_format(t))
+
+
+igc_secondary = torch.library.custom_op("igc::igc_secondary", igc_secondary_eager, mutates_args=())
 
 
 @igc_secondary.register_fake
@@ -239,18 +245,20 @@ igc_block = torch.library.custom_op("igc::igc_block", igc_block_eager, mutates_a
 
 
 def plain_eager(tensors) -> bool:
-    """Whether a forward call without autograd on ``tensors`` (None entries allowed) may run an
+    """Whether a forward call on ``tensors`` (None entries allowed) may run an
     op's Python implementation directly instead of through the dispatcher: plain tensors
-    (parameters included), no tracing, compiling, dispatch or function mode,
-    functorch transform, autocast or profiler -- everything the custom op exists for. The
+    (parameters included), no gradient to record, no tracing, compiling, dispatch or function
+    mode, functorch transform, autocast or profiler -- everything the custom op exists for. The
     dispatcher's custom-op path costs about 16 us of host time per call (measured on a 2-core
     CPU machine, launches stubbed), as much as all the rest of our Python of an nhwc block call."""
     if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
             or torch._C._is_torch_function_mode_enabled() or torch._C._functorch.peek_interpreter_stack() is not None
             or torch._C._autograd._profiler_enabled()):
         return False
+    grad = torch.is_grad_enabled()
     for t in tensors:
-        if t is not None and type(t) is not Tensor and type(t) is not torch.nn.Parameter:
+        if t is not None and ((type(t) is not Tensor and type(t) is not torch.nn.Parameter)
+                              or (grad and t.requires_grad)):
             return False
     return not torch.is_autocast_enabled(tensors[0].device.type)
 

@@ -264,6 +264,8 @@ def test_cli_inspects_an_op_as_json(capsys):
     [call] = data["calls"]
     assert call["label"].startswith("igc_block N=1 C=16->16 8x8 L=8 M=2 fp16 channels_last")
     assert [k["kernel"] for k in call["kernels"]] == NHWC_FMA_KERNELS and call["predicted_us"] > 0
+    # 64 outputs x 16 channels, each 9 * 2 primary and 8 secondary multiply-adds, at the h100's 16-bit rate
+    assert call["compute_floor_us"] == pytest.approx(64 * 16 * (18 + 8) / (2048 * 132 * 1.98e9) * 1e6)
 
 
 def test_cli_ranks_a_suites_triton_cases(capsys, tmp_path):
@@ -330,8 +332,23 @@ def nhwc_blocks():
     for shape in [calls.Shape(128, 48, 48, 32, 24), calls.Shape(128, 64, 64, 32, 8),
                   calls.Shape(128, 80, 80, 32, 40), calls.Shape(64, 256, 256, 14, 4)]:
         label, fn, args, kw = calls.op_call("igc_block", shape, "bf16", "channels_last")
-        captured.append((label, *ii.capture_call(fn, *args, label=label, **kw)))
+        captured.append((label, *ii.capture_call(fn, *args, label=label, **kw),
+                         dict(dtype="bf16", macs=calls.op_macs("igc_block", shape))))
     return ii.analyze_calls(captured, "h200")
+
+
+def test_only_large_partitions_are_bound_by_the_tensor_cores_not_memory(nhwc_blocks):
+    """The compute floor (useful multiply-adds at the dense bf16 tensor-core rate) of C=256, L=4
+    (M=64: 9 * 64 + 4 per output) lies above its memory floor, so no kernel reaches 2x the memory
+    floor there (issue 12's gate): 2x the larger floor is the reachable target. The M = 2 and 8
+    blocks are memory-bound by 4x or more."""
+    rate = 2048 * 132 * 1.98e9  # h200: multiply-adds per second
+    by_c = {int(c.label.split("C=")[1].split("->")[0]): c for c in nhwc_blocks.calls}
+    big = by_c[256]
+    assert big.compute_us == pytest.approx(64 * 14 * 14 * 256 * (9 * 64 + 4) / rate * 1e6)
+    assert big.compute_us > big.floor_us and big.roofline_us == big.compute_us
+    for c in (48, 64, 80):
+        assert by_c[c].compute_us * 4 < by_c[c].floor_us == by_c[c].roofline_us, c
 
 
 def test_nhwc_blocks_load_wide_do_not_spill_and_approach_the_memory_floor(nhwc_blocks):

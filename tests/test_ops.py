@@ -93,7 +93,8 @@ def block_args(device):
     """A small fused block (C=8, L=4) with a folded BatchNorm, a residual and a ReLU."""
     x = torch.randn(2, 8, 5, 6, device=device)
     wp, ws = torch.randn(8, 2, 3, 3, device=device), torch.randn(8, 4, 1, 1, device=device)
-    scale, shift, res = torch.randn(8, device=device), torch.randn(8, device=device), torch.randn(2, 8, 5, 6, device=device)
+    scale, shift = torch.randn(8, device=device), torch.randn(8, device=device)
+    res = torch.randn(2, 8, 5, 6, device=device)
     return x, wp, ws, 4, [1, 1], [1, 1, 1, 1], [1, 1], scale, shift, res, True
 
 
@@ -144,3 +145,29 @@ def test_eager_block_calls_skip_the_dispatcher_only_where_nothing_needs_it(devic
     with torch.enable_grad():
         y = call()
     assert y.requires_grad and not through_op  # with gradients: igc_conv2d's differentiable path
+
+
+@pytest.mark.parametrize("op", ["grouped_conv2d", "igc_secondary"])
+def test_eager_step_calls_skip_the_dispatcher_only_without_gradients(op, device, monkeypatch):
+    """The two steps of the two-kernel path: the op's implementation directly when nothing is
+    recorded, the op (its autograd) when a gradient is."""
+    x, w, b, stride, padding, dilation, groups = conv_args(device, requires_grad=False)
+    if op == "grouped_conv2d":
+        def call(x, w):
+            return grouped_conv2d(x, w, b, stride, (1, 2), dilation, groups)
+    else:
+        x, w = torch.randn(2, 8, 3, 5, device=device), torch.randn(8, 4, 1, 1, device=device)
+
+        def call(x, w):
+            return igc_secondary(x, w, 4)
+    through_op = []
+    real = getattr(ops, op)
+    monkeypatch.setattr(ops, op, lambda *a: through_op.append(1) or real(*a))
+    expected = call(x, w)
+    assert not through_op
+    w = w.requires_grad_()
+    y = call(x, w)
+    assert through_op and y.requires_grad and torch.equal(y.detach(), expected)
+    through_op.clear()
+    with torch.no_grad():
+        assert torch.equal(call(x, w), expected) and not through_op

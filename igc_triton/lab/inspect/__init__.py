@@ -28,7 +28,15 @@ class Call:
     reports: list = field(default_factory=list)  # analyze.KernelReport, in launch order
     floor_bytes: int = 0  # the call's inputs read once and its output written once
     floor_us: float = 0.0
-    meta: dict = field(default_factory=dict)  # a suite call: case, provider, dtype, layout, mode
+    meta: dict = field(default_factory=dict)  # case, provider, dtype, layout, mode; macs where known
+    # The call's useful multiply-adds at the dense tensor-core rate (0: not known): where it
+    # exceeds the memory floor (large partitions), no kernel gets near the memory floor.
+    compute_us: float = 0.0
+
+    @property
+    def roofline_us(self) -> float:
+        """The larger of the two floors."""
+        return max(self.floor_us, self.compute_us)
 
     @property
     def predicted_us(self) -> float:
@@ -100,8 +108,17 @@ def analyze_calls(calls: list, gpu=None, arch=None, jobs: int = 2, python=None, 
             rs.append(r)
         if floor is None:  # a network: each kernel's own floor
             floor = sum(r.dram_bytes for r in rs)
-        result.calls.append(Call(label, rs, floor, floor / (device.dram_gbps * 1e9) * 1e6, meta[0] if meta else {}))
+        meta = meta[0] if meta else {}
+        result.calls.append(Call(label, rs, floor, floor / (device.dram_gbps * 1e9) * 1e6, meta,
+                                 compute_floor_us(meta.get("macs", 0), meta.get("dtype", ""), device)))
     return result
+
+
+def compute_floor_us(macs: int, dtype: str, device) -> float:
+    """``macs`` multiply-adds at ``device``'s dense tensor-core rate for ``dtype`` (fp32 as TF32,
+    half the 16-bit rate, as cuDNN and our kernels run it by default), in microseconds."""
+    rate = device.tensor_macs_per_clk * device.sms * device.clock_hz / (2 if dtype in ("fp32", "float32") else 1)
+    return macs / rate * 1e6
 
 
 def inspect_call(fn, *args, config: str = DEFAULT, gpu=None, arch=None, tuning_file=None, label: str = "",
@@ -119,4 +136,4 @@ def render_table(result: Inspection) -> str:
 
 
 __all__ = ["ALL", "CONFIG_MODES", "DEFAULT", "TUNED", "Call", "Inspection", "Launch", "analyze_calls", "capture_call",
-           "inspect_call", "recording", "render_table"]
+           "compute_floor_us", "inspect_call", "recording", "render_table"]

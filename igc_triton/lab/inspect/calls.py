@@ -61,6 +61,18 @@ def op_call(op: str, shape: Shape, dtype: str = "bf16", layout: str = "nchw"):
     return label, fn, (act(shape.cin), wp, ws, L), dict(stride=shape.stride, padding=pad)
 
 
+def op_macs(op: str, shape: Shape) -> int:
+    """The useful multiply-adds of ``op`` on ``shape`` (as ``op_call`` builds it): the primary's
+    k*k*cin/L per output, the secondary's L."""
+    cout = shape.cout or shape.cin
+    out_hw = (shape.hw + 2 * (shape.kernel // 2) - shape.kernel) // shape.stride + 1
+    outputs = shape.batch * out_hw * out_hw * cout
+    if op == "igc_secondary":
+        return shape.batch * shape.hw * shape.hw * cout * shape.L
+    per_output = shape.kernel ** 2 * shape.cin // shape.L
+    return outputs * (per_output + (shape.L if op in ("igc_conv2d", "igc_block") else 0))
+
+
 TRITON_LAYER_PROVIDERS = ("triton-igc-fused", "triton-igc", "triton-grouped", "triton-regular")
 
 
@@ -97,7 +109,8 @@ def suite_calls(suite, cases=None, provider_names=None, dtypes=None, layouts=Non
                         y = p.make(case, t)()
                         return (t["x"].numel() + y.numel() + p.weights(case)) * y.element_size()
                     out.append((f"{case.name} {p.name} {dt} {lay}",
-                                dict(case=case.name, provider=p.name, dtype=dt, layout=lay, mode="fwd"), thunk))
+                                dict(case=case.name, provider=p.name, dtype=dt, layout=lay, mode="fwd",
+                                     macs=p.macs(case) if p.macs else 0), thunk))
     for case in suite.networks:
         if cases and case.name not in cases:
             continue

@@ -110,7 +110,8 @@ def _run(args) -> int:
                 label, fn, fargs, fkw = calls.op_call(args.op, shape, dt, lay)
                 launches, floor = ii.capture_call(fn, *fargs, config=args.config, gpu=gpu, tuning_file=args.tuning,
                                                   label=label, **fkw)
-                captured.append((label, launches, floor))
+                captured.append((label, launches, floor, dict(dtype=dt, layout=lay,
+                                                              macs=calls.op_macs(args.op, shape))))
     else:
         from igc_triton.lab import suites
         suite = suites.load(args.suite)

@@ -65,6 +65,10 @@ def table(result) -> str:
             lines.append(f"  predicted {_us(call.predicted_us)} us for {len(call.reports)} kernel(s); memory floor "
                          f"{_us(call.floor_us)} us ({call.floor_bytes / 1e6:.2f} MB: inputs read once, output "
                          f"written once): {_f(ratio)}x the floor")
+            if call.compute_us:
+                bound = " (compute-bound: the memory floor is out of reach)" if call.compute_us > call.floor_us else ""
+                lines.append(f"  compute floor {_us(call.compute_us)} us (the useful multiply-adds at the dense "
+                             f"tensor-core rate): {_f(call.predicted_us / call.roofline_us)}x the larger floor{bound}")
         notes = {n for r in call.reports for n in _notes(r)}
         lines += [f"  note: {n}" for n in sorted(notes)]
     lines.append("")
@@ -109,14 +113,16 @@ def records(result) -> list[dict]:
             row = r.row()
             meta = {k: c.meta.get(k, "") for k in ("case", "provider", "dtype", "layout", "mode")}
             out.append({"call": c.label, **meta, "call_predicted_ms": c.predicted_us / 1e3,
-                        "call_predicted_us": c.predicted_us, "call_floor_us": c.floor_us, **row})
+                        "call_predicted_us": c.predicted_us, "call_floor_us": c.floor_us,
+                        "call_compute_floor_us": c.compute_us, **row})
     return out
 
 
 def to_json(result) -> str:
     data = {"gpu": result.gpu, "arch": result.arch, "triton": result.triton, "predicted": True,
             "calls": [{"label": c.label, "predicted_us": c.predicted_us, "floor_us": c.floor_us,
-                       "floor_bytes": c.floor_bytes, "kernels": [r.row() for r in c.reports]} for c in result.calls]}
+                       "floor_bytes": c.floor_bytes, "compute_floor_us": c.compute_us,
+                       "kernels": [r.row() for r in c.reports]} for c in result.calls]}
     return json.dumps(_finite(data), indent=1, default=str)
 
 
