@@ -247,11 +247,13 @@ igc_block = torch.library.custom_op("igc::igc_block", igc_block_eager, mutates_a
 def plain_eager(tensors) -> bool:
     """Whether a forward call on ``tensors`` (None entries allowed) may run an
     op's Python implementation directly instead of through the dispatcher: plain tensors
-    (parameters included), no gradient to record, no tracing, compiling, dispatch or function
-    mode, functorch transform, autocast or profiler -- everything the custom op exists for. The
+    (parameters included), no gradient to record, no tracing (torch.jit.trace records the op, not
+    a Triton launch), compiling, dispatch or function mode, functorch transform, autocast or
+    profiler -- everything the custom op exists for. The
     dispatcher's custom-op path costs about 16 us of host time per call (measured on a 2-core
     CPU machine, launches stubbed), as much as all the rest of our Python of an nhwc block call."""
-    if (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
+    if (torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None  # torch.jit.trace
+            or torch._C._len_torch_dispatch_stack()
             or torch._C._is_torch_function_mode_enabled() or torch._C._functorch.peek_interpreter_stack() is not None
             or torch._C._autograd._profiler_enabled()):
         return False

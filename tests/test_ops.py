@@ -136,6 +136,13 @@ def test_eager_block_calls_skip_the_dispatcher_only_where_nothing_needs_it(devic
             call()
         assert through_op.pop() and not through_op, context
 
+    w0 = wp.detach()  # a trace takes no constant that requires a gradient
+    with torch.no_grad():
+        traced = torch.jit.trace(lambda x: functional.igc_block(x, w0, ws, L, scale=scale, shift=shift, residual=res,
+                                                                relu=relu), (x,), check_trace=False)
+    assert through_op.pop() and not through_op and "igc::igc_block" in str(traced.graph)
+    assert torch.equal(traced(x), expected)
+
     class Sub(torch.Tensor):
         pass
     with torch.no_grad():
