@@ -4,7 +4,9 @@ see one opaque, differentiable op per step.
 
 One implementation serves every device: it runs the Triton launchers (compiled on CUDA, the
 interpreter on CPU under ``TRITON_INTERPRET=1``) or, where neither applies, the PyTorch
-reference (see ``igc_triton.runtime``). Arguments are validated by ``igc_triton.functional``.
+reference (see ``igc_triton.runtime``). Arguments are validated by ``igc_triton.functional``,
+which calls the forward implementations (``*_eager``) directly, without the dispatcher, in plain
+eager calls that record no gradient (``plain_eager``), and the ops everywhere else.
 
 Ops (padding is ``[top, bottom, left, right]`` so that PyTorch's asymmetric ``"same"`` is
 representable and the output size is a function of the input shape):
