@@ -14,6 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from igc_triton.launch.launchers import WEIGHTS_BLOCK
 from igc_triton.launch.tuning import _with, fused_tile, wgrad_fma_tile
 
 # The dtypes whose tensor-core lowering differs; float64 and 64-bit integer arguments (sizes or
@@ -134,10 +135,10 @@ def variants() -> list[Variant]:
     # Four 64-channel blocks (C = 256, L = 4, M = 64) in every 64-channel config.
     add("igc_block_nhwc_kernel", [c for c in configs.NHWC_CONFIGS if c.kwargs["BC"] == 64],
         lambda dt: {**nhwc(dt), "C": 256}, dtypes=("bf16",))
-    add("igc_block_nhwc_weights_kernel", [Config({"BC": bc, "BLOCK": 1024}, num_warps=4, num_stages=1)
+    add("igc_block_nhwc_weights_kernel", [Config({"BC": bc, "BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)
                                           for bc in (16, 32, 64)],
         lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16",))
-    add("igc_block_nhwc_weights_kernel", [Config({"BC": 64, "BLOCK": 1024}, num_warps=4, num_stages=1)],
+    add("igc_block_nhwc_weights_kernel", [Config({"BC": 64, "BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"M": 64, "KH": 3, "KW": 3}, dtypes=("bf16",))
     # The nhwc_fma form (M = 1, 2; its primary weights are fp32 in every dtype): every config at
     # C = 48 (CP = 64) with M = 2, the default in every dtype, M = 1, stride 2 and dilation 2 (the
@@ -157,9 +158,9 @@ def variants() -> list[Variant]:
         dtypes=("bf16",), pointers=fp32_weights)
     add("igc_block_nhwc_fma_kernel", tuning.nhwc_fma_space(256, 32), lambda dt: nhwc_fma(dt, C=256),
         dtypes=("bf16",), pointers=fp32_weights)
-    add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": 1024}, num_warps=4, num_stages=1)],
+    add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"CP": 64, "M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "bf16"), pointers=fp32_weights)
-    add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": 1024}, num_warps=4, num_stages=1)],
+    add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"CP": 256, "M": 1, "KH": 3, "KW": 3}, dtypes=("fp32",))
     # The nhwc grouped conv (groups of 1 or 2 channels; fp32 weights): every config as the launcher
     # adapts it (BP capped at the channels' pairs: C = 8, 16, 48, 256; tiles capped by the row
@@ -180,7 +181,7 @@ def variants() -> list[Variant]:
     add("grouped_conv2d_nhwc_kernel", default,
         lambda dt: {**nhwc_conv(dt, M=1), "STRIDE_W": 2, "DIL_W": 2, "HAS_BIAS": False}, dtypes=("bf16",),
         pointers=fp32_weights)
-    add("grouped_conv2d_nhwc_weights_kernel", [Config({"BLOCK": 1024}, num_warps=4, num_stages=1)],
+    add("grouped_conv2d_nhwc_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "fp32"), pointers=fp32_weights)
     return out
 

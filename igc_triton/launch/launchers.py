@@ -25,6 +25,12 @@ GEMM_MIN_CIN_PER_GROUP = 16
 # K = L) rather than as L FMAs per output on CUDA cores.
 TENSOR_CORE_SECONDARY_MIN_L = 16
 
+# Elements per program of the kernels that lay out the nhwc forms' weights: each element is a
+# chain of integer index arithmetic and a gathered load, so two per thread (a few dozen
+# programs, not a handful of 8-element ones) keep more of the GPU on them. Predicted for C=48,
+# L=24 (h200): 3.2 -> 2.4 us for the nhwc_fma weights kernel; ``igc-lab inspect``.
+WEIGHTS_BLOCK = 256
+
 
 def alloc_output(x: torch.Tensor, shape) -> torch.Tensor:
     """Output buffer in ``x``'s memory format (tests patch this to poison it with NaN)."""
@@ -147,7 +153,7 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
                          f"strides {x.stride()}, weight {tuple(weight.shape)}, groups={groups}")
     _check_nhwc_image(C, H, W, OH, OW)
     wt = torch.empty((kh * kw, 2 * M, C // 2), device=x.device, dtype=torch.float32)
-    block = 1024
+    block = WEIGHTS_BLOCK
     grouped_conv2d_nhwc_weights_kernel[(tuning.cdiv(wt.numel(), block),)](weight, wt, C, M=M, KH=kh, KW=kw,
                                                                            BLOCK=block)
     has_bias = bias is not None
@@ -357,7 +363,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
         nb = tuning.cdiv(C, bc)
         wbd = torch.empty((nb, kh * kw, bc, bc), device=x.device, dtype=x.dtype)
         wf = torch.empty((nb, nb, bc, bc), device=x.device, dtype=x.dtype)
-        block = 1024
+        block = WEIGHTS_BLOCK
         igc_block_nhwc_weights_kernel[(tuning.cdiv(wbd.numel() + wf.numel(), block),)](
             wp, ws, wbd, wf, C, L, M=M, KH=kh, KW=kw, BC=bc, BLOCK=block)
         return wbd, wf
@@ -418,7 +424,7 @@ def nhwc_fma_weights(wp, ws, L, dtype, c_pad):
     C, M, kh, kw = wp.shape
     wt = torch.empty((kh * kw, 2 * M, c_pad // 2), device=wp.device, dtype=torch.float32)
     wf = torch.empty((2, 2, c_pad // 2, c_pad // 2), device=wp.device, dtype=dtype)
-    block = 1024
+    block = WEIGHTS_BLOCK
     igc_block_nhwc_fma_weights_kernel[(tuning.cdiv(wt.numel() + wf.numel(), block),)](
         wp, ws, wt, wf, C, L, CP=c_pad, M=M, KH=kh, KW=kw, BLOCK=block)
     return wt, wf
