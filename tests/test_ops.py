@@ -130,12 +130,18 @@ def test_eager_block_calls_skip_the_dispatcher_only_where_nothing_needs_it(devic
     with torch.no_grad():
         y = call()
     assert not through_op and torch.equal(y, expected)
+    profiled = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
     for context in (torch.autocast(device.type, dtype=torch.float16), _Passthrough(), _Plain(),
-                    torch.device(device.type)):
+                    torch.device(device.type), profiled):
         with torch.no_grad(), context:
             call()
         assert through_op.pop() and not through_op, context
 
+    with torch.no_grad():  # vmap's batched tensors go through the op (its per-sample fallback)
+        ys = torch.func.vmap(lambda x: functional.igc_block(x, wp, ws, L, scale=scale, shift=shift, residual=res,
+                                                            relu=relu))(torch.stack([x, x]))
+    assert through_op and rel_error(ys[1], expected) <= 1e-6
+    through_op.clear()
     w0 = wp.detach()  # a trace takes no constant that requires a gradient
     with torch.no_grad():
         traced = torch.jit.trace(lambda x: functional.igc_block(x, w0, ws, L, scale=scale, shift=shift, residual=res,
