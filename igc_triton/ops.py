@@ -237,7 +237,8 @@ def igc_block_eager(x: Tensor, wp: Tensor, ws: Tensor, L: int, stride: list[int]
             out_hw = output_hw(x.shape[2:], wp.shape[2:], stride, padding, dilation)
             return launchers.igc_block_fwd(x, wp, ws, L, tuple(stride), (padding[0], padding[2]), tuple(dilation),
                                            out_hw, scale, shift, residual, relu)
-        y = igc_secondary(grouped_conv2d(x, wp, None, stride, padding, dilation, L), ws, L)
+        # Inside the op (or a plain eager call) nothing needs the inner ops' dispatch.
+        y = igc_secondary_eager(grouped_conv2d_eager(x, wp, None, stride, padding, dilation, L), ws, L)
         return reference_block_epilogue(y, scale, shift, residual, relu)
     y = reference_block(x, wp, ws, L, stride, padding, dilation, scale, shift, residual, relu)
     return y.contiguous(memory_format=_format(x))
@@ -250,11 +251,12 @@ def plain_eager(tensors) -> bool:
     """Whether a forward call on ``tensors`` (None entries allowed) may run an
     op's Python implementation directly instead of through the dispatcher: plain tensors
     (parameters included), no gradient to record, no tracing (torch.jit.trace records the op, not
-    a Triton launch), compiling, dispatch or function mode, functorch transform, autocast or
-    profiler -- everything the custom op exists for. The
+    a Triton launch), compiling, forward-mode AD level, dispatch or function mode, functorch
+    transform, autocast or profiler -- everything the custom op exists for. The
     dispatcher's custom-op path costs about 16 us of host time per call (measured on a 2-core
     CPU machine, launches stubbed), as much as all the rest of our Python of an nhwc block call."""
     if (torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None  # torch.jit.trace
+            or torch.autograd.forward_ad._current_level >= 0  # dual tensors: what the op does with tangents
             or torch._C._len_torch_dispatch_stack()
             or torch._C._is_torch_function_mode_enabled() or torch._C._functorch.peek_interpreter_stack() is not None
             or torch._C._autograd._profiler_enabled()):

@@ -211,6 +211,14 @@ def test_problem_key_buckets_pixels_not_batch():
     assert autotune.problem_key(torch.empty(4, 8, 5, 5), 4 * 25, L=4, M=2) == k  # 75 and 100 pixels: one bucket
     assert autotune.problem_key(x, 3 * 25, L=2, M=4) != k
     assert "nhwc" in autotune.problem_key(x.contiguous(memory_format=torch.channels_last), 75, L=4, M=2)
+
+
+def test_remembered_problem_keys_keep_values_of_other_types_apart():
+    x = torch.empty(3, 8, 5, 5)
+    assert autotune.problem_key(x, 75, relu=1) != autotune.problem_key(x, 75, relu=True)  # equal as dict keys
+    assert autotune.problem_key(x, 75, L=4.0) != autotune.problem_key(x, 75, L=4)
+    assert autotune.problem_key(x, 75, s=[1, 2]).startswith("s=[1, 2] ")  # unhashable: formatted, not remembered
+    assert autotune.problem_key(x, 75, s=(1, 2)).startswith("s=1x2 ")
     assert "float16" in autotune.problem_key(x.half(), 75, L=4, M=2)
 
 

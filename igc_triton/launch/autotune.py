@@ -122,13 +122,18 @@ def layout_name(x: torch.Tensor) -> str:
 
 def problem_key(x: torch.Tensor, pixels: int, **fields) -> str:
     """``k=v`` fields, then the dtype, the layout of ``x`` and the pixel bucket."""
-    return _key_text(tuple(fields.items()), x.dtype, layout_name(x), pixel_bucket(pixels))
+    # Remembered: formatting it took about 5 us of every launch's host time (2-core CPU machine).
+    # Keyed by each value's type too (1, True and 1.0 are one dict key but three texts).
+    typed = tuple((k, type(v), v) for k, v in fields.items())
+    try:
+        return _key_text(typed, x.dtype, layout_name(x), pixel_bucket(pixels))
+    except TypeError:  # an unhashable value (a list): formatted each time
+        return _key_text.__wrapped__(typed, x.dtype, layout_name(x), pixel_bucket(pixels))
 
 
 @functools.lru_cache(maxsize=4096)
 def _key_text(fields: tuple, dtype: torch.dtype, layout: str, bucket: int) -> str:
-    # Remembered: formatting it took about 5 us of every launch's host time (2-core CPU machine).
-    parts = [f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in fields]
+    parts = [f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, _, v in fields]
     return " ".join([*parts, str(dtype).removeprefix("torch."), layout, f"P<={bucket}"])
 
 
