@@ -162,12 +162,10 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
                                            (input, primary_weight, secondary_weight, scale, shift, residual))
     if grad:
         y = igc_conv2d(input, primary_weight, secondary_weight, L, stride, padding, dilation)
-        _check_residual(residual, y)
+        _check_residual(residual, y.shape)
         return ops.reference_block_epilogue(y, scale, shift, residual, relu)
     pads, out_hw = _igc_checks(input, primary_weight, secondary_weight, L, stride, padding, dilation)
-    if residual is not None and tuple(residual.shape) != (input.shape[0], C, *out_hw):
-        raise ValueError(f"residual has shape {tuple(residual.shape)}, the block's output "
-                         f"{(input.shape[0], C, *out_hw)}")
+    _check_residual(residual, (input.shape[0], C, *out_hw))
     args = (input, primary_weight, secondary_weight, L, list(_pair("stride", stride)), pads,
             list(_pair("dilation", dilation)), scale, shift, residual, relu)
     # Eager inference calls skip the dispatcher (same implementation, see ops.plain_eager).
@@ -176,9 +174,9 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
     return ops.igc_block(*args)
 
 
-def _check_residual(residual, y):
-    if residual is not None and tuple(residual.shape) != tuple(y.shape):
-        raise ValueError(f"residual has shape {tuple(residual.shape)}, the block's output {tuple(y.shape)}")
+def _check_residual(residual, shape):
+    if residual is not None and tuple(residual.shape) != tuple(shape):
+        raise ValueError(f"residual has shape {tuple(residual.shape)}, the block's output {tuple(shape)}")
 
 
 def dense_equivalent_weight(primary_weight, secondary_weight, L):

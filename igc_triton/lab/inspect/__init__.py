@@ -115,9 +115,10 @@ def analyze_calls(calls: list, gpu=None, arch=None, jobs: int = 2, python=None, 
 
 
 def compute_floor_us(macs: int, dtype: str, device) -> float:
-    """``macs`` multiply-adds at ``device``'s dense tensor-core rate for ``dtype`` (fp32 as TF32,
-    half the 16-bit rate, as cuDNN and our kernels run it by default), in microseconds."""
-    rate = device.tensor_macs_per_clk * device.sms * device.clock_hz / (2 if dtype in ("fp32", "float32") else 1)
+    """``macs`` multiply-adds at ``device``'s dense tensor-core rate for ``dtype`` ("fp32", "fp16"
+    or "bf16"; fp32 as TF32, half the 16-bit rate, as cuDNN and our kernels run it by default),
+    in microseconds."""
+    rate = device.tensor_macs_per_clk * device.sms * device.clock_hz / (2 if dtype == "fp32" else 1)
     return macs / rate * 1e6
 
 

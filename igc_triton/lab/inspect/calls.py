@@ -65,12 +65,11 @@ def op_macs(op: str, shape: Shape) -> int:
     """The useful multiply-adds of ``op`` on ``shape`` (as ``op_call`` builds it): the primary's
     k*k*cin/L per output, the secondary's L."""
     cout = shape.cout or shape.cin
-    out_hw = (shape.hw + 2 * (shape.kernel // 2) - shape.kernel) // shape.stride + 1
-    outputs = shape.batch * out_hw * out_hw * cout
     if op == "igc_secondary":
         return shape.batch * shape.hw * shape.hw * cout * shape.L
-    per_output = shape.kernel ** 2 * shape.cin // shape.L
-    return outputs * (per_output + (shape.L if op in ("igc_conv2d", "igc_block") else 0))
+    out_hw = (shape.hw + 2 * (shape.kernel // 2) - shape.kernel) // shape.stride + 1
+    per_output = shape.kernel ** 2 * shape.cin // shape.L + (shape.L if op in ("igc_conv2d", "igc_block") else 0)
+    return shape.batch * out_hw * out_hw * cout * per_output
 
 
 TRITON_LAYER_PROVIDERS = ("triton-igc-fused", "triton-igc", "triton-grouped", "triton-regular")
