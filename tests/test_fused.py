@@ -181,6 +181,35 @@ def test_igc_block_rejects_bad_epilogues():
         it.igc_block(x, wp, ws, 4, relu=1)
 
 
+def test_remembered_shape_rules_still_refuse_what_they_refused():
+    """The block's shape rules are remembered per shapes and arguments (host time): a valid call
+    first must not let an argument equal to it as a dictionary key (True == 1) through after, a
+    refused call raises every time, and a list argument is remembered as its tuple."""
+    x, wp, ws = torch.randn(1, 8, 5, 5), torch.randn(8, 2, 3, 3), torch.randn(8, 4, 1, 1)
+    ref = it.igc_block(x, wp, ws, 4, stride=1, padding=1)
+    for _ in range(2):
+        with pytest.raises(TypeError, match="stride must be an int or a pair of ints"):
+            it.igc_block(x, wp, ws, 4, stride=True, padding=1)
+        with pytest.raises(TypeError, match="padding must be an int"):
+            it.igc_block(x, wp, ws, 4, padding=(True, 1))
+        with pytest.raises(ValueError, match="L must be a positive int"):
+            it.igc_block(x, wp, ws, 4.0, padding=1)
+        with pytest.raises(ValueError, match="too small for kernel"):
+            it.igc_block(x[..., :1, :1], wp, ws, 4, padding=0)
+    out = it.igc_block(x, wp, ws, 4, stride=[1, 1], padding=[1, 1])
+    assert torch.equal(out, ref)
+    with pytest.raises(TypeError, match="padding must be an int"):
+        it.igc_block(x, wp, ws, 4, padding={1: 1})  # not a key: checked (and refused) as before
+    w = torch.randn(8, 8, 3, 3)
+    conv = it.grouped_conv2d(x, w, padding=1, groups=1)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="groups must be a positive int"):
+            it.grouped_conv2d(x, w, padding=1, groups=True)
+        with pytest.raises(ValueError, match="bias has 4 elements"):
+            it.grouped_conv2d(x, w, torch.ones(4), padding=1)
+    assert torch.equal(it.grouped_conv2d(x, w, padding=[1, 1], groups=1), conv)
+
+
 def test_opcheck_igc_block(device):
     x, wp, ws = torch.randn(2, 8, 5, 6, device=device), torch.randn(8, 2, 3, 3, device=device), \
         torch.randn(8, 4, 1, 1, device=device)
@@ -404,6 +433,15 @@ def test_nhwc_forms_take_an_nchw_residual_and_see_in_place_weight_changes(L, M, 
     ws.data.mul_(2.0)
     out = it.igc_block(x, wp, ws, L)
     assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 1), torch.float32)
+
+
+@pytest.mark.parametrize("form", [launchers.NHWC, launchers.NHWC_FMA])
+def test_an_image_past_the_nhwc_offsets_is_refused_every_time(form):
+    # What an nhwc launch takes from shapes alone is remembered per block; a refusal is not.
+    for _ in range(2):
+        with pytest.raises(ValueError, match="too large for the nhwc kernel's 32-bit offsets"):
+            launchers._nhwc_block_static(form, (1, 64, 8192, 8192), torch.float16, (64, 2, 3, 3), 32, (8192, 8192),
+                                         (1, 1), (1, 1), (1, 1))
 
 
 @pytest.mark.parametrize("form", [launchers.NHWC, launchers.NHWC_FMA])

@@ -122,13 +122,18 @@ def layout_name(x: torch.Tensor) -> str:
 
 def problem_key(x: torch.Tensor, pixels: int, **fields) -> str:
     """``k=v`` fields, then the dtype, the layout of ``x`` and the pixel bucket."""
+    return key_for(x.dtype, layout_name(x), pixels, **fields)
+
+
+def key_for(dtype: torch.dtype, layout: str, pixels: int, **fields) -> str:
+    """``problem_key`` of an input of ``dtype`` and ``layout`` (``layout_name``)."""
     # Remembered: formatting it took about 5 us of every launch's host time (2-core CPU machine).
     # Keyed by each value's type too (1, True and 1.0 are one dict key but three texts).
     typed = tuple((k, type(v), v) for k, v in fields.items())
     try:
-        return _key_text(typed, x.dtype, layout_name(x), pixel_bucket(pixels))
+        return _key_text(typed, dtype, layout, pixel_bucket(pixels))
     except TypeError:  # an unhashable value (a list): formatted each time
-        return _key_text.__wrapped__(typed, x.dtype, layout_name(x), pixel_bucket(pixels))
+        return _key_text.__wrapped__(typed, dtype, layout, pixel_bucket(pixels))
 
 
 @functools.lru_cache(maxsize=4096)

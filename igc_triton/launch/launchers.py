@@ -325,21 +325,43 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
 NHWC_MAX_IMAGE_ELEMENTS = 2**31 - 1
 
 
-def _nhwc_block_arguments(form, applies, x, wp, ws, L, y, scale, shift, residual):
-    """What both nhwc block launchers check and prepare: the block (one image within the
-    kernels' 32-bit offsets); contiguous weights; the epilogue's scale, shift and residual (in
-    y's layout), placeholder pointers, never read, for those absent."""
-    N, cin, H, W = x.shape
-    C, OH, OW = wp.shape[0], *y.shape[2:]
-    if not is_channels_last(x) or not applies(cin, C, L, x.dtype):
-        raise ValueError(f"the {form} form needs a contiguous channels_last input and a block it applies to "
-                         f"(launchers.{applies.__name__}); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
-    _check_nhwc_image(C, H, W, OH, OW)
+def _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual):
+    """What both nhwc block launchers prepare: contiguous weights; the epilogue's scale, shift and
+    residual (in y's layout), placeholder pointers, never read, for those absent."""
     if residual is not None and not is_channels_last(residual):
         residual = residual.contiguous(memory_format=torch.channels_last)  # the kernel reads y's layout
     wp, ws = wp.contiguous(), ws.contiguous()
     sc, sh = (scale.contiguous(), shift.contiguous()) if scale is not None else (ws, ws)
     return wp, ws, sc, sh, residual if residual is not None else y
+
+
+@functools.lru_cache(maxsize=1024)
+def _nhwc_block_static(form, x_shape, dtype, wp_shape, L, out_hw, stride, padding, dilation):
+    """What an nhwc block launch takes from shapes and arguments alone, remembered per block (it
+    took about 8 us of an eager call's host time): the image checks (a refused image raises each
+    time), the problem key, the config space (looked up when called), and for nhwc_fma the
+    padded channel count."""
+    (N, cin, H, W), (C, M, kh, kw), (OH, OW) = x_shape, wp_shape, out_hw
+    _check_nhwc_image(C, H, W, OH, OW)
+    fields = dict(cin=C, L=L, M=M, k=(kh, kw), s=stride, d=dilation, w=tuning.nhwc_tile_width_cap(OW))
+    key = autotune.key_for(dtype, "nhwc", N * OH * OW, **fields)
+    if form == NHWC_FMA:
+        c_pad = tuning.nhwc_fma_pad(C)
+        return key, lambda: tuning.nhwc_fma_candidates(c_pad, OW), c_pad
+    # A tap's offset and a pixel's are 32-bit apart (then summed): the halo and the taps' reach too.
+    _check_nhwc_image(C, H + padding[0] + (kh - 1) * dilation[0], W + padding[1] + (kw - 1) * dilation[1], OH, OW)
+    return key, lambda: tuning.nhwc_candidates(C, M, OW), None
+
+
+def _nhwc_static(form, x, wp, L, y, stride, padding, dilation):
+    """``_nhwc_block_static`` of a block the form takes (checked each call: the rules read module
+    constants), else ValueError."""
+    applies = nhwc_fma_form_applies if form == NHWC_FMA else nhwc_form_applies
+    if not is_channels_last(x) or not applies(x.shape[1], wp.shape[0], L, x.dtype):
+        raise ValueError(f"the {form} form needs a contiguous channels_last input and a block it applies to "
+                         f"(launchers.{applies.__name__}); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
+    return _nhwc_block_static(form, x.shape, x.dtype, wp.shape, L, y.shape[2:], tuple(stride), tuple(padding),
+                              tuple(dilation))
 
 
 def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
@@ -350,13 +372,8 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC, nhwc_form_applies, x, wp, ws, L, y, scale, shift, residual)
-    # A tap's offset and a pixel's are 32-bit apart (then summed): the halo and the taps' reach too.
-    _check_nhwc_image(C, H + padding[0] + (kh - 1) * dilation[0], W + padding[1] + (kw - 1) * dilation[1], OH, OW)
-    pixels = N * OH * OW
-    tile_cap = tuning.nhwc_tile_width_cap(OW)
-    key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
-                               w=tile_cap)
+    key, candidates, _ = _nhwc_static(NHWC, x, wp, L, y, stride, padding, dilation)
+    wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
     weights = {}
 
     def make(bc):
@@ -382,7 +399,6 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
             HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
         return y
-    candidates = functools.partial(tuning.nhwc_candidates, C, M, OW)
     return launch(tuning.choose("igc_block_nhwc", key, candidates, launch, x.device))
 
 
@@ -394,14 +410,9 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    wp, ws, sc, sh, res = _nhwc_block_arguments(NHWC_FMA, nhwc_fma_form_applies, x, wp, ws, L, y, scale, shift,
-                                                residual)
-    c_pad = tuning.nhwc_fma_pad(C)
+    key, candidates, c_pad = _nhwc_static(NHWC_FMA, x, wp, L, y, stride, padding, dilation)
+    wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
     wt, wf = _laid_out(wp, ws, (NHWC_FMA, x.dtype), functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype, c_pad))
-    pixels = N * OH * OW
-    tile_cap = tuning.nhwc_tile_width_cap(OW)
-    key = autotune.problem_key(x, pixels, cin=C, L=L, M=M, k=(kh, kw), s=tuple(stride), d=tuple(dilation),
-                               w=tile_cap)
 
     def launch(cfg, warmup=False):
         kw_ = cfg.kwargs
@@ -412,7 +423,6 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
             RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
         return y
-    candidates = functools.partial(tuning.nhwc_fma_candidates, c_pad, OW)
     return launch(tuning.choose("igc_block_nhwc_fma", key, candidates, launch, x.device))
 
 
