@@ -408,6 +408,21 @@ def test_trip_counts_are_solved_from_the_traced_loads(lines, why):
     assert counts.loads_by_width[128] == 1 + 3 * 3
 
 
+def test_a_loop_its_lines_leave_at_zero_passes_is_solved_by_bytes():
+    """Triton 3.9's nhwc_fma with PREFETCH: the loop's loads carry the line of the prologue's,
+    whose traced bytes the prologue nearly accounts for, so the lines say the loop runs a
+    quarter of a pass (rounded: never); the line of the loop's own loads has none in the machine
+    code. A loop with loads does run: solved by bytes in all (48 before it + 2 passes of 32)."""
+    from igc_triton.lab.inspect import sass
+    instrs = [sass.Instr(0x10 * n, "LDG.E.128", "", "k.py", 10) for n in range(3)]
+    instrs += [sass.Instr(0x30 + 0x10 * n, "LDG.E.128", "", "k.py", 10) for n in range(2)]
+    instrs.append(sass.Instr(0x50, "BRA", "", "k.py", 9))
+    code = sass.Sass(instrs, [sass.Loop(0x30, 0x50, "k.py", 9)])
+    sass.solve_trip_counts(code, {("k.py", 10): 56, ("k.py", 11): 56})
+    assert code.loops[0].trip == 2.0 and not code.unsolved
+    assert sass.count(code).loads_by_width[128] == 3 + 2 * 2
+
+
 def test_validation_leaves_out_calls_bound_by_host_time(tmp_path):
     """Eager calls whose host time comes near their latency measured the host, not the kernels
     (an H100 run: tests/data/budget_cut_results.csv, the fused block eager at 0.19-0.23 ms with
