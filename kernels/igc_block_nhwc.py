@@ -26,7 +26,9 @@ output pixels and every channel, and the data moves in wide pieces:
   a per-channel multiply on CUDA cores reloads each weight in 16-bit pieces in every thread
   that holds its channel (``igc-lab inspect``: more L1 traffic than the product's, for
   C = 256, L = 4).
-- **Epilogue** (folded BatchNorm, residual, ReLU) and one store per block.
+- **Epilogue** (folded BatchNorm, residual, ReLU) and one store per block, in channels_last or,
+  for an NCHW caller (``OUT_NCHW``: its input copied to channels_last first), in NCHW, so the
+  output needs no copy back.
 
 Offsets inside an image are 32-bit (the launcher checks an image fits), the image base is
 64-bit. The two weights are laid out by ``igc_block_nhwc_weights_kernel`` in the same launch
@@ -37,6 +39,7 @@ in place, even through ``.data``, is always seen).
 import triton
 import triton.language as tl
 from igc_triton.kernels.igc_block_fwd import block_epilogue
+from igc_triton.kernels.nhwc_out import nhwc_block_out
 
 
 @triton.jit
@@ -45,8 +48,8 @@ def igc_block_nhwc_kernel(
     wbd_ptr,  # primary, block-diagonal: (NB, KH * KW, BC out, BC in), see the weights kernel
     wf_ptr,  # folded secondary: (NB out blocks, NB in blocks, BC in, BC out)
     scale_ptr, shift_ptr,  # (C,), read when HAS_AFFINE
-    res_ptr,  # residual (N, OH, OW, C) contiguous, read when HAS_RESIDUAL
-    y_ptr,  # output (N, OH, OW, C) contiguous
+    res_ptr,  # residual in y's layout, read when HAS_RESIDUAL
+    y_ptr,  # output (N, OH, OW, C) contiguous, or (N, C, OH, OW) with OUT_NCHW
     H, W, OH, OW,
     stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
     taps,  # KH * KW at run time: the tap loop stays a loop unless UNROLL (see below)
@@ -56,6 +59,7 @@ def igc_block_nhwc_kernel(
     HAS_AFFINE: tl.constexpr,
     HAS_RESIDUAL: tl.constexpr,
     RELU: tl.constexpr,
+    OUT_NCHW: tl.constexpr,  # 1: y (and the residual) contiguous NCHW, written from here (no copy after)
     DOT_PRECISION: tl.constexpr,
     BC: tl.constexpr,  # channels per block: 16, 32 or 64
     TILE_H: tl.constexpr,  # output rows per program
@@ -104,15 +108,14 @@ def igc_block_nhwc_kernel(
             acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION)
         ts = ts + (acc.to(y_ptr.dtype.element_ty),)
     # Secondary, epilogue, store: one output block at a time.
-    y_pix = (n * (OH * OW) + (oh * OW + ow)) * C
+    y_pix, y_c = nhwc_block_out(n, oh, ow, OH, OW, C, OUT_NCHW)  # residual and output share the layout
     for i in tl.static_range(NB):
         co = i * BC + cb
         y = tl.zeros((BLOCK_P, BC), dtype=tl.float32)
         for j in tl.static_range(NB):
             wv = tl.load(wf_ptr + ((i * NB + j) * BC + cb)[:, None] * BC + cb[None, :])
             y = tl.dot(ts[j], wv, y, input_precision=DOT_PRECISION)
-        # residual and output share the layout: channel stride 1
-        block_epilogue(y, co, co < C, p_ok, y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, 1, 1, HAS_AFFINE,
+        block_epilogue(y, co, co < C, p_ok, y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, y_c, y_c, HAS_AFFINE,
                        HAS_RESIDUAL, RELU)
 
 

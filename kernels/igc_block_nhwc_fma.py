@@ -20,7 +20,9 @@ and all C channels (padded to CP, a power of two; the padding is masked, never l
   blocks). t is rounded to the storage dtype first, as the two-kernel path rounds it when it
   writes t. Only these operands go through shared memory (the kernel rows are a loop for that
   reason: see ``nhwc_pairs``).
-- **Epilogue** (folded BatchNorm, residual, ReLU) and one store of whole pixels.
+- **Epilogue** (folded BatchNorm, residual, ReLU) and one store of whole pixels; or, for an
+  NCHW caller (``OUT_NCHW``: its input copied to channels_last first), one store of pixel rows
+  per channel, so the output needs no copy back (a read and a write of it saved).
 
 Offsets inside an image are 32-bit (the launcher checks an image fits), the image base is 64-bit.
 """
@@ -28,6 +30,7 @@ Offsets inside an image are 32-bit (the launcher checks an image fits), the imag
 import triton
 import triton.language as tl
 from igc_triton.kernels.igc_block_fwd import block_epilogue
+from igc_triton.kernels.nhwc_out import nhwc_block_out
 from igc_triton.kernels.nhwc_pairs import pair_conv, pair_weights
 
 
@@ -50,8 +53,8 @@ def igc_block_nhwc_fma_kernel(
     wt_ptr,  # primary, fp32, per tap: (KH * KW, 2 * M, CP // 2), see the weights kernel
     wf_ptr,  # folded secondary by parity: (2 in, 2 out, CP / 2, CP / 2), see the weights kernel
     scale_ptr, shift_ptr,  # (C,), read when HAS_AFFINE
-    res_ptr,  # residual (N, OH, OW, C) contiguous, read when HAS_RESIDUAL
-    y_ptr,  # output (N, OH, OW, C) contiguous
+    res_ptr,  # residual in y's layout, read when HAS_RESIDUAL
+    y_ptr,  # output (N, OH, OW, C) contiguous, or (N, C, OH, OW) with OUT_NCHW
     H, W, OH, OW,
     stride_h, pad_h, pad_w, dil_h,
     C: tl.constexpr,  # channels in and out, even
@@ -64,6 +67,7 @@ def igc_block_nhwc_fma_kernel(
     HAS_AFFINE: tl.constexpr,
     HAS_RESIDUAL: tl.constexpr,
     RELU: tl.constexpr,
+    OUT_NCHW: tl.constexpr,  # 1: y (and the residual) contiguous NCHW, written from here (no copy after)
     DOT_PRECISION: tl.constexpr,
     TILE_H: tl.constexpr,  # output rows per program
     TILE_W: tl.constexpr,  # output columns per program
@@ -100,9 +104,9 @@ def igc_block_nhwc_fma_kernel(
     p = tl.arange(0, BLOCK_P)
     oh = oh0 + p // TILE_W
     ow = ow0 + p % TILE_W
-    y_pix = (n * (OH * OW) + (oh * OW + ow)) * C
-    # residual and output share the layout: channel stride 1
-    block_epilogue(y, c, c < C, (oh < OH) & (ow < OW), y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, 1, 1,
+    # residual and output share the layout
+    y_pix, y_c = nhwc_block_out(n, oh, ow, OH, OW, C, OUT_NCHW)
+    block_epilogue(y, c, c < C, (oh < OH) & (ow < OW), y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, y_c, y_c,
                    HAS_AFFINE, HAS_RESIDUAL, RELU)
 
 

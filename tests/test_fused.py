@@ -435,6 +435,33 @@ def test_nhwc_forms_take_an_nchw_residual_and_see_in_place_weight_changes(L, M, 
     assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 1), torch.float32)
 
 
+@pytest.mark.parametrize("res_layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("L,M", [(8, 4), (16, 2)], ids=["nhwc", "nhwc_fma"])
+def test_nchw_blocks_copy_their_input_not_their_output(L, M, res_layout, device, monkeypatch):
+    """An NCHW block an nhwc form takes runs it on a channels_last copy of its input; the kernel
+    writes the NCHW output (and reads an NCHW residual) itself: the only other copy is a
+    channels_last residual's, to NCHW."""
+    C = L * M
+    x = torch.randn(2, C, 5, 6, device=device)
+    wp, ws = torch.randn(C, M, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
+    scale, shift = torch.rand(C, device=device) + 0.5, torch.randn(C, device=device)
+    res = to_layout(torch.randn(2, C, 5, 6, device=device), res_layout)
+    copies, real = [], launchers.layout_copy
+
+    def layout_copy(t, memory_format=torch.contiguous_format):
+        out = real(t, memory_format)
+        if out.data_ptr() != t.data_ptr():
+            copies.append((t is x, memory_format))
+        return out
+    monkeypatch.setattr(launchers, "layout_copy", layout_copy)
+    out = it.igc_block(x, wp, ws, L, scale=scale, shift=shift, residual=res, relu=True)
+    assert out.is_contiguous()
+    assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 1, scale.double(), shift.double(), res.double(),
+                           True), torch.float32)
+    residual_copy = [(False, torch.contiguous_format)] if res_layout == "channels_last" else []
+    assert copies == [(True, torch.channels_last)] + residual_copy
+
+
 @pytest.mark.parametrize("form", [launchers.NHWC, launchers.NHWC_FMA])
 def test_an_image_past_the_nhwc_offsets_is_refused_every_time(form):
     # What an nhwc launch takes from shapes alone is remembered per block; a refusal is not.

@@ -245,6 +245,26 @@ def test_launches_survive_a_round_trip_through_json():
     assert capture.identity(again) == capture.identity(lc) and again.grid == lc.grid
 
 
+def test_layout_copies_are_recorded_and_predicted_with_the_call():
+    """An NCHW block run by an nhwc kernel copies its input to channels_last (a PyTorch kernel the
+    call pays for); the kernel writes the NCHW output itself. The copy is part of the call's
+    predicted time: read and written once at the copy bandwidth, plus a launch."""
+    x, wp, ws = torch.empty(2, 16, 8, 8), torch.empty(16, 2, 3, 3), torch.empty(16, 8, 1, 1)
+    launches, floor = ii.capture_call(igc_triton.igc_block, x, wp, ws, 8)
+    assert [lc.kernel for lc in launches] == [NHWC_FMA_KERNELS[0], "igc_block_nhwc_fma"]
+    assert launches.copies == [capture.Copy((2, 16, 8, 8), "float32", "channels_last", 2 * 16 * 8 * 8 * 4)]
+    assert dict(launches[1].params)["OUT_NCHW"] is True
+    cl, _ = ii.capture_call(igc_triton.igc_block, x.contiguous(memory_format=torch.channels_last), wp, ws, 8)
+    assert cl.copies == [] and dict(cl[1].params)["OUT_NCHW"] is False
+    h200 = devices.get("h200")
+    assert ii.copy_us(10**9, h200) == pytest.approx(2e9 / (h200.dram_gbps * 1e9) * 1e6 + h200.launch_us)
+
+    class Report:  # a kernel report as analyze makes it, its prediction only
+        prediction = type("P", (), {"us": 5.0})()
+    call = ii.Call("c", [Report(), Report()], floor, copies=[(launches.copies[0], 3.0)])
+    assert call.predicted_us == 13.0
+
+
 def test_config_all_records_every_candidate_once():
     x = torch.empty(1, 12, 8, 8)
     args = (x, torch.empty(12, 2, 3, 3), torch.empty(12, 6, 1, 1), 6)

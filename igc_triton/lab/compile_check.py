@@ -125,10 +125,13 @@ def variants() -> list[Variant]:
     # The nhwc form: every config at C = 48 (three 16-channel blocks), the default in every dtype,
     # the widest block, and its weight layout kernel.
     def nhwc(dt):
-        return {**epilogue, "C": 48, "DOT_PRECISION": dot_precision(dt)}
+        return {**epilogue, "C": 48, "OUT_NCHW": False, "DOT_PRECISION": dot_precision(dt)}
 
     add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS, nhwc, dtypes=("fp16",))
     add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS[:1], nhwc, dtypes=("fp32", "bf16"))
+    # Writing an NCHW caller's output (its input copied to channels_last).
+    add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS[:1], lambda dt: {**nhwc(dt), "OUT_NCHW": True},
+        dtypes=("fp32", "bf16"))
     # The widest block it takes: C = 256 in 8 blocks of 32 (64 secondary products unrolled).
     add("igc_block_nhwc_kernel", [c for c in configs.NHWC_CONFIGS if c.kwargs["BC"] == 32][:1],
         lambda dt: {**nhwc(dt), "C": 256}, dtypes=("bf16",))
@@ -146,12 +149,14 @@ def variants() -> list[Variant]:
     # blocks in the configs whose tiles the launcher allows there, and its weight layout kernel.
     def nhwc_fma(dt, C=48, M=2):
         return {**epilogue, "C": C, "CP": tuning.nhwc_fma_pad(C), "M": M, "STRIDE_W": 1, "DIL_W": 1,
-                "DOT_PRECISION": dot_precision(dt)}
+                "OUT_NCHW": False, "DOT_PRECISION": dot_precision(dt)}
 
     fp32_weights = (("wt_ptr", "fp32"),)
     fma_space = configs.NHWC_FMA_CONFIGS
     add("igc_block_nhwc_fma_kernel", fma_space, nhwc_fma, dtypes=("fp16",), pointers=fp32_weights)
     add("igc_block_nhwc_fma_kernel", fma_space[:1], nhwc_fma, dtypes=("fp32", "bf16"), pointers=fp32_weights)
+    add("igc_block_nhwc_fma_kernel", fma_space[:1], lambda dt: {**nhwc_fma(dt), "OUT_NCHW": True},
+        dtypes=("fp32", "bf16"), pointers=fp32_weights)
     add("igc_block_nhwc_fma_kernel", fma_space[:1], lambda dt: {**nhwc_fma(dt, M=1), "STRIDE_W": 2},
         dtypes=("bf16",), pointers=fp32_weights)
     add("igc_block_nhwc_fma_kernel", fma_space[:1], lambda dt: {**nhwc_fma(dt, C=16), "DIL_W": 2},

@@ -38,6 +38,12 @@ def alloc_output(x: torch.Tensor, shape) -> torch.Tensor:
     return torch.empty(shape, device=x.device, dtype=x.dtype, memory_format=fmt)
 
 
+def layout_copy(t: torch.Tensor, memory_format=torch.contiguous_format) -> torch.Tensor:
+    """``t`` dense in ``memory_format`` (``t`` itself if it is already): an activation copied
+    between layouts, a PyTorch copy kernel on the GPU (``igc-lab inspect`` records it)."""
+    return t.contiguous(memory_format=memory_format)
+
+
 def _acc_dtype(dtype: torch.dtype):
     import triton.language as tl
     return tl.float64 if dtype == torch.float64 else tl.float32
@@ -92,8 +98,8 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
     cout, cin_g, kh, kw = weight.shape
     OH, OW = out_hw
     if regime is None and x.numel() and channels_last_takes_nchw_fma(x, cin, cout, cin_g):
-        y = grouped_conv2d_fwd(x.contiguous(), weight, bias, stride, padding, dilation, groups, out_hw, FMA)
-        return y.contiguous(memory_format=torch.channels_last)
+        y = grouped_conv2d_fwd(layout_copy(x), weight, bias, stride, padding, dilation, groups, out_hw, FMA)
+        return layout_copy(y, torch.channels_last)
     y = alloc_output(x, (N, cout, OH, OW))
     if y.numel() == 0:
         return y
@@ -218,11 +224,12 @@ def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.
 
 def nchw_takes_nhwc_form(x: torch.Tensor, out_channels: int, L: int) -> bool:
     """Whether a block whose input is not channels_last runs an nhwc form on a channels_last
-    copy (then copies its output back). Measured on an H100 (reports/2026-11-26-h100-roofline):
-    for every block both take, the nhwc forms ran 1.45-5.6x faster than the NCHW ones (bf16 and
-    fp32; e.g. C=48, L=24 bf16: 0.031 against 0.154 ms), a gap larger than the two layout copies
-    (each a read and a write of an activation tensor). Not for tensors that are contiguous in
-    both layouts at once (one pixel or one channel), whose copy would not be channels_last."""
+    copy (the kernel writes the NCHW output itself). Measured on an H100
+    (reports/2026-11-26-h100-roofline), when the output was copied back too: for every block both
+    take, the nhwc forms ran 1.45-5.6x faster than the NCHW ones (bf16 and fp32; e.g. C=48, L=24
+    bf16: 0.031 against 0.154 ms), a gap larger than the two layout copies (each a read and a
+    write of an activation tensor); one copy is left. Not for tensors that are contiguous in both
+    layouts at once (one pixel or one channel), whose copy would not be channels_last."""
     _, cin, H, W = x.shape
     return (not x.is_contiguous(memory_format=torch.channels_last) and H * W > 1
             and fused_block_form(cin, out_channels, L, x.dtype, True) in (NHWC, NHWC_FMA))
@@ -251,10 +258,12 @@ def fused_block_supported(in_channels: int, out_channels: int, L: int, dtype: to
 
 
 def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, shift=None, residual=None,
-                  relu=False, form=None):
+                  relu=False, form=None, out=None):
     """The fused IGC block (see kernels/igc_block_fwd.py): ``y = act(block(x) * scale + shift +
     residual)``. ``padding`` is (top, left); ``residual`` has y's shape. ``form`` forces
-    ``"narrow"``, ``"wide"``, ``"tc"`` or ``"nhwc"``; by default ``fused_block_form`` decides."""
+    ``"narrow"``, ``"wide"``, ``"tc"`` or ``"nhwc"``; by default ``fused_block_form`` decides.
+    ``out``: y, allocated by the caller (the nhwc forms: channels_last, or contiguous NCHW for a
+    channels_last copy of an NCHW input); by default in x's layout."""
     from igc_triton.kernels.igc_block_fwd import (
         igc_block_fwd_kernel,
         igc_block_fwd_tc_kernel,
@@ -265,10 +274,11 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     C, cin_g, kh, kw = wp.shape
     OH, OW = out_hw
     if form is None and x.numel() and nchw_takes_nhwc_form(x, C, L):
-        y = igc_block_fwd(x.contiguous(memory_format=torch.channels_last), wp, ws, L, stride, padding, dilation,
-                          out_hw, scale, shift, residual, relu, fused_block_form(cin, C, L, x.dtype, True))
-        return y.contiguous()
-    y = alloc_output(x, (N, C, OH, OW))
+        # The nhwc kernels write the NCHW output themselves: only the input is copied.
+        return igc_block_fwd(layout_copy(x, torch.channels_last), wp, ws, L, stride, padding, dilation, out_hw, scale,
+                             shift, residual, relu, fused_block_form(cin, C, L, x.dtype, True),
+                             out=alloc_output(x, (N, C, OH, OW)))
+    y = alloc_output(x, (N, C, OH, OW)) if out is None else out
     if y.numel() == 0:
         return y
     form = form or fused_block_form(cin, C, L, x.dtype, is_channels_last(x)) or WIDE
@@ -327,9 +337,10 @@ NHWC_MAX_IMAGE_ELEMENTS = 2**31 - 1
 
 def _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual):
     """What both nhwc block launchers prepare: contiguous weights; the epilogue's scale, shift and
-    residual (in y's layout), placeholder pointers, never read, for those absent."""
-    if residual is not None and not is_channels_last(residual):
-        residual = residual.contiguous(memory_format=torch.channels_last)  # the kernel reads y's layout
+    residual (in y's layout, channels_last or contiguous NCHW), placeholder pointers, never read,
+    for those absent."""
+    if residual is not None:
+        residual = layout_copy(residual, torch.channels_last if is_channels_last(y) else torch.contiguous_format)
     wp, ws = wp.contiguous(), ws.contiguous()
     sc, sh = (scale.contiguous(), shift.contiguous()) if scale is not None else (ws, ws)
     return wp, ws, sc, sh, residual if residual is not None else y
@@ -341,7 +352,7 @@ def _nhwc_block_static(form, x_shape, dtype, wp_shape, L, out_hw, stride, paddin
     took about 8 us of an eager call's host time): the image checks (a refused image raises each
     time), the problem key, the config space (looked up when called), and for nhwc_fma the
     padded channel count."""
-    (N, cin, H, W), (C, M, kh, kw), (OH, OW) = x_shape, wp_shape, out_hw
+    (N, _, H, W), (C, M, kh, kw), (OH, OW) = x_shape, wp_shape, out_hw
     _check_nhwc_image(C, H, W, OH, OW)
     fields = dict(cin=C, L=L, M=M, k=(kh, kw), s=stride, d=dilation, w=tuning.nhwc_tile_width_cap(OW))
     key = autotune.key_for(dtype, "nhwc", N * OH * OW, **fields)
@@ -374,6 +385,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
     has_affine, has_res = scale is not None, residual is not None
     key, candidates, _ = _nhwc_static(NHWC, x, wp, L, y, stride, padding, dilation)
     wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
+    out_nchw = not is_channels_last(y)
     weights = {}
 
     def make(bc):
@@ -396,8 +408,8 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
         grid = (tuning.cdiv(OH, kw_["TILE_H"]) * tuning.cdiv(OW, kw_["TILE_W"]), N)
         tuning.kernel_call(igc_block_nhwc_kernel, grid, warmup)(
             x, wbd, wf, sc, sh, res, y, H, W, OH, OW, *stride, *padding, *dilation, kh * kw, C=C, KH=kh, KW=kw,
-            HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
-            num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
+            HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, OUT_NCHW=out_nchw,
+            DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
         return y
     return launch(tuning.choose("igc_block_nhwc", key, candidates, launch, x.device))
 
@@ -412,6 +424,7 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
     has_affine, has_res = scale is not None, residual is not None
     key, candidates, c_pad = _nhwc_static(NHWC_FMA, x, wp, L, y, stride, padding, dilation)
     wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
+    out_nchw = not is_channels_last(y)
     wt, wf = _laid_out(wp, ws, (NHWC_FMA, x.dtype), functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype, c_pad))
 
     def launch(cfg, warmup=False):
@@ -420,7 +433,7 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
         tuning.kernel_call(igc_block_nhwc_fma_kernel, grid, warmup)(
             x, wt, wf, sc, sh, res, y, H, W, OH, OW, stride[0], padding[0], padding[1], dilation[0], C=C, CP=c_pad,
             M=M, KH=kh, KW=kw, STRIDE_W=stride[1], DIL_W=dilation[1], HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res,
-            RELU=relu, DOT_PRECISION=_dot_precision(x.dtype),
+            RELU=relu, OUT_NCHW=out_nchw, DOT_PRECISION=_dot_precision(x.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
         return y
     return launch(tuning.choose("igc_block_nhwc_fma", key, candidates, launch, x.device))

@@ -32,6 +32,9 @@ class Call:
     # The call's useful multiply-adds at the dense tensor-core rate (0: not known): where it
     # exceeds the memory floor (large partitions), no kernel gets near the memory floor.
     compute_us: float = 0.0
+    # (capture.Copy, predicted us): activations the call copies between layouts with PyTorch,
+    # each a kernel that reads and writes the tensor once (``copy_us``).
+    copies: list = field(default_factory=list)
 
     @property
     def roofline_us(self) -> float:
@@ -40,7 +43,9 @@ class Call:
 
     @property
     def predicted_us(self) -> float:
-        return sum(r.prediction.us for r in self.reports if r.prediction) if self.ok else float("nan")
+        if not self.ok:
+            return float("nan")
+        return sum(r.prediction.us for r in self.reports if r.prediction) + sum(us for _, us in self.copies)
 
     @property
     def ok(self) -> bool:
@@ -109,9 +114,16 @@ def analyze_calls(calls: list, gpu=None, arch=None, jobs: int = 2, python=None, 
         if floor is None:  # a network: each kernel's own floor
             floor = sum(r.dram_bytes for r in rs)
         meta = meta[0] if meta else {}
+        copies = [(c, copy_us(c.nbytes, device)) for c in getattr(launches, "copies", ())]
         result.calls.append(Call(label, rs, floor, floor / (device.dram_gbps * 1e9) * 1e6, meta,
-                                 compute_floor_us(meta.get("macs", 0), meta.get("dtype", ""), device)))
+                                 compute_floor_us(meta.get("macs", 0), meta.get("dtype", ""), device), copies))
     return result
+
+
+def copy_us(nbytes: int, device) -> float:
+    """A PyTorch copy of a tensor of ``nbytes`` between layouts: read and written once at the
+    device's copy bandwidth, plus the model's launch cost (a prediction, as every kernel's)."""
+    return 2 * nbytes / (device.dram_gbps * 1e9) * 1e6 + device.launch_us
 
 
 def compute_floor_us(macs: int, dtype: str, device) -> float:
@@ -137,4 +149,4 @@ def render_table(result: Inspection) -> str:
 
 
 __all__ = ["ALL", "CONFIG_MODES", "DEFAULT", "TUNED", "Call", "Inspection", "Launch", "analyze_calls", "capture_call",
-           "compute_floor_us", "inspect_call", "recording", "render_table"]
+           "compute_floor_us", "copy_us", "inspect_call", "recording", "render_table"]

@@ -6,7 +6,9 @@ config spaces (not the interpreter's single config), and each launch's config is
 the way the tuner would: ``default`` (what ``IGC_TRITON_AUTOTUNE=off`` runs), ``tuned`` (the
 choice persisted in a tuning file) or ``all`` (every candidate of the problem, each recorded
 as its own launch). Outputs are allocated but never written: the call's result is garbage,
-its launches are exact (grid, arguments, strides, constexprs, warps, stages).
+its launches are exact (grid, arguments, strides, constexprs, warps, stages). The activations
+the launchers copy between layouts with PyTorch (``launchers.layout_copy``: an NCHW block run
+in channels_last, for example) are recorded beside them (``Launches.copies``).
 
 A ``Launch`` is plain data (tensors become ``TensorArg``: shape, strides, dtype, storage),
 so it can be compiled and traced in other processes.
@@ -86,9 +88,28 @@ class Launch:
         return next(v.dtype for _, v in self.params if isinstance(v, TensorArg))
 
 
+@dataclass(frozen=True)
+class Copy:
+    """An activation copied between layouts by PyTorch (``launchers.layout_copy``) during a call:
+    read once, written once."""
+    shape: tuple
+    dtype: str
+    to: str  # the layout written: "nchw" or "channels_last"
+    nbytes: int  # of the tensor (the copy moves twice as many)
+
+
+class Launches(list):
+    """The recorded launches of a call, in order; ``copies``: its layout copies (``Copy``), which
+    run as PyTorch kernels between them."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.copies: list = []
+
+
 @dataclass
 class Recording:
-    launches: list = field(default_factory=list)
+    launches: list = field(default_factory=Launches)
     _pending: list = field(default_factory=list)  # (kernel, key, config dict, source, candidates) of launches to come
     label: str = ""
 
@@ -200,7 +221,19 @@ def recording(config: str = DEFAULT, tuning_file=None, device=None, label: str =
         rec._pending.append((kernel, key, autotune.config_to_dict(chosen), source, n))
         return chosen
 
+    from igc_triton.launch import launchers
+
+    def layout_copy(t, memory_format=torch.contiguous_format):
+        out = real_copy(t, memory_format)
+        if out.data_ptr() != t.data_ptr():
+            rec.launches.copies.append(Copy(tuple(t.shape), str(t.dtype).removeprefix("torch."),
+                                            "channels_last" if memory_format == torch.channels_last else "nchw",
+                                            t.numel() * t.element_size()))
+        return out
+
+    real_copy = launchers.layout_copy
     saved = [(KernelInterface, "__getitem__", KernelInterface.__getitem__),
+             (launchers, "layout_copy", launchers.layout_copy),
              (runtime, "backend_for", runtime.backend_for),
              (runtime, "kernels_interpreted", runtime.kernels_interpreted),
              (tuning, "choose", tuning.choose),
@@ -210,6 +243,7 @@ def recording(config: str = DEFAULT, tuning_file=None, device=None, label: str =
     runtime.kernels_interpreted = lambda: False  # the GPU's config spaces
     tuning.choose = choose
     tuning.smem_bytes = lambda dev: device.smem_per_block
+    launchers.layout_copy = layout_copy
     try:
         with torch.no_grad():
             yield rec

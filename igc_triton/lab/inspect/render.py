@@ -60,9 +60,16 @@ def table(result) -> str:
         lines += ["", call.label, _line([n for n, _ in COLUMNS])]
         for r in call.reports:
             lines.append(_line(_cells(r.row())))
+        for c, us in call.copies:
+            lines.append(_line([f"layout copy to {c.to}", f"{'x'.join(map(str, c.shape))} {c.dtype}", "", "", "",
+                                "", "", "", "", "", f"{2 * c.nbytes / 1e6:.2f} MB moved", "", "", "", _us(us),
+                                "dram"]))
         if call.ok:
             ratio = call.predicted_us / call.floor_us if call.floor_us else math.nan
-            lines.append(f"  predicted {_us(call.predicted_us)} us for {len(call.reports)} kernel(s); memory floor "
+            kernels = f"{len(call.reports)} kernel(s)" + (f" and {len(call.copies)} layout cop"
+                                                          f"{'y' if len(call.copies) == 1 else 'ies'}" if call.copies
+                                                          else "")
+            lines.append(f"  predicted {_us(call.predicted_us)} us for {kernels}; memory floor "
                          f"{_us(call.floor_us)} us ({call.floor_bytes / 1e6:.2f} MB: inputs read once, output "
                          f"written once): {_f(ratio)}x the floor")
             if call.compute_us:
@@ -114,7 +121,8 @@ def records(result) -> list[dict]:
             meta = {k: c.meta.get(k, "") for k in ("case", "provider", "dtype", "layout", "mode")}
             out.append({"call": c.label, **meta, "call_predicted_ms": c.predicted_us / 1e3,
                         "call_predicted_us": c.predicted_us, "call_floor_us": c.floor_us,
-                        "call_compute_floor_us": c.compute_us, **row})
+                        "call_compute_floor_us": c.compute_us,
+                        "call_copies_us": sum(us for _, us in c.copies), **row})
     return out
 
 
@@ -122,7 +130,9 @@ def to_json(result) -> str:
     data = {"gpu": result.gpu, "arch": result.arch, "triton": result.triton, "predicted": True,
             "calls": [{"label": c.label, "predicted_us": c.predicted_us, "floor_us": c.floor_us,
                        "floor_bytes": c.floor_bytes, "compute_floor_us": c.compute_us,
-                       "kernels": [r.row() for r in c.reports]} for c in result.calls]}
+                       "kernels": [r.row() for r in c.reports],
+                       "copies": [{"shape": list(cp.shape), "dtype": cp.dtype, "to": cp.to, "bytes": cp.nbytes,
+                                   "predicted_us": us} for cp, us in c.copies]} for c in result.calls]}
     return json.dumps(_finite(data), indent=1, default=str)
 
 
