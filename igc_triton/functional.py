@@ -123,8 +123,8 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
     (``launchers.fused_block_form``; contiguous channels_last blocks with ``Cin == C``,
     ``C % 8 == 0``, ``C <= 256`` take an nhwc kernel: for ``M`` = 1 or 2 (``C >= 16``) the one with
     the primary on CUDA cores, for other ``M`` dividing 64 the tensor-core one; such blocks with an
-    NCHW or strided input run it on a channels_last copy, the output copied back to NCHW:
-    ``launchers.nchw_takes_nhwc_form``); otherwise, or
+    NCHW or strided input run it on a channels_last copy of the input, the kernel writing the NCHW
+    output: ``launchers.nchw_takes_nhwc_form``); otherwise, or
     when autograd needs gradients, the two-kernel path followed by the epilogue in PyTorch.
     Same backends as :func:`igc_conv2d`.
 
@@ -200,8 +200,12 @@ def _remembered(rules, *args):
     remembered: the shape rules took about 5 us of an eager block call's 33 us of our Python on
     the 2-core CPU machine. Keyed by the arguments' types too: ``True`` and ``1`` are one
     dictionary key, but only ``1`` is a valid L or stride. Arguments that cannot be keyed (not
-    hashable) are checked each time; a call that breaks a rule raises each time (nothing is
-    remembered of it)."""
+    hashable, symbolic sizes) are checked each time; a call that breaks a rule raises each time
+    (nothing is remembered of it). Not while torch.compile or torch.export traces: the
+    dictionary would be part of the graph's guards (a recompile per new key, symbolic sizes
+    pinned to constants)."""
+    if torch.compiler.is_compiling():
+        return rules(*args)
     try:
         key = (rules, *map(_typed, args))
         found = _RULES.get(key)
@@ -220,8 +224,11 @@ _RULES_MAX = 4096
 
 
 def _typed(v):
-    """``v`` with its type (and its elements' types): a dictionary key that keeps 1 and True apart."""
-    return (type(v), tuple(map(_typed, v))) if type(v) in (tuple, list) else (type(v), v)
+    """``v`` with its type (and its elements' types): a dictionary key that keeps 1 and True apart
+    (a shape's sizes are ints, or symbolic and not hashable)."""
+    if type(v) is torch.Size:
+        return v
+    return (type(v), tuple(map(_typed, v))) if isinstance(v, (tuple, list)) else (type(v), v)
 
 
 def _conv_rules(x_shape, w_shape, bias_shape, stride, padding, dilation, groups):
@@ -257,7 +264,7 @@ def _igc_rules(x_shape, wp_shape, ws_shape, L, stride, padding, dilation):
                          f"got {tuple(ws_shape)}")
     stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
     pads = _padding(padding, x_shape[2:], wp_shape[2:], stride, dilation)
-    return stride, dilation, tuple(pads), ops.output_hw(x_shape[2:], wp_shape[2:], stride, pads, dilation)
+    return stride, dilation, tuple(pads), tuple(ops.output_hw(x_shape[2:], wp_shape[2:], stride, pads, dilation))
 
 
 def _check_tensor(name, t, like=None, ndim=4):

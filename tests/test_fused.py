@@ -1,5 +1,6 @@
 """The fused IGC block kernel (steps 1-4 + inference epilogue) and fuse_for_inference."""
 
+import collections
 import itertools
 
 import pytest
@@ -198,6 +199,10 @@ def test_remembered_shape_rules_still_refuse_what_they_refused():
             it.igc_block(x[..., :1, :1], wp, ws, 4, padding=0)
     out = it.igc_block(x, wp, ws, 4, stride=[1, 1], padding=[1, 1])
     assert torch.equal(out, ref)
+    pair = collections.namedtuple("pair", "h w")  # a tuple's subclass: keyed by its elements' types too
+    assert torch.equal(it.igc_block(x, wp, ws, 4, stride=pair(1, 1), padding=1), ref)
+    with pytest.raises(TypeError, match="stride must be an int or a pair of ints"):
+        it.igc_block(x, wp, ws, 4, stride=pair(True, 1), padding=1)
     with pytest.raises(TypeError, match="padding must be an int"):
         it.igc_block(x, wp, ws, 4, padding={1: 1})  # not a key: checked (and refused) as before
     w = torch.randn(8, 8, 3, 3)

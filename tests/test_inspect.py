@@ -443,6 +443,21 @@ def test_a_loop_its_lines_leave_at_zero_passes_is_solved_by_bytes():
     assert sass.count(code).loads_by_width[128] == 3 + 2 * 2
 
 
+def test_a_remainder_loop_may_run_no_pass_beside_its_unrolled_loop():
+    """An unrolled loop (two loads a pass) and its remainder (one), copies of one source loop:
+    64 bytes are two unrolled passes and no remainder pass. The remainder's zero passes are
+    right, not a sign of unanchored loads (a load before the loop whose traced bytes differ
+    from its machine code's must not turn them into a solve by bytes in all)."""
+    from igc_triton.lab.inspect import sass
+    instrs = [sass.Instr(0x00, "LDG.E.128", "", "k.py", 5),
+              sass.Instr(0x10, "LDG.E.128", "", "k.py", 10), sass.Instr(0x20, "LDG.E.128", "", "k.py", 10),
+              sass.Instr(0x30, "BRA", "", "k.py", 9),
+              sass.Instr(0x40, "LDG.E.128", "", "k.py", 10), sass.Instr(0x50, "BRA", "", "k.py", 9)]
+    code = sass.Sass(instrs, [sass.Loop(0x10, 0x30, "k.py", 9), sass.Loop(0x40, 0x50, "k.py", 9)])
+    sass.solve_trip_counts(code, {("k.py", 5): 32, ("k.py", 10): 64})
+    assert [lp.trip for lp in code.loops] == [2.0, 0.0]
+
+
 def test_validation_leaves_out_calls_bound_by_host_time(tmp_path):
     """Eager calls whose host time comes near their latency measured the host, not the kernels
     (an H100 run: tests/data/budget_cut_results.csv, the fused block eager at 0.19-0.23 ms with

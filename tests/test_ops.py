@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from igc_triton import fuse_for_inference, grouped_conv2d, igc_secondary, models, ops
+from igc_triton import fuse_for_inference, grouped_conv2d, igc_block, igc_secondary, models, ops
 from igc_triton.nn import set_backend
 from igc_triton.testing import rel_error
 
@@ -74,6 +74,21 @@ def test_compile_fullgraph_fused_model_matches_eager(device):
     x = torch.randn(2, 3, 8, 8, device=device)
     with torch.no_grad():
         assert rel_error(torch.compile(fused, fullgraph=True)(x), fused(x)) <= 1e-5
+
+
+def test_compiled_calls_compile_once_beside_the_remembered_shape_rules(device):
+    """The eager path remembers shape rules in a dictionary; traced, that dictionary would be a
+    guard of the graph (a second compile once the first call filled it, symbolic batch sizes
+    pinned to constants): compiled calls check the rules instead."""
+    import torch._dynamo.testing
+    torch._dynamo.reset()
+    count = torch._dynamo.testing.CompileCounter()
+    block = torch.compile(lambda x, wp, ws: igc_block(x, wp, ws, 4, padding=1), backend=count, fullgraph=True)
+    wp, ws = torch.randn(8, 2, 3, 3, device=device), torch.randn(8, 4, 1, 1, device=device)
+    with torch.no_grad():
+        for _ in range(3):
+            block(torch.randn(2, 8, 5, 5, device=device), wp, ws)
+    assert count.frame_count == 1
 
 
 def test_autocast_runs_in_the_autocast_dtype(device):

@@ -336,14 +336,17 @@ NHWC_MAX_IMAGE_ELEMENTS = 2**31 - 1
 
 
 def _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual):
-    """What both nhwc block launchers prepare: contiguous weights; the epilogue's scale, shift and
-    residual (in y's layout, channels_last or contiguous NCHW), placeholder pointers, never read,
-    for those absent."""
+    """What both nhwc block launchers prepare: whether y is written NCHW (it must be dense
+    channels_last or dense NCHW); contiguous weights; the epilogue's scale, shift and residual
+    (in y's layout), placeholder pointers, never read, for those absent."""
+    out_nchw = not y.is_contiguous(memory_format=torch.channels_last)
+    if out_nchw and not y.is_contiguous():
+        raise ValueError(f"the nhwc forms write a dense channels_last or NCHW output; got strides {y.stride()}")
     if residual is not None:
-        residual = layout_copy(residual, torch.channels_last if is_channels_last(y) else torch.contiguous_format)
+        residual = layout_copy(residual, torch.contiguous_format if out_nchw else torch.channels_last)
     wp, ws = wp.contiguous(), ws.contiguous()
     sc, sh = (scale.contiguous(), shift.contiguous()) if scale is not None else (ws, ws)
-    return wp, ws, sc, sh, residual if residual is not None else y
+    return out_nchw, wp, ws, sc, sh, residual if residual is not None else y
 
 
 @functools.lru_cache(maxsize=1024)
@@ -384,8 +387,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
     key, candidates, _ = _nhwc_static(NHWC, x, wp, L, y, stride, padding, dilation)
-    wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
-    out_nchw = not is_channels_last(y)
+    out_nchw, wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
     weights = {}
 
     def make(bc):
@@ -423,8 +425,7 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
     key, candidates, c_pad = _nhwc_static(NHWC_FMA, x, wp, L, y, stride, padding, dilation)
-    wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
-    out_nchw = not is_channels_last(y)
+    out_nchw, wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
     wt, wf = _laid_out(wp, ws, (NHWC_FMA, x.dtype), functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype, c_pad))
 
     def launch(cfg, warmup=False):

@@ -61,7 +61,7 @@ def table(result) -> str:
         for r in call.reports:
             lines.append(_line(_cells(r.row())))
         for c, us in call.copies:
-            lines.append(_line([f"layout copy to {c.to}", f"{'x'.join(map(str, c.shape))} {c.dtype}", "", "", "",
+            lines.append(_line([f"copy to {c.to}", f"{'x'.join(map(str, c.shape))} {c.dtype}", "", "", "",
                                 "", "", "", "", "", f"{2 * c.nbytes / 1e6:.2f} MB moved", "", "", "", _us(us),
                                 "dram"]))
         if call.ok:
