@@ -107,7 +107,7 @@ def igc_conv2d(input, primary_weight, secondary_weight, L, stride=1, padding=1, 
     _check_tensor("primary_weight", primary_weight, like=input)
     _check_tensor("secondary_weight", secondary_weight, like=input)
     # Validate the whole block, the primary geometry too, before the first launch.
-    _igc_checks(input, primary_weight, secondary_weight, L, stride, padding, dilation)
+    _remembered(_igc_rules, input.shape, primary_weight.shape, secondary_weight.shape, L, stride, padding, dilation)
     t = grouped_conv2d(input, primary_weight, None, stride, padding, dilation, groups=L)
     return igc_secondary(t, secondary_weight, L)
 
@@ -153,8 +153,8 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
         y = igc_conv2d(input, primary_weight, secondary_weight, L, stride, padding, dilation)
         _check_residual(residual, y.shape)
         return ops.reference_block_epilogue(y, scale, shift, residual, relu)
-    stride, dilation, pads, out_hw = _igc_geometry(input.shape, primary_weight.shape, secondary_weight.shape, L,
-                                                   stride, padding, dilation)
+    stride, dilation, pads, out_hw = _remembered(_igc_rules, input.shape, primary_weight.shape,
+                                                 secondary_weight.shape, L, stride, padding, dilation)
     _check_residual(residual, (input.shape[0], C, *out_hw))
     args = (input, primary_weight, secondary_weight, L, list(stride), list(pads), list(dilation), scale, shift,
             residual, relu)
@@ -183,16 +183,6 @@ def dense_equivalent_weight(primary_weight, secondary_weight, L):
         raise ValueError(f"secondary weight must have shape (C, L, 1, 1) = ({C}, {L}, 1, 1), "
                          f"got {tuple(secondary_weight.shape)}")
     return reference.dense_equivalent_weight(primary_weight, secondary_weight, L)
-
-
-def _igc_checks(input, primary_weight, secondary_weight, L, stride, padding, dilation):
-    """Shape rules of an IGC block; returns the primary's 4-sided padding and output size."""
-    return _igc_geometry(input.shape, primary_weight.shape, secondary_weight.shape, L, stride, padding, dilation)[2:]
-
-
-def _igc_geometry(x_shape, wp_shape, ws_shape, L, stride, padding, dilation):
-    """``_igc_rules``, remembered (``_remembered``)."""
-    return _remembered(_igc_rules, x_shape, wp_shape, ws_shape, L, stride, padding, dilation)
 
 
 def _remembered(rules, *args):

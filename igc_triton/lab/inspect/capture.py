@@ -222,6 +222,7 @@ def recording(config: str = DEFAULT, tuning_file=None, device=None, label: str =
         return chosen
 
     from igc_triton.launch import launchers
+    real_copy = launchers.layout_copy
 
     def layout_copy(t, memory_format=torch.contiguous_format):
         out = real_copy(t, memory_format)
@@ -231,9 +232,8 @@ def recording(config: str = DEFAULT, tuning_file=None, device=None, label: str =
                                             t.numel() * t.element_size()))
         return out
 
-    real_copy = launchers.layout_copy
     saved = [(KernelInterface, "__getitem__", KernelInterface.__getitem__),
-             (launchers, "layout_copy", launchers.layout_copy),
+             (launchers, "layout_copy", real_copy),
              (runtime, "backend_for", runtime.backend_for),
              (runtime, "kernels_interpreted", runtime.kernels_interpreted),
              (tuning, "choose", tuning.choose),
