@@ -87,14 +87,18 @@ def test_report_shows_the_launch_config_per_L_M(smoke):
                      and r["status"] == "checked"}
     assert {(r["case"], r["provider"], r["layout"]) for r in rows} == triton_layers
     fused = [r for r in rows if r["provider"] == "triton-igc-fused"]
-    assert fused and all(r["detail"].startswith("igc_block_") for r in fused)
+    kernels = ("igc_block_", "grouped_conv2d_fwd_nhwc_gemm", "igc_secondary_fwd_nhwc")
+    assert fused and all(r["detail"].startswith(kernels) for r in fused)
     forms = {(r["case"], r["layout"]): r["detail"].split(" | ")[0] for r in fused}
     # C -> C blocks: M = 2 (C >= 16) takes the nhwc_fma kernel, other M dividing 64 the nhwc one,
-    # in both layouts (NCHW on a channels_last copy); a transition block (Cin != C) the generic one.
+    # in both layouts (NCHW on a channels_last copy); a transition block (Cin != C) the generic one
+    # in NCHW, the nhwc_pair form in channels_last (its primary the nhwc_gemm kernel first).
     for layout in ("nchw", "channels_last"):
         assert forms[("igc-16-16-8px-L8M2", layout)] == "igc_block_nhwc_fma"
         assert forms[("igc-32-32-8px-L2M16", layout)] == "igc_block_nhwc"
-        assert forms[("igc-16-32-8px-L16M2-s2", layout)] == "igc_block_fwd"
+    assert forms[("igc-16-32-8px-L16M2-s2", "nchw")] == "igc_block_fwd"
+    assert [r["detail"].split(" | ")[0] for r in fused if (r["case"], r["layout"]) == ("igc-16-32-8px-L16M2-s2",
+            "channels_last")] == ["grouped_conv2d_fwd_nhwc_gemm", "igc_secondary_fwd_nhwc"]
     text = open(os.path.join(smoke, "report.md")).read()
     section = text.split("## Launch configs per (L, M)")[1].split("\n## ")[0]
     assert re.search(r"\| 16 +\| 2 +\| fp32 +\| nchw +\| igc_block_fwd +\| BLOCK_P=\d+ BLOCK_N=\d+ warps=4 "

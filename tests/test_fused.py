@@ -26,9 +26,10 @@ def _ref(x, wp, ws, L, stride, scale=None, shift=None, residual=None, relu=False
 
 
 # The tc form loops over the L partitions: not forced onto L > 16 (slow under the interpreter).
-# The nhwc forms take only their own blocks, in channels_last: tested below.
+# The nhwc forms take only their own blocks, in channels_last: tested below (nhwc_pair: after
+# the form rule).
 FORM_CASES = [(form, *case) for form in launchers.FUSED_FORMS for case in CASES
-              if form not in (launchers.NHWC, launchers.NHWC_FMA)
+              if form not in (launchers.NHWC, launchers.NHWC_FMA, launchers.NHWC_PAIR)
               and not (form == launchers.TC and case[1] > launchers.FUSED_TC_MAX_L)]
 
 
@@ -94,6 +95,55 @@ def test_fused_form_rule():
         assert form(cin, cout, L, torch.float16, channels_last=True) not in (launchers.NHWC, launchers.NHWC_FMA), \
             (cin, cout, L)
     assert form(48, 48, 24, torch.float64, channels_last=True) is None
+    # Contiguous channels_last blocks no nhwc form takes whose secondary (M a power of two, L >= 16)
+    # runs the nhwc kernel (its primary: the nhwc or nhwc_gemm regime, which take every grouped
+    # conv of such an input): the nhwc_pair form.
+    for cin, cout, L in [(400, 400, 200), (3600, 3600, 450), (512, 512, 16), (1024, 2048, 16), (272, 272, 272),
+                         (256, 512, 16), (1024, 1024, 16), (900, 900, 450), (400, 800, 400), (170, 170, 85)]:
+        assert form(cin, cout, L, torch.bfloat16, channels_last=True) == launchers.NHWC_PAIR, (cin, cout, L)
+        assert form(cin, cout, L, torch.bfloat16) != launchers.NHWC_PAIR
+    # M = 26; L = 4; L = 8; fp64.
+    for cin, cout, L, dt in [(832, 832, 32, torch.bfloat16), (1024, 1024, 4, torch.bfloat16),
+                             (512, 1024, 8, torch.bfloat16), (400, 400, 200, torch.float64)]:
+        assert form(cin, cout, L, dt, channels_last=True) != launchers.NHWC_PAIR, (cin, cout, L)
+
+
+@pytest.mark.parametrize("cin,C,L,stride", [(272, 272, 136, 1), (256, 512, 16, 2)], ids=lambda v: str(v))
+@pytest.mark.parametrize("epilogue", [False, True])
+def test_nhwc_pair_form_runs_two_nhwc_kernels(cin, C, L, stride, epilogue, device, monkeypatch):
+    """C = 272 (M = 2; over the nhwc_fma form's 256) and a transition block with groups of 16
+    channels (C = 512): the nhwc primary or the nhwc_gemm one, then the nhwc secondary with the
+    epilogue (a residual in either layout), NaN-poisoned outputs."""
+    from igc_triton.launch import tuning
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    x = torch.randn(1, cin, 5, 4, dtype=f64, device=device)
+    wp, ws = torch.randn(C, cin // L, 3, 3, dtype=f64, device=device), torch.randn(C, L, 1, 1, dtype=f64, device=device)
+    extra = {}
+    if epilogue:
+        oh, ow = (5 - 1) // stride + 1, (4 - 1) // stride + 1
+        extra = dict(scale=torch.rand(C, dtype=f64, device=device) + 0.5,
+                     shift=torch.randn(C, dtype=f64, device=device),
+                     residual=torch.randn(1, C, oh, ow, dtype=f64, device=device), relu=True)
+    ref = _ref(x, wp, ws, L, stride, **extra)
+    primary = "grouped_conv2d_fwd_nhwc" if cin // L < 16 else "grouped_conv2d_fwd_nhwc_gemm"
+    for dtype, res_layout in [(torch.float32, "nchw"), (torch.float16, "channels_last")]:
+        args = {k: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for k, v in extra.items()}
+        if "residual" in args:
+            args["residual"] = to_layout(args["residual"], res_layout)
+        kernels.clear()
+        out = it.igc_block(to_layout(x.to(dtype), "channels_last"), wp.to(dtype), ws.to(dtype), L, stride, **args)
+        assert kernels == [primary, "igc_secondary_fwd_nhwc"], kernels
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close(out, ref, dtype, k=cin // L * 9 * L)
+
+
+def test_nhwc_pair_form_refuses_what_its_kernels_cannot_take(device):
+    x = torch.randn(1, 272, 4, 4, device=device)  # NCHW
+    wp, ws = torch.randn(272, 2, 3, 3, device=device), torch.randn(272, 136, 1, 1, device=device)
+    with pytest.raises(ValueError, match="the nhwc_pair form needs a contiguous channels_last input"):
+        launchers.igc_block_fwd(x, wp, ws, 136, (1, 1), (1, 1), (1, 1), (4, 4), form=launchers.NHWC_PAIR)
 
 
 def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
@@ -102,7 +152,7 @@ def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     L, M, cin = 136, 2, 136  # C = 272 > 256
-    x = to_layout(torch.randn(1, cin, 3, 3, device=device), "channels_last")
+    x = torch.randn(1, cin, 3, 3, device=device)  # NCHW (channels_last: the nhwc_pair form)
     wp, ws = torch.randn(L * M, cin // L, 3, 3, device=device), torch.randn(L * M, L, 1, 1, device=device)
     scale, shift = torch.rand(L * M, device=device) + 0.5, torch.randn(L * M, device=device)
     out = it.igc_block(x, wp, ws, L, 2, scale=scale, shift=shift, relu=True)

@@ -146,3 +146,66 @@ def test_forcing_the_nhwc_regime_on_a_conv_it_cannot_take_is_an_error(device):
     with pytest.raises(ValueError, match="the nhwc regime needs a contiguous channels_last input"):
         launchers.grouped_conv2d_fwd(x, torch.randn(16, 2, 3, 3, device=device), None, (1, 1), (1, 1), (1, 1), 8,
                                      (4, 4), regime=launchers.NHWC_CONV)
+
+
+# --- the nhwc_gemm regime: contiguous channels_last, every grouped conv the nhwc regime does not take
+
+# (Cin, Cout, groups, H, W, kernel, stride, padding, dilation, bias, weight layout): IGC's large
+# partitions (16 and 32 channels), a group width no K step divides (24: the last step masked),
+# channels doubled with stride 2, a 1x1 and a non-square kernel, dilation, one group (a regular
+# conv), a weight already channels_last (read as it is); and groups under 16 channels, joined
+# into block-diagonal super-groups: 4 channels (IGC's M = 4), 1 -> 2 channels (a transition
+# block's primary: the last super-group partial), 4 channels in 9 groups (partial), 2 channels
+# at C = 34 (not a multiple of 8: the nhwc regime's pairs cannot take it), 3 channels.
+NHWC_GEMM_CASES = [(32, 32, 2, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (48, 48, 2, 6, 5, (3, 3), 1, 2, 2, False, "nchw"),
+                   (32, 64, 2, 7, 6, (3, 3), 2, 1, 1, True, "nchw"), (64, 64, 2, 4, 5, (1, 1), 1, 0, 1, False, "nchw"),
+                   (16, 16, 1, 5, 5, (3, 2), (2, 1), (1, 0), 1, True, "channels_last"),
+                   (64, 32, 2, 5, 4, (3, 3), 1, 1, 1, False, "channels_last"),
+                   (32, 32, 8, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (20, 40, 20, 6, 5, (3, 3), 2, 1, 1, False, "nchw"),
+                   (36, 36, 9, 5, 5, (3, 3), 1, 2, 2, True, "channels_last"),
+                   (34, 34, 17, 4, 4, (3, 3), 1, 1, 1, False, "nchw"), (24, 24, 8, 5, 4, (3, 3), 1, 1, 1, True, "nchw")]
+
+
+@pytest.mark.parametrize("cin,cout,G,H,W,k,stride,padding,dilation,bias,w_layout", NHWC_GEMM_CASES,
+                         ids=lambda v: str(v))
+def test_nhwc_gemm_regime_matches_fp64_conv2d(cin, cout, G, H, W, k, stride, padding, dilation, bias, w_layout,
+                                              device, monkeypatch):
+    """Outputs start as NaN, so an unwritten one fails; the weight layouts copied or read as they are."""
+    from igc_triton.launch import tuning
+    kernels, copies = [], []
+    real, real_copy = tuning.choose, launchers.layout_copy
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    monkeypatch.setattr(launchers, "layout_copy",
+                        lambda t, *a: copies.append(t is real_copy(t, *a)) or real_copy(t, *a))
+    g = torch.Generator(device=device).manual_seed(cin * 10 + cout)
+    x = torch.randn(2, cin, H, W, dtype=torch.float64, device=device, generator=g)
+    w = torch.randn(cout, cin // G, *k, dtype=torch.float64, device=device, generator=g)
+    b = torch.randn(cout, dtype=torch.float64, device=device, generator=g) if bias else None
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=G)
+    for dtype in _dtypes(device):
+        xi, wi, bi = x.to(dtype), to_layout(w.to(dtype), w_layout), None if b is None else b.to(dtype)
+        ref = F.conv2d(xi.double(), wi.double(), None if bi is None else bi.double(), **geometry)
+        kernels.clear()
+        copies.clear()
+        out = grouped_conv2d(to_layout(xi, "channels_last"), wi, bi, **geometry)
+        assert kernels == ["grouped_conv2d_fwd_nhwc_gemm"], kernels
+        # The weight's layout: copied to channels_last unless it is already (a 1x1 kernel's is both);
+        # super-groups lay theirs out in a kernel.
+        assert copies == ([w_layout == "channels_last" or k == (1, 1)] if cin // G >= 16 else [])
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close(out, ref, dtype, k=cin // G * k[0] * k[1])
+
+
+def test_nhwc_gemm_regime_rule(device):
+    def applies(C, cin_g, layout="channels_last", dtype=torch.float16, cout=None):
+        x = to_layout(torch.randn(1, C, 4, 4, dtype=dtype), layout)
+        return launchers.nhwc_gemm_applies(x, C, cout or C, cin_g)
+    assert applies(32, 16) and applies(512, 32) and applies(48, 24) and applies(32, 32, dtype=torch.bfloat16)
+    assert applies(32, 8) and applies(48, 4) and applies(20, 2) and applies(48, 1, cout=96)  # super-groups
+    assert not applies(48, 2) and not applies(64, 1)  # the nhwc regime's
+    assert not applies(32, 16, layout="nchw") and not applies(32, 16, layout="strided")
+    assert not applies(32, 16, dtype=torch.float64)
+    assert [launchers.nhwc_gemm_supergroup(c) for c in (1, 2, 3, 4, 8, 12, 16, 24)] == [32, 16, 32, 8, 4, 8, 1, 1]
+    with pytest.raises(ValueError, match="the nhwc_gemm regime needs a contiguous channels_last input"):
+        launchers.grouped_conv2d_fwd(torch.randn(1, 32, 4, 4, device=device), torch.randn(32, 16, 3, 3, device=device),
+                                     None, (1, 1), (1, 1), (1, 1), 2, (4, 4), regime=launchers.NHWC_GEMM)

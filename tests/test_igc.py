@@ -29,6 +29,47 @@ def test_secondary_paths_match_reference(L, M, path, device):
             assert out.is_contiguous(memory_format=torch.channels_last)
 
 
+# The nhwc secondary: M = 1 .. 8 (all positions in a program) and 16, 32 (blocks of 8), L from 16
+# (the products' K and N) to values no K step divides (17, 24, 40: the last step masked), pixel
+# counts no tile divides.
+NHWC_SECONDARY_LM = [(16, 1), (16, 2), (24, 4), (40, 2), (17, 8), (32, 8), (16, 16), (24, 32)]
+
+
+@pytest.mark.parametrize("L,M", NHWC_SECONDARY_LM, ids=lambda v: str(v))
+def test_nhwc_secondary_matches_reference(L, M, device, monkeypatch):
+    from igc_triton.launch import tuning
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    C = L * M
+    t = torch.randn(3, C, 5, 7, dtype=torch.float64, device=device)  # 105 pixels
+    ws = torch.randn(C, L, 1, 1, dtype=torch.float64, device=device)
+    ref = reference.igc_secondary(t, ws, L)
+    for dtype in [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else []):
+        kernels.clear()
+        out = igc_secondary(t.to(dtype).contiguous(memory_format=torch.channels_last), ws.to(dtype), L)
+        assert kernels == ["igc_secondary_fwd_nhwc"]
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close(out, ref, dtype, k=L)
+
+
+def test_nhwc_secondary_takes_only_what_it_can(device):
+    """A contiguous channels_last t with M a power of two and L >= 16; anything else
+    keeps the generic paths, and forcing it names what it needs."""
+    def t_of(L, M, layout="channels_last"):
+        return to_layout(torch.randn(1, L * M, 3, 3, device=device), layout)
+    assert launchers.nhwc_secondary_applies(t_of(16, 2), 16)
+    assert not launchers.nhwc_secondary_applies(t_of(16, 2, "nchw"), 16)
+    assert not launchers.nhwc_secondary_applies(t_of(16, 3), 16)  # M = 3: not split into positions
+    assert not launchers.nhwc_secondary_applies(t_of(16, 6), 16)
+    assert launchers.nhwc_secondary_applies(t_of(16, 16), 16)
+    assert not launchers.nhwc_secondary_applies(t_of(8, 2), 8)  # K = 8 < 16
+    assert not launchers.nhwc_secondary_applies(t_of(16, 2)[:, :, :, :2], 16)  # strided
+    assert not launchers.nhwc_secondary_applies(t_of(16, 2).double(), 16)
+    with pytest.raises(ValueError, match="nhwc_secondary_applies"):
+        launchers.igc_secondary_fwd(t_of(16, 2, "nchw"), torch.randn(32, 16, 1, 1, device=device), 16, path="nhwc")
+
+
 def test_secondary_public_function_picks_a_path(device):
     for L, M in [(4, 2), (16, 2)]:
         t = torch.randn(1, L * M, 3, 3, device=device)

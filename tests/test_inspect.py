@@ -89,7 +89,9 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
 
 # op, in/out channels, L, kernel: which kernel each reaches is asserted below. In channels_last
 # the fused blocks take an nhwc form (and its weight layout kernel) instead: M = 2 the nhwc_fma
-# one, M = 16 and M = 8 the nhwc one; and the grouped conv with groups of 2 channels the nhwc one.
+# one, M = 16 and M = 8 the nhwc one; the grouped conv with groups of 2 channels the nhwc one,
+# with groups of 16 the nhwc_gemm one; the secondary with L = 16 the nhwc one (L = 4 is under its
+# products' K).
 NHWC_KERNELS = ["igc_block_nhwc_weights_kernel", "igc_block_nhwc"]
 NHWC_FMA_KERNELS = ["igc_block_nhwc_fma_weights_kernel", "igc_block_nhwc_fma"]
 NHWC_CONV_KERNELS = ["grouped_conv2d_nhwc_weights_kernel", "grouped_conv2d_fwd_nhwc"]
@@ -99,10 +101,12 @@ FORWARD = [("grouped_conv2d", 16, 8, "grouped_conv2d_fwd_fma"), ("grouped_conv2d
            ("igc_block", 48, 2, "igc_block_fwd_tc"), ("igc_block", 64, 8, "igc_block_nhwc"),
            ("igc_block", 48, 24, "igc_block_nhwc_fma")]
 DOT_KERNELS = {"grouped_conv2d_fwd_gemm", "igc_secondary_fwd_gemm", "igc_block_fwd", "igc_block_fwd_wide",
-               "igc_block_fwd_tc", "igc_block_nhwc", "igc_block_nhwc_fma"}
+               "igc_block_fwd_tc", "igc_block_nhwc", "igc_block_nhwc_fma", "igc_secondary_fwd_nhwc",
+               "grouped_conv2d_fwd_nhwc_gemm"}
 # The generic fused forms get blocks no nhwc form takes: C % 8 != 0 (C=12), M not dividing 64 (M=24).
 CHANNELS_LAST = {"igc_block_nhwc": NHWC_KERNELS, "igc_block_nhwc_fma": NHWC_FMA_KERNELS,
-                 "grouped_conv2d_fwd_fma": NHWC_CONV_KERNELS}
+                 "grouped_conv2d_fwd_fma": NHWC_CONV_KERNELS, "igc_secondary_fwd_gemm": ["igc_secondary_fwd_nhwc"],
+                 "grouped_conv2d_fwd_gemm": ["grouped_conv2d_fwd_nhwc_gemm"]}
 
 
 def expected_kernels(kernel, layout):
@@ -167,7 +171,9 @@ def test_outputs_render_as_table_json_and_csv(forward):
     assert data["predicted"] is True and len(data["calls"]) == len(forward.calls)
     assert {k["kernel"] for c in data["calls"] for k in c["kernels"]} == ({k for *_, k in FORWARD}
                                                                           | {NHWC_KERNELS[0], NHWC_FMA_KERNELS[0]}
-                                                                          | set(NHWC_CONV_KERNELS))
+                                                                          | set(NHWC_CONV_KERNELS)
+                                                                          | {"igc_secondary_fwd_nhwc",
+                                                                             "grouped_conv2d_fwd_nhwc_gemm"})
     lines = render.to_csv(forward).splitlines()
     assert len(lines) == 1 + sum(len(c.reports) for c in forward.calls) and lines[0].startswith("call,")
 

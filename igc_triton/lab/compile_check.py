@@ -188,6 +188,39 @@ def variants() -> list[Variant]:
         pointers=fp32_weights)
     add("grouped_conv2d_nhwc_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "fp32"), pointers=fp32_weights)
+    # The nhwc implicit GEMM: every config at 16 groups of 32 (IGC's L = 16, M = 32), the first in
+    # every dtype and with 64-bit sizes, its defaults (tuning.nhwc_gemm_candidates) in the other
+    # dtypes, a group no K step divides (24), channels doubled, a 1x1 kernel; super-groups of
+    # small groups (8 of 4 channels, K = 32), a partial last one (C = 900 in groups of 2), and
+    # their weight layout kernel.
+    def nhwc_gemm(dt, cin_g=32, cout_g=32, k=3, groups=16, cin=None, cout=None):
+        return {"CIN_G": cin_g, "COUT_G": cout_g, "GROUPS": groups, "CIN": cin or cin_g * groups,
+                "COUT": cout or cout_g * groups, "KH": k, "KW": k, "HAS_BIAS": True, "DOT_PRECISION": dot_precision(dt)}
+
+    add_all("grouped_conv2d_nhwc_gemm_kernel", gemm, nhwc_gemm, fp64=False)
+    add("grouped_conv2d_nhwc_gemm_kernel", [gemm[4], gemm[1], gemm[5]], nhwc_gemm, dtypes=("fp32", "bf16"))
+    add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, cin_g=24, cout_g=24), dtypes=("bf16",))
+    add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, cout_g=64), dtypes=("bf16",))
+    add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, k=1), dtypes=("bf16",))
+    add("grouped_conv2d_nhwc_gemm_kernel", [gemm[4]], lambda dt: nhwc_gemm(dt, groups=8), dtypes=("bf16",))
+    add("grouped_conv2d_nhwc_gemm_kernel", [gemm[4]],
+        lambda dt: nhwc_gemm(dt, groups=29, cin=900, cout=900), dtypes=("bf16", "fp32"))
+    add("grouped_conv2d_nhwc_gemm_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
+        lambda dt: {"SG": 8, "TAPS": 9, "SIZE": 64 * 9 * 32}, dtypes=("fp16", "fp32"))
+    # The nhwc secondary: every config as the launcher adapts it at M = 2, L = 200 (fp16), the
+    # default in every dtype and with 64-bit sizes, with the block's epilogue (the nhwc_pair form),
+    # M = 1, 4, 8 (all positions in a program), 16 and 64 (blocks of 8), and L = 24 (K steps past
+    # L masked).
+    def nhwc_secondary(dt, L=200, M=2, epi=False):
+        return {"L": L, "M": M, "MB": tuning.nhwc_secondary_positions(M), "HAS_AFFINE": epi, "HAS_RESIDUAL": epi,
+                "RELU": epi, "DOT_PRECISION": dot_precision(dt)}
+
+    sec_space = [tuning.nhwc_secondary_tile(c, 200, 2) for c in configs.NHWC_SECONDARY_CONFIGS]
+    add_all("igc_secondary_nhwc_kernel", sec_space, nhwc_secondary, fp64=False)
+    add("igc_secondary_nhwc_kernel", sec_space[:1], lambda dt: nhwc_secondary(dt, epi=True))
+    for L, M in ((128, 1), (450, 4), (450, 8), (16, 16), (16, 64), (24, 2)):
+        add("igc_secondary_nhwc_kernel", [tuning.nhwc_secondary_tile(configs.NHWC_SECONDARY_CONFIGS[0], L, M)],
+            lambda dt, L=L, M=M: nhwc_secondary(dt, L, M, epi=M == 64), dtypes=("bf16",))
     return out
 
 
@@ -208,14 +241,16 @@ def _kernel(name):
         grouped_conv2d_bwd,
         grouped_conv2d_fwd,
         grouped_conv2d_nhwc,
+        grouped_conv2d_nhwc_gemm,
         igc_block_fwd,
         igc_block_nhwc,
         igc_block_nhwc_fma,
         igc_secondary_bwd,
         igc_secondary_fwd,
+        igc_secondary_nhwc,
     )
     modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd, igc_block_fwd,
-               igc_block_nhwc, igc_block_nhwc_fma, grouped_conv2d_nhwc)
+               igc_block_nhwc, igc_block_nhwc_fma, grouped_conv2d_nhwc, igc_secondary_nhwc, grouped_conv2d_nhwc_gemm)
     k = next(getattr(m, name) for m in modules if hasattr(m, name))
     # Under TRITON_INTERPRET=1 the module holds interpreter wrappers; compile the plain function.
     return JITFunction(getattr(k, "fn", k))

@@ -162,6 +162,22 @@ NHWC_CONV_CONFIGS = [
     Config({"TILE_H": 4, "TILE_W": 16, "Q": 1, "BP": 32}, num_warps=4, num_stages=1),
 ]
 
+# igc_secondary_nhwc_kernel, in channels: BLOCK_P pixels x BLOCK_C output channels per program
+# (BLOCK_C / M outputs of each of the M positions), BLOCK_KC input channels per K step (BLOCK_KC / M
+# per position). tuning.nhwc_secondary_candidates turns them into the kernel's BLOCK_N and BLOCK_K
+# (per position, 16 at least: the products' N and K) and prunes pipelines that overflow shared memory.
+# The default: the model's best or within 10% of it on every IGC layer of paper-layers (bf16, h200).
+NHWC_SECONDARY_CONFIGS = [
+    Config({"BLOCK_P": 128, "BLOCK_C": 256, "BLOCK_KC": 64}, num_warps=8, num_stages=3),  # default
+    Config({"BLOCK_P": 128, "BLOCK_C": 128, "BLOCK_KC": 64}, num_warps=8, num_stages=3),
+    Config({"BLOCK_P": 128, "BLOCK_C": 64, "BLOCK_KC": 64}, num_warps=4, num_stages=3),
+    Config({"BLOCK_P": 64, "BLOCK_C": 128, "BLOCK_KC": 64}, num_warps=4, num_stages=3),
+    Config({"BLOCK_P": 256, "BLOCK_C": 128, "BLOCK_KC": 64}, num_warps=8, num_stages=3),
+    Config({"BLOCK_P": 128, "BLOCK_C": 128, "BLOCK_KC": 128}, num_warps=8, num_stages=3),
+    Config({"BLOCK_P": 64, "BLOCK_C": 64, "BLOCK_KC": 128}, num_warps=4, num_stages=3),
+    Config({"BLOCK_P": 128, "BLOCK_C": 128, "BLOCK_KC": 32}, num_warps=4, num_stages=4),
+]
+
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
 # interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
 INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
@@ -171,6 +187,7 @@ INTERPRET_FUSED_TC = Config({"BLOCK_P": 256, "BLOCK_M": 16, "BLOCK_K": 16}, num_
 INTERPRET_FUSED_WIDE = Config({"BLOCK_P": 256, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=4, num_stages=1)
 INTERPRET_NHWC = Config({"BC": 16, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=2)
 INTERPRET_NHWC_FMA = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1)
+INTERPRET_NHWC_SECONDARY = Config({"BLOCK_P": 64, "BLOCK_C": 64, "BLOCK_KC": 64}, num_warps=4, num_stages=1)
 INTERPRET_NHWC_CONV = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "BP": 32}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)

@@ -7,6 +7,7 @@ contiguous.
 """
 
 import functools
+import math
 import weakref
 
 import torch
@@ -16,7 +17,8 @@ from igc_triton.runtime import is_channels_last
 
 FMA = "fma"
 GEMM = "gemm"
-NHWC_CONV = "nhwc"  # grouped_conv2d: the channels_last kernel for groups of 1 or 2 channels
+NHWC_CONV = "nhwc"  # the channels_last kernels: grouped_conv2d's for groups of 1 or 2 channels, the secondary's
+NHWC_GEMM = "nhwc_gemm"  # grouped_conv2d: the channels_last implicit GEMM for groups of 16 or more channels
 
 # Smallest per-group input channel count sent to the tensor-core GEMM kernel: tl.dot needs
 # K >= 16, and below that the FMA kernel avoids padding the reduction.
@@ -74,35 +76,44 @@ def nhwc_conv_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) 
             and cin_per_group in (1, 2) and cin % 8 == 0)
 
 
-def channels_last_takes_nchw_fma(x: torch.Tensor, cin: int, cout: int, cin_g: int) -> bool:
-    """Whether a channels_last conv of the FMA regime runs on an NCHW copy (its output copied
-    back to channels_last): the FMA kernel's lanes run along pixels, so in channels_last each
-    lane gathers its own 16-bit channels. Measured on an H100 (reports/2026-11-26-h100-roofline,
-    eager calls, bf16 and fp32): channels_last 2.4-11x slower than NCHW for 4 and 8 channels per
-    group (C=64 with 8 groups: 2.41 against 0.216 ms), far more than the two layout copies cost."""
-    return (is_channels_last(x) and not nhwc_conv_applies(x, cin, cout, cin_g)
-            and grouped_conv2d_regime(cin_g) == FMA)
+def nhwc_gemm_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) -> bool:
+    """Whether ``grouped_conv2d_nhwc_gemm_kernel`` takes a grouped conv: a contiguous channels_last
+    input in fp32/fp16/bf16 that the nhwc regime (``nhwc_conv_applies``) does not take. Groups of
+    16 or more input channels run as they are; smaller ones joined into block-diagonal
+    super-groups (``nhwc_gemm_supergroup``)."""
+    return (is_channels_last(x) and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
+            and not nhwc_conv_applies(x, cin, cout, cin_per_group))
+
+
+def nhwc_gemm_supergroup(cin_per_group: int) -> int:
+    """Groups the nhwc_gemm kernel joins into one block-diagonal super-group: 1 for groups of 16
+    or more input channels, else the fewest whose input channels are a multiple of 32 (64 bytes
+    of each pixel in 16-bit types; with 16, the product's least K, inspect predicts IGC's small
+    partitions 1.1-1.6x slower, bf16 on an h200)."""
+    return 1 if cin_per_group >= GEMM_MIN_CIN_PER_GROUP else 32 // math.gcd(cin_per_group, 32)
 
 
 def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_hw, regime=None):
     """Grouped conv forward. ``padding`` is (top, left); ``out_hw`` the output (OH, OW).
 
-    ``regime`` forces ``"fma"``, ``"gemm"`` or ``"nhwc"``; by default contiguous channels_last
-    inputs with groups of 1 or 2 channels take ``"nhwc"`` (``nhwc_conv_applies``), others follow
-    the per-group input channel count (see ``GEMM_MIN_CIN_PER_GROUP``); other channels_last
-    inputs of the FMA regime run it on an NCHW copy (``channels_last_takes_nchw_fma``).
+    ``regime`` forces ``"fma"``, ``"gemm"``, ``"nhwc"`` or ``"nhwc_gemm"``; by default contiguous
+    channels_last inputs with Cin == Cout and groups of 1 or 2 channels take ``"nhwc"``
+    (``nhwc_conv_applies``), other contiguous channels_last inputs ``"nhwc_gemm"``
+    (``nhwc_gemm_applies``), others follow the per-group input channel count (see
+    ``GEMM_MIN_CIN_PER_GROUP``).
     """
     from igc_triton.kernels.grouped_conv2d_fwd import grouped_conv2d_fwd_fma_kernel, grouped_conv2d_fwd_gemm_kernel
 
     N, cin, H, W = x.shape
     cout, cin_g, kh, kw = weight.shape
     OH, OW = out_hw
-    if regime is None and x.numel() and channels_last_takes_nchw_fma(x, cin, cout, cin_g):
-        y = grouped_conv2d_fwd(layout_copy(x), weight, bias, stride, padding, dilation, groups, out_hw, FMA)
-        return layout_copy(y, torch.channels_last)
     y = alloc_output(x, (N, cout, OH, OW))
     if y.numel() == 0:
         return y
+    if regime is None and nhwc_gemm_applies(x, cin, cout, cin_g):
+        regime = NHWC_GEMM
+    if regime == NHWC_GEMM:  # before the weight is made contiguous: it reads a channels_last one as it is
+        return _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups, y)
     weight = weight.contiguous()
     if regime is None and nhwc_conv_applies(x, cin, cout, cin_g):
         regime = NHWC_CONV
@@ -135,7 +146,7 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
             return y
         candidates = functools.partial(tuning.gemm_candidates, cin_g, cout_g, x.element_size(), x.device)
     else:
-        raise ValueError(f"unknown grouped_conv2d regime {regime!r}; expected 'fma', 'gemm' or 'nhwc'")
+        raise ValueError(f"unknown grouped_conv2d regime {regime!r}; expected 'fma', 'gemm', 'nhwc' or 'nhwc_gemm'")
     return launch(tuning.choose(f"grouped_conv2d_fwd_{regime}", key, candidates, launch, x.device))
 
 
@@ -181,6 +192,47 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
     return launch(tuning.choose("grouped_conv2d_fwd_nhwc", key, candidates, launch, x.device))
 
 
+def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups, y):
+    """The nhwc_gemm regime (kernels/grouped_conv2d_nhwc_gemm.py). Groups of 16 or more input
+    channels: the weight read channels_last (copied so once per call unless it is already);
+    smaller groups: joined into block-diagonal super-groups, their weight laid out by one small
+    kernel from the weight as it is (no cache can go stale)."""
+    from igc_triton.kernels.grouped_conv2d_nhwc_gemm import (
+        grouped_conv2d_nhwc_gemm_kernel,
+        grouped_conv2d_nhwc_gemm_weights_kernel,
+    )
+
+    N, cin, H, W = x.shape
+    cout, cin_g, kh, kw = weight.shape
+    OH, OW = y.shape[2:]
+    if not is_channels_last(x) or x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"the nhwc_gemm regime needs a contiguous channels_last input in fp32/fp16/bf16 "
+                         f"(launchers.nhwc_gemm_applies); got {tuple(x.shape)}, strides {x.stride()}, {x.dtype}")
+    cout_g = cout // groups
+    sg = nhwc_gemm_supergroup(cin_g)
+    supers = tuning.cdiv(groups, sg)
+    if sg == 1:
+        w = layout_copy(weight, torch.channels_last)
+    else:
+        w = torch.empty((supers * sg * cout_g, kh, kw, sg * cin_g), device=x.device, dtype=x.dtype)
+        grouped_conv2d_nhwc_gemm_weights_kernel[(tuning.cdiv(w.numel(), WEIGHTS_BLOCK),)](
+            weight.contiguous(), w, cout, cin_g, cout_g, SG=sg, TAPS=kh * kw, SIZE=w.numel(), BLOCK=WEIGHTS_BLOCK)
+    has_bias = bias is not None
+    b = bias.contiguous() if has_bias else w  # placeholder pointer, never read
+    pixels = N * OH * OW
+    key = problem_key(x, pixels, cin, groups, cout_g, (kh, kw), stride, dilation)
+
+    def launch(cfg, warmup=False):
+        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_M"]), tuning.cdiv(sg * cout_g, cfg.kwargs["BLOCK_N"]), supers)
+        tuning.kernel_call(grouped_conv2d_nhwc_gemm_kernel, grid, warmup)(
+            x, w, b, y, H, W, OH, OW, pixels, *stride, *padding, *dilation, CIN=cin, COUT=cout, CIN_G=sg * cin_g,
+            COUT_G=sg * cout_g, GROUPS=supers, KH=kh, KW=kw, HAS_BIAS=has_bias,
+            DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+        return y
+    candidates = functools.partial(tuning.nhwc_gemm_candidates, sg * cin_g, sg * cout_g, x.element_size(), x.device)
+    return launch(tuning.choose("grouped_conv2d_fwd_nhwc_gemm", key, candidates, launch, x.device))
+
+
 # Which fused kernel takes a block (kernels/igc_block_fwd.py, igc_block_nhwc.py, igc_block_nhwc_fma.py).
 # Contiguous channels_last blocks mapping C channels to C with C % 8 == 0, up to NHWC_MAX_CHANNELS:
 # with M = 1 or 2 (and C >= 16) the nhwc_fma form, the primary on CUDA cores (M multiply-adds
@@ -193,13 +245,16 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
 # FUSED_MAX_CHANNELS wide), the wide form recomputes the primary once per BLOCK_N secondary
 # outputs and needs L >= 16 (its dot's K, unpadded). Large partitions: the tc form, primary
 # on tensor cores, secondary (L multiply-adds per output) on CUDA cores from an
-# [pixels x L x positions] register tile: L up to FUSED_TC_MAX_L.
+# [pixels x L x positions] register tile: L up to FUSED_TC_MAX_L. Contiguous channels_last
+# blocks no nhwc form takes run as two nhwc kernels where the secondary's applies (the nhwc_pair
+# form: the primary's nhwc or nhwc_gemm regime, then the nhwc secondary with the epilogue): the
+# generic fused kernels gather 16-bit channels one by one (inspect predicts them 3-50x slower).
 FUSED_MAX_CHANNELS = 256
 FUSED_WIDE_MIN_L = 16
 FUSED_TC_MAX_L = 16
 NHWC_MAX_CHANNELS = 256
-NARROW, WIDE, TC, NHWC, NHWC_FMA = "narrow", "wide", "tc", "nhwc", "nhwc_fma"
-FUSED_FORMS = (NARROW, WIDE, TC, NHWC, NHWC_FMA)
+NARROW, WIDE, TC, NHWC, NHWC_FMA, NHWC_PAIR = "narrow", "wide", "tc", "nhwc", "nhwc_fma", "nhwc_pair"
+FUSED_FORMS = (NARROW, WIDE, TC, NHWC, NHWC_FMA, NHWC_PAIR)
 # The partition sizes the nhwc_fma form takes (a channel pair holds a partition of M = 2).
 NHWC_FMA_M = (1, 2)
 
@@ -220,6 +275,15 @@ def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.
     M = out_channels // L
     return (dtype in (torch.float32, torch.float16, torch.bfloat16) and in_channels == out_channels
             and M >= 2 and 64 % M == 0 and out_channels % 8 == 0 and out_channels <= NHWC_MAX_CHANNELS)
+
+
+def nhwc_pair_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
+    """Whether a block (given a contiguous channels_last input) runs as the nhwc primary (the nhwc
+    or nhwc_gemm regime: every grouped conv of such an input) and the nhwc secondary: M = C / L a
+    power of two, L >= 16."""
+    M = out_channels // L
+    return (dtype in (torch.float32, torch.float16, torch.bfloat16) and M & (M - 1) == 0
+            and L >= TENSOR_CORE_SECONDARY_MIN_L)
 
 
 def nchw_takes_nhwc_form(x: torch.Tensor, out_channels: int, L: int) -> bool:
@@ -245,6 +309,8 @@ def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.d
         return NHWC_FMA
     if channels_last and nhwc_form_applies(in_channels, out_channels, L, dtype):
         return NHWC
+    if channels_last and nhwc_pair_form_applies(in_channels, out_channels, L, dtype):
+        return NHWC_PAIR
     if in_channels // L >= GEMM_MIN_CIN_PER_GROUP:
         return TC if L <= FUSED_TC_MAX_L else None
     if out_channels <= FUSED_MAX_CHANNELS:
@@ -286,6 +352,13 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
         return _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu)
     if form == NHWC_FMA:
         return _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu)
+    if form == NHWC_PAIR:
+        if not (is_channels_last(x) and nhwc_pair_form_applies(cin, C, L, x.dtype)):
+            raise ValueError(f"the nhwc_pair form needs a contiguous channels_last input and a block its two kernels "
+                             f"take (launchers.nhwc_pair_form_applies); got {tuple(x.shape)}, strides {x.stride()}, "
+                             f"{x.dtype}, C={C}, L={L}")
+        t = grouped_conv2d_fwd(x, wp, None, stride, padding, dilation, L, out_hw)
+        return _igc_secondary_nhwc(t, ws.contiguous(), L, y, scale, shift, residual, relu)
     has_affine, has_res = scale is not None, residual is not None
     res = residual if has_res else y  # placeholder pointer, never read
     wp, ws = wp.contiguous(), ws.contiguous()
@@ -501,21 +574,67 @@ def igc_secondary_path(L: int) -> str:
     return GEMM if L >= TENSOR_CORE_SECONDARY_MIN_L else FMA
 
 
+def nhwc_secondary_applies(t: torch.Tensor, L: int) -> bool:
+    """Whether ``igc_secondary_nhwc_kernel`` takes the secondary step: a contiguous channels_last
+    ``t`` in fp32/fp16/bf16, M = C / L a power of two (positions split from the loaded channels),
+    L >= 16 (the K and N of its per-position products)."""
+    M = t.shape[1] // L
+    return (is_channels_last(t) and t.dtype in (torch.float32, torch.float16, torch.bfloat16)
+            and M & (M - 1) == 0 and L >= TENSOR_CORE_SECONDARY_MIN_L)
+
+
+def _igc_secondary_nhwc(t, weight, L, y, scale=None, shift=None, residual=None, relu=False):
+    """The nhwc secondary (kernels/igc_secondary_nhwc.py): t and y [pixels x C] matrices, the
+    weight read as it is; with the block's epilogue when given (``residual`` in any layout: one
+    not channels_last is copied)."""
+    from igc_triton.kernels.igc_secondary_nhwc import igc_secondary_nhwc_kernel
+    N, C, H, W = t.shape
+    M = C // L
+    pixels = N * H * W
+    mb = tuning.nhwc_secondary_positions(M)
+    has_affine, has_res = scale is not None, residual is not None
+    res = layout_copy(residual, torch.channels_last) if has_res else y  # placeholder pointer, never read
+    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (weight, weight)  # placeholders, never read
+    key = problem_key(t, pixels, C, L, M, (1, 1), (1, 1), (1, 1))
+
+    def launch(cfg, warmup=False):
+        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(L, cfg.kwargs["BLOCK_N"]) * (M // mb))
+        tuning.kernel_call(igc_secondary_nhwc_kernel, grid, warmup)(
+            t, weight, sc, sh, res, y, pixels, L=L, M=M, MB=mb, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res,
+            RELU=relu, DOT_PRECISION=_dot_precision(t.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            **cfg.kwargs)
+        return y
+    candidates = functools.partial(tuning.nhwc_secondary_candidates, L, M, t.element_size(), t.device)
+    return launch(tuning.choose("igc_secondary_fwd_nhwc", key, candidates, launch, t.device))
+
+
 def igc_secondary_fwd(t, weight, L, path=None):
     """IGC steps 2-4 on the primary output ``t``; ``weight: (C, L, 1, 1)``.
 
-    ``path`` forces ``"fma"`` (permutation in the kernel's index arithmetic, L FMAs per output)
-    or ``"gemm"`` (per position m within the partitions, the dense [L x L] secondary product on
-    tensor cores, K = L: the wide fused kernel reading t); by default it follows L (see
-    ``TENSOR_CORE_SECONDARY_MIN_L``). Neither writes a permuted tensor nor a folded weight.
+    ``path`` forces ``"fma"`` (permutation in the kernel's index arithmetic, L FMAs per output),
+    ``"gemm"`` (per position m within the partitions, the dense [L x L] secondary product on
+    tensor cores, K = L: the wide fused kernel reading t) or ``"nhwc"`` (the same products over
+    wide loads of a contiguous channels_last t, ``nhwc_secondary_applies``); by default ``"nhwc"``
+    where it applies, else it follows L (see ``TENSOR_CORE_SECONDARY_MIN_L``). None writes a
+    permuted tensor or a folded weight.
     """
     from igc_triton.kernels.igc_block_fwd import igc_block_fwd_wide_kernel
     from igc_triton.kernels.igc_secondary_fwd import igc_secondary_fwd_kernel
 
     N, C, H, W = t.shape
+    if path is None and nhwc_secondary_applies(t, L):
+        path = NHWC_CONV
     path = path or igc_secondary_path(L)
     pixels = N * H * W
     weight = weight.contiguous()
+    if path == NHWC_CONV:
+        if not nhwc_secondary_applies(t, L):
+            raise ValueError(f"the nhwc secondary needs a contiguous channels_last t in fp32/fp16/bf16, M = C / L a "
+                             f"power of two and L >= {TENSOR_CORE_SECONDARY_MIN_L} "
+                             f"(launchers.nhwc_secondary_applies); got {tuple(t.shape)}, strides {t.stride()}, "
+                             f"{t.dtype}, L={L}")
+        y = alloc_output(t, (N, C, H, W))
+        return y if y.numel() == 0 else _igc_secondary_nhwc(t, weight, L, y)
     key = problem_key(t, pixels, C, L, C // L, (1, 1), (1, 1), (1, 1))
     if path == GEMM:
         y = alloc_output(t, (N, C, H, W))
@@ -533,7 +652,7 @@ def igc_secondary_fwd(t, weight, L, path=None):
         return launch_gemm(tuning.choose("igc_secondary_fwd_gemm", key,
                                          functools.partial(tuning.fused_wide_candidates, L), launch_gemm, t.device))
     if path != FMA:
-        raise ValueError(f"unknown igc_secondary path {path!r}; expected 'fma' or 'gemm'")
+        raise ValueError(f"unknown igc_secondary path {path!r}; expected 'fma', 'gemm' or 'nhwc'")
     y = alloc_output(t, (N, C, H, W))
     if y.numel() == 0:
         return y

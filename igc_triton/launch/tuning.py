@@ -121,6 +121,24 @@ def gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, de
     return _gemm_tiles(configs.GEMM_CONFIGS, 2, cin_per_group, cout_per_group, elem_bytes, device)
 
 
+def nhwc_gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, device: torch.device) -> list:
+    """``grouped_conv2d_nhwc_gemm_kernel``: the GEMM space; the default the first that fits of
+    128 pixels x 32 channels, 128 x 64, 64 x 128 (K step 32, 32, 64: whole 64- or 128-byte pieces of
+    each pixel's group; the cost model's best on IGC's large partitions, N = 32, 64, 128-256),
+    else the generic kernel's."""
+    from igc_triton.launch import configs
+    if runtime.kernels_interpreted():
+        return _interpreted(configs.INTERPRET_GEMM, "BLOCK_N", cout_per_group)
+    smem = smem_bytes(device)
+    space = configs.GEMM_CONFIGS
+    prefer = [space[4], space[1], space[5]] if cout_per_group <= 32 else \
+        [space[1], space[5]] if cout_per_group <= 64 else [space[5], space[1]]
+    fits = [c for c in prefer if _gemm_fits(c, cin_per_group, cout_per_group, elem_bytes, smem)]
+    if not fits:
+        return gemm_candidates(cin_per_group, cout_per_group, elem_bytes, device)
+    return _space(fits[0], space, lambda c: _gemm_fits(c, cin_per_group, cout_per_group, elem_bytes, smem))
+
+
 def dgrad_gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: int, device: torch.device) -> list:
     """dgrad as a GEMM: N = input channels of the group, K = output channels per tap."""
     from igc_triton.launch import configs
@@ -203,8 +221,8 @@ KERNEL_SOURCES = {
     "igc_block_fwd": "igc_block_fwd.py", "igc_block_fwd_wide": "igc_block_fwd.py",
     "igc_block_fwd_tc": "igc_block_fwd.py", "igc_secondary_fwd_gemm": "igc_block_fwd.py",
     "igc_block_nhwc": "igc_block_nhwc.py", "igc_block_nhwc_fma": "igc_block_nhwc_fma.py",
-    "grouped_conv2d_fwd_nhwc": "grouped_conv2d_nhwc.py",
-    "igc_secondary_fwd": "igc_secondary_fwd.py",
+    "grouped_conv2d_fwd_nhwc": "grouped_conv2d_nhwc.py", "grouped_conv2d_fwd_nhwc_gemm": "grouped_conv2d_nhwc_gemm.py",
+    "igc_secondary_fwd": "igc_secondary_fwd.py", "igc_secondary_fwd_nhwc": "igc_secondary_nhwc.py",
     "grouped_conv2d_dgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_dgrad_gemm": "grouped_conv2d_bwd.py",
     "grouped_conv2d_wgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_wgrad_gemm": "grouped_conv2d_bwd.py",
     "channel_sum": "grouped_conv2d_bwd.py", "igc_secondary_wgrad": "igc_secondary_bwd.py",
@@ -296,6 +314,40 @@ def nhwc_conv_candidates(channels: int, out_width: int) -> list:
     if runtime.kernels_interpreted():
         return [_conv_pairs(configs.INTERPRET_NHWC_CONV, channels)]
     kept = nhwc_conv_space(channels, out_width)
+    return _space(kept[0], kept[1:])
+
+
+def nhwc_secondary_positions(M: int) -> int:
+    """The nhwc secondary's positions per program (its MB): all M up to 8, else 8."""
+    return min(M, 8)
+
+
+def nhwc_secondary_tile(cfg: triton.Config, L: int, M: int) -> triton.Config:
+    """A config of ``configs.NHWC_SECONDARY_CONFIGS`` (in channels) as the kernel's per-position
+    tile: BLOCK_N = BLOCK_C / MB and BLOCK_K = BLOCK_KC / MB (``nhwc_secondary_positions``), each
+    at least 16 (the products' N and K) and at most L padded to a power of two."""
+    kw = cfg.kwargs
+    cap, mb = _width(L), nhwc_secondary_positions(M)
+    return triton.Config({"BLOCK_P": kw["BLOCK_P"], "BLOCK_N": min(max(16, kw["BLOCK_C"] // mb), cap),
+                          "BLOCK_K": min(max(16, kw["BLOCK_KC"] // mb), cap)},
+                         num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+
+
+def nhwc_secondary_candidates(L: int, M: int, elem_bytes: int, device: torch.device) -> list:
+    """``igc_secondary_nhwc_kernel``: ``nhwc_secondary_tile`` of each config, those whose
+    pipeline (a stage: the pixels' [BLOCK_P x BLOCK_K * MB] input and MB [BLOCK_N x BLOCK_K]
+    weight tiles) fits shared memory, the first the default."""
+    from igc_triton.launch import configs
+    if runtime.kernels_interpreted():
+        return [nhwc_secondary_tile(configs.INTERPRET_NHWC_SECONDARY, L, M)]
+    smem, mb = smem_bytes(device), nhwc_secondary_positions(M)
+    tiles = [nhwc_secondary_tile(c, L, M) for c in configs.NHWC_SECONDARY_CONFIGS]
+
+    def fits(c):
+        kw = c.kwargs
+        stage = (kw["BLOCK_P"] + kw["BLOCK_N"]) * kw["BLOCK_K"] * mb * elem_bytes
+        return stage * max(c.num_stages, 1) <= smem
+    kept = [c for c in tiles if fits(c)] or [min(tiles, key=lambda c: c.kwargs["BLOCK_P"] * c.kwargs["BLOCK_K"])]
     return _space(kept[0], kept[1:])
 
 

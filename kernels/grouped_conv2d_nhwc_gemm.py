@@ -1,0 +1,124 @@
+"""Grouped convolution forward for contiguous channels_last (NHWC) tensors as an implicit GEMM
+per group on tensor cores: groups of 16 or more input channels as they are, smaller groups
+joined into block-diagonal super-groups.
+
+The generic GEMM kernel (``grouped_conv2d_fwd.py``) takes any strides: 64-bit offsets per
+element, a channel mask per element (its group width is a run-time value) and weights gathered
+9 elements apart, so in channels_last most of its loads are 16 bits wide (``igc-lab inspect``:
+20-40% of them 64-bit or wider on IGC's large partitions); its FMA sibling, for small groups,
+gathers 16-bit channels along pixels. Here the group widths are constants, a program owns
+BLOCK_M pixels (flattened over the batch) and BLOCK_N output channels of one group, and loops
+over (tap, channel block):
+
+- the input tile is BLOCK_K contiguous channels of each pixel, shifted by the tap: vectors along
+  channels, a mask per pixel (a channel mask only where BLOCK_K does not divide the group, or
+  past the last channel of a partial super-group); each pixel's row offset is computed once
+  (64-bit), a tap adds one scalar;
+- the weight is read as (groups, KH, KW, CIN_G) per output channel, its group's input channels
+  contiguous, so its [BLOCK_N x BLOCK_K] tile loads as vectors too. For groups of 16 or more
+  channels that is the weight in channels_last (copied once per call unless it already is, as
+  ``model.to(memory_format=torch.channels_last)`` leaves it). Groups of fewer channels (IGC's
+  M = 4, 8, the transition blocks' channel doubling, C not a multiple of 8) are joined SG at a
+  time into super-groups of 32 input channels or a multiple, whose weight is block-diagonal (zero
+  between the joined groups), laid out by ``grouped_conv2d_nhwc_gemm_weights_kernel`` in the same
+  launch sequence: SG times the useful multiply-adds, on tensor cores, for wide loads;
+- loads feed ``tl.dot`` directly, so Triton's software pipeline copies them to shared memory
+  ``num_stages`` steps ahead (cp.async) while the tensor cores work.
+
+Its configs are the generic GEMM kernel's, 4 warps (the same flattened tap loop; see
+``grouped_conv2d_fwd.py`` on pytorch#173068).
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def grouped_conv2d_nhwc_gemm_kernel(
+    x_ptr,  # input (N, H, W, CIN) contiguous
+    w_ptr,  # weight (GROUPS * COUT_G, KH, KW, CIN_G) contiguous: per (super-)group, see the module docstring
+    b_ptr,  # bias (COUT,), read when HAS_BIAS
+    y_ptr,  # output (N, OH, OW, COUT) contiguous
+    H, W, OH, OW, P,  # P = N * OH * OW
+    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    CIN: tl.constexpr,  # input channels
+    COUT: tl.constexpr,  # output channels
+    CIN_G: tl.constexpr,  # input channels per (super-)group (>= 16: the product's K)
+    COUT_G: tl.constexpr,  # output channels per (super-)group
+    GROUPS: tl.constexpr,  # (super-)groups; the last may reach past CIN and COUT
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,  # pixels per program
+    BLOCK_N: tl.constexpr,  # output channels per program (of one group)
+    BLOCK_K: tl.constexpr,  # input channels per step (of the group)
+):
+    KB: tl.constexpr = (CIN_G + BLOCK_K - 1) // BLOCK_K
+    pid_m = tl.program_id(0)
+    n0 = tl.program_id(1) * BLOCK_N
+    g = tl.program_id(2)
+    p = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    p_ok = p < P
+    ow = p % OW
+    oh = (p // OW) % OH
+    img = p // (OW * OH)
+    ih0 = oh * stride_h - pad_h
+    iw0 = ow * stride_w - pad_w
+    # Each pixel's input row offset, once: (img, ih0, iw0) in elements, 64-bit.
+    x_row = (img.to(tl.int64) * H + ih0) * (W * CIN) + iw0 * CIN + g * CIN_G
+    k = tl.arange(0, BLOCK_K)
+    co = n0 + tl.arange(0, BLOCK_N)
+    if COUT % COUT_G == 0:
+        co_ok = co < COUT_G
+    else:  # a partial last super-group
+        co_ok = (co < COUT_G) & (g * COUT_G + co < COUT)
+    w_row = (g * COUT_G + co) * (KH * KW * CIN_G)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for i in range(KH * KW * KB):
+        tap = i // KB
+        k0 = (i - tap * KB) * BLOCK_K
+        dh = (tap // KW) * dil_h
+        dw = (tap % KW) * dil_w
+        ok = p_ok & (ih0 >= -dh) & (ih0 < H - dh) & (iw0 >= -dw) & (iw0 < W - dw)
+        x_off = x_row[:, None] + ((dh * W + dw) * CIN + k0 + k)[None, :]
+        w_off = w_row[:, None] + (tap * CIN_G + k0 + k)[None, :]
+        if CIN_G % BLOCK_K == 0 and CIN % CIN_G == 0:
+            xv = tl.load(x_ptr + x_off, mask=ok[:, None], other=0.0)
+            wv = tl.load(w_ptr + w_off, mask=co_ok[:, None], other=0.0)
+        else:
+            k_ok = (k0 + k < CIN_G) & (g * CIN_G + k0 + k < CIN)
+            xv = tl.load(x_ptr + x_off, mask=ok[:, None] & k_ok[None, :], other=0.0)
+            wv = tl.load(w_ptr + w_off, mask=co_ok[:, None] & k_ok[None, :], other=0.0)
+        # Stored [co, ci] (ci contiguous) and transposed here: K-major in shared memory, as wgmma needs.
+        acc = tl.dot(xv, tl.trans(wv), acc, input_precision=DOT_PRECISION)
+    if HAS_BIAS:
+        acc += tl.load(b_ptr + g * COUT_G + co, mask=co_ok, other=0.0).to(tl.float32)[None, :]
+    y_off = p.to(tl.int64)[:, None] * COUT + (g * COUT_G + co)[None, :]
+    tl.store(y_ptr + y_off, acc.to(y_ptr.dtype.element_ty), mask=p_ok[:, None] & co_ok[None, :])
+
+
+@triton.jit
+def grouped_conv2d_nhwc_gemm_weights_kernel(
+    w_ptr,  # weight (COUT, cin_g, KH, KW), contiguous
+    wbd_ptr,  # out: (SUPER * SG * cout_g, KH, KW, SG * cin_g), the block-diagonal super-group weight
+    COUT, cin_g, cout_g,
+    SG: tl.constexpr,  # groups per super-group
+    TAPS: tl.constexpr,  # KH * KW
+    SIZE: tl.constexpr,  # elements of wbd
+    BLOCK: tl.constexpr,
+):
+    """wbd[r, tap, k] for row r = s * SG * cout_g + o (super-group s) and k < SG * cin_g: the
+    weight of output channel s * SG * cout_g + o from its group's input channel k % cin_g when
+    input channel k is in output o's group (o // cout_g == k // cin_g) and the channel exists,
+    else 0."""
+    e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    kb = SG * cin_g
+    k = e % kb
+    tap = (e // kb) % TAPS
+    r = e // (kb * TAPS)
+    o = r % (SG * cout_g)
+    co = r  # the output channel: super-groups hold SG * cout_g consecutive ones
+    ok = (e < SIZE) & (o // cout_g == k // cin_g) & (co < COUT)
+    v = tl.load(w_ptr + (co * cin_g + k % cin_g) * TAPS + tap, mask=ok, other=0.0)
+    tl.store(wbd_ptr + e, v, mask=e < SIZE)
