@@ -9,17 +9,17 @@ position (stride M apart):
 
 The generic kernels gather those channels 16 bits at a time (``igc-lab inspect``: 17-30 cache
 lines per warp load, on C = 170-900 layers), or multiply by the folded weight, which is M times
-the useful work. Here a program owns BLOCK_P pixels and MB positions (all M up to 8; a block
-of 8 for larger M), and the outputs l2 < BLOCK_N of each: BLOCK_N * MB output channels,
-contiguous when MB = M, else pieces of MB. Per K step it loads BLOCK_K * MB channels of its
-pixels (vectors along channels, a mask per pixel) and splits them into the MB positions
-(``_positions``: a reshape to [..., 2] and ``tl.split``, log2(MB) times, so M is a power of
-two), then runs one [BLOCK_P x BLOCK_K] x [BLOCK_K x BLOCK_N] product per position with that
-partition's weight, read from ``ws`` as it is (no laid-out copy, no extra launch; its
-[BLOCK_N x BLOCK_K] tile is amortised over BLOCK_P pixels). Only useful multiply-adds run. The
-accumulators are joined back the same way, so the output is one store of whole pieces, after
-the IGC block's epilogue (folded BatchNorm, residual, ReLU) where the block runs as this
-kernel after the nhwc primary (``launchers.NHWC_PAIR``).
+the useful work. Here a program owns BLOCK_P pixels and MB positions (MB: the largest power of
+two dividing M, 8 at most: all M = 1, 2, 4, 8, blocks of 8 for M = 16, 32, ..., of 2 for M=26),
+and the outputs l2 < BLOCK_N of each: BLOCK_N * MB output channels, contiguous when MB = M, else
+pieces of MB. Per K step it loads BLOCK_K * MB channels of its pixels (vectors along channels, a
+mask per pixel) and splits them into the MB positions (``_positions``: a reshape to [..., 2] and
+``tl.split``, log2(MB) times), then runs one [BLOCK_P x BLOCK_K] x [BLOCK_K x BLOCK_N] product
+per position with that partition's weight, read from ``ws`` as it is (no laid-out copy, no extra
+launch; its [BLOCK_N x BLOCK_K] tile is amortised over BLOCK_P pixels). Only useful
+multiply-adds run. The accumulators are joined back the same way, so the output is one store of
+whole pieces, after the IGC block's epilogue (folded BatchNorm, residual, ReLU) where the block
+runs as this kernel after the nhwc primary (``launchers.NHWC_PAIR``).
 
 Offsets inside a program's rows are 32-bit; its first row's offset is 64-bit.
 """
@@ -77,8 +77,8 @@ def igc_secondary_nhwc_kernel(
     y_ptr,  # output (N, H, W, C) contiguous
     P,  # pixels, N * H * W
     L: tl.constexpr,  # primary partitions: the secondary's K and N per position
-    M: tl.constexpr,  # positions (secondary partitions): a power of two
-    MB: tl.constexpr,  # positions per program: M up to 8, else 8 (pieces of 8 contiguous channels)
+    M: tl.constexpr,  # positions (secondary partitions)
+    MB: tl.constexpr,  # positions per program: a power of two dividing M, <= 8 (pieces of MB channels)
     HAS_AFFINE: tl.constexpr,  # the IGC block's epilogue (its two-kernel nhwc form): folded BatchNorm,
     HAS_RESIDUAL: tl.constexpr,  # residual,
     RELU: tl.constexpr,  # ReLU

@@ -95,16 +95,17 @@ def test_fused_form_rule():
         assert form(cin, cout, L, torch.float16, channels_last=True) not in (launchers.NHWC, launchers.NHWC_FMA), \
             (cin, cout, L)
     assert form(48, 48, 24, torch.float64, channels_last=True) is None
-    # Contiguous channels_last blocks no nhwc form takes whose secondary (M a power of two, L >= 16)
-    # runs the nhwc kernel (its primary: the nhwc or nhwc_gemm regime, which take every grouped
-    # conv of such an input): the nhwc_pair form.
+    # Contiguous channels_last blocks no nhwc form takes whose secondary (L >= 16) runs the nhwc
+    # kernel (its primary: the nhwc or nhwc_gemm regime, which take every grouped conv of such an
+    # input): the nhwc_pair form.
     for cin, cout, L in [(400, 400, 200), (3600, 3600, 450), (512, 512, 16), (1024, 2048, 16), (272, 272, 272),
-                         (256, 512, 16), (1024, 1024, 16), (900, 900, 450), (400, 800, 400), (170, 170, 85)]:
+                         (256, 512, 16), (1024, 1024, 16), (900, 900, 450), (400, 800, 400), (170, 170, 85),
+                         (832, 832, 32)]:
         assert form(cin, cout, L, torch.bfloat16, channels_last=True) == launchers.NHWC_PAIR, (cin, cout, L)
         assert form(cin, cout, L, torch.bfloat16) != launchers.NHWC_PAIR
-    # M = 26; L = 4; L = 8; fp64.
-    for cin, cout, L, dt in [(832, 832, 32, torch.bfloat16), (1024, 1024, 4, torch.bfloat16),
-                             (512, 1024, 8, torch.bfloat16), (400, 400, 200, torch.float64)]:
+    # L = 4; L = 8; fp64.
+    for cin, cout, L, dt in [(1024, 1024, 4, torch.bfloat16), (512, 1024, 8, torch.bfloat16),
+                             (400, 400, 200, torch.float64)]:
         assert form(cin, cout, L, dt, channels_last=True) != launchers.NHWC_PAIR, (cin, cout, L)
 
 

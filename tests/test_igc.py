@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from igc_triton import dense_equivalent_weight, igc_conv2d, igc_secondary, reference
-from igc_triton.launch import launchers
+from igc_triton.launch import launchers, tuning
 from igc_triton.testing import LAYOUTS, assert_close, to_layout
 
 # M = 1 (Xception), L = 1 (regular conv + channel scale), and up to the paper's L = 24.
@@ -29,10 +29,11 @@ def test_secondary_paths_match_reference(L, M, path, device):
             assert out.is_contiguous(memory_format=torch.channels_last)
 
 
-# The nhwc secondary: M = 1 .. 8 (all positions in a program) and 16, 32 (blocks of 8), L from 16
-# (the products' K and N) to values no K step divides (17, 24, 40: the last step masked), pixel
-# counts no tile divides.
-NHWC_SECONDARY_LM = [(16, 1), (16, 2), (24, 4), (40, 2), (17, 8), (32, 8), (16, 16), (24, 32)]
+# The nhwc secondary: M = 1 .. 8 (all positions in a program), 16, 32 (blocks of 8), 3, 6, 12
+# (blocks of 1, 2, 4: the largest power of two dividing M), L from 16 (the products' K and N) to
+# values no K step divides (17, 24, 40: the last step masked), pixel counts no tile divides.
+NHWC_SECONDARY_LM = [(16, 1), (16, 2), (24, 4), (40, 2), (17, 8), (32, 8), (16, 16), (24, 32), (16, 3), (16, 6),
+                     (17, 12)]
 
 
 @pytest.mark.parametrize("L,M", NHWC_SECONDARY_LM, ids=lambda v: str(v))
@@ -54,15 +55,15 @@ def test_nhwc_secondary_matches_reference(L, M, device, monkeypatch):
 
 
 def test_nhwc_secondary_takes_only_what_it_can(device):
-    """A contiguous channels_last t with M a power of two and L >= 16; anything else
-    keeps the generic paths, and forcing it names what it needs."""
+    """A contiguous channels_last t with L >= 16; anything else keeps the generic paths, and
+    forcing it names what it needs."""
     def t_of(L, M, layout="channels_last"):
         return to_layout(torch.randn(1, L * M, 3, 3, device=device), layout)
     assert launchers.nhwc_secondary_applies(t_of(16, 2), 16)
     assert not launchers.nhwc_secondary_applies(t_of(16, 2, "nchw"), 16)
-    assert not launchers.nhwc_secondary_applies(t_of(16, 3), 16)  # M = 3: not split into positions
-    assert not launchers.nhwc_secondary_applies(t_of(16, 6), 16)
-    assert launchers.nhwc_secondary_applies(t_of(16, 16), 16)
+    assert launchers.nhwc_secondary_applies(t_of(16, 3), 16) and launchers.nhwc_secondary_applies(t_of(16, 16), 16)
+    assert [tuning.nhwc_secondary_positions(M) for M in (1, 2, 3, 4, 6, 8, 12, 16, 26, 52, 104, 256)] == \
+        [1, 2, 1, 4, 2, 8, 4, 8, 2, 4, 8, 8]
     assert not launchers.nhwc_secondary_applies(t_of(8, 2), 8)  # K = 8 < 16
     assert not launchers.nhwc_secondary_applies(t_of(16, 2)[:, :, :, :2], 16)  # strided
     assert not launchers.nhwc_secondary_applies(t_of(16, 2).double(), 16)

@@ -209,7 +209,7 @@ def variants() -> list[Variant]:
         lambda dt: {"SG": 8, "TAPS": 9, "SIZE": 64 * 9 * 32}, dtypes=("fp16", "fp32"))
     # The nhwc secondary: every config as the launcher adapts it at M = 2, L = 200 (fp16), the
     # default in every dtype and with 64-bit sizes, with the block's epilogue (the nhwc_pair form),
-    # M = 1, 4, 8 (all positions in a program), 16 and 64 (blocks of 8), and L = 24 (K steps past
+    # M = 1, 4, 8 (all positions in a program), 16 and 64 (blocks of 8), 26 (of 2), and L = 24 (K steps past
     # L masked).
     def nhwc_secondary(dt, L=200, M=2, epi=False):
         return {"L": L, "M": M, "MB": tuning.nhwc_secondary_positions(M), "HAS_AFFINE": epi, "HAS_RESIDUAL": epi,
@@ -218,7 +218,7 @@ def variants() -> list[Variant]:
     sec_space = [tuning.nhwc_secondary_tile(c, 200, 2) for c in configs.NHWC_SECONDARY_CONFIGS]
     add_all("igc_secondary_nhwc_kernel", sec_space, nhwc_secondary, fp64=False)
     add("igc_secondary_nhwc_kernel", sec_space[:1], lambda dt: nhwc_secondary(dt, epi=True))
-    for L, M in ((128, 1), (450, 4), (450, 8), (16, 16), (16, 64), (24, 2)):
+    for L, M in ((128, 1), (450, 4), (450, 8), (16, 16), (16, 64), (24, 2), (32, 26)):
         add("igc_secondary_nhwc_kernel", [tuning.nhwc_secondary_tile(configs.NHWC_SECONDARY_CONFIGS[0], L, M)],
             lambda dt, L=L, M=M: nhwc_secondary(dt, L, M, epi=M == 64), dtypes=("bf16",))
     return out

@@ -279,11 +279,8 @@ def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.
 
 def nhwc_pair_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
     """Whether a block (given a contiguous channels_last input) runs as the nhwc primary (the nhwc
-    or nhwc_gemm regime: every grouped conv of such an input) and the nhwc secondary: M = C / L a
-    power of two, L >= 16."""
-    M = out_channels // L
-    return (dtype in (torch.float32, torch.float16, torch.bfloat16) and M & (M - 1) == 0
-            and L >= TENSOR_CORE_SECONDARY_MIN_L)
+    or nhwc_gemm regime: every grouped conv of such an input) and the nhwc secondary (L >= 16)."""
+    return dtype in (torch.float32, torch.float16, torch.bfloat16) and L >= TENSOR_CORE_SECONDARY_MIN_L
 
 
 def nchw_takes_nhwc_form(x: torch.Tensor, out_channels: int, L: int) -> bool:
@@ -576,11 +573,9 @@ def igc_secondary_path(L: int) -> str:
 
 def nhwc_secondary_applies(t: torch.Tensor, L: int) -> bool:
     """Whether ``igc_secondary_nhwc_kernel`` takes the secondary step: a contiguous channels_last
-    ``t`` in fp32/fp16/bf16, M = C / L a power of two (positions split from the loaded channels),
-    L >= 16 (the K and N of its per-position products)."""
-    M = t.shape[1] // L
+    ``t`` in fp32/fp16/bf16 and L >= 16 (the K and N of its per-position products)."""
     return (is_channels_last(t) and t.dtype in (torch.float32, torch.float16, torch.bfloat16)
-            and M & (M - 1) == 0 and L >= TENSOR_CORE_SECONDARY_MIN_L)
+            and L >= TENSOR_CORE_SECONDARY_MIN_L)
 
 
 def _igc_secondary_nhwc(t, weight, L, y, scale=None, shift=None, residual=None, relu=False):
@@ -629,8 +624,8 @@ def igc_secondary_fwd(t, weight, L, path=None):
     weight = weight.contiguous()
     if path == NHWC_CONV:
         if not nhwc_secondary_applies(t, L):
-            raise ValueError(f"the nhwc secondary needs a contiguous channels_last t in fp32/fp16/bf16, M = C / L a "
-                             f"power of two and L >= {TENSOR_CORE_SECONDARY_MIN_L} "
+            raise ValueError(f"the nhwc secondary needs a contiguous channels_last t in fp32/fp16/bf16 and "
+                             f"L >= {TENSOR_CORE_SECONDARY_MIN_L} "
                              f"(launchers.nhwc_secondary_applies); got {tuple(t.shape)}, strides {t.stride()}, "
                              f"{t.dtype}, L={L}")
         y = alloc_output(t, (N, C, H, W))

@@ -318,8 +318,9 @@ def nhwc_conv_candidates(channels: int, out_width: int) -> list:
 
 
 def nhwc_secondary_positions(M: int) -> int:
-    """The nhwc secondary's positions per program (its MB): all M up to 8, else 8."""
-    return min(M, 8)
+    """The nhwc secondary's positions per program (its MB): the largest power of two dividing M,
+    8 at most (all M = 1, 2, 4, 8; blocks of 8 for M = 16, 32, ...; of 2 for M = 26)."""
+    return min(M & -M, 8)
 
 
 def nhwc_secondary_tile(cfg: triton.Config, L: int, M: int) -> triton.Config:
