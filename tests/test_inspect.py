@@ -89,9 +89,10 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
 
 # op, in/out channels, L, kernel: which kernel each reaches is asserted below. In channels_last
 # the fused blocks take an nhwc form (and its weight layout kernel) instead: M = 2 the nhwc_fma
-# one, M = 16 and M = 8 the nhwc one; the grouped conv with groups of 2 channels the nhwc one,
-# with groups of 16 the nhwc_gemm one; the secondary with L = 16 the nhwc one (L = 4 is under its
-# products' K).
+# one, M = 16 and M = 8 the nhwc one, C = 320 with L = 32 the nhwc_pair form (its primary's 10
+# channels per group joined into super-groups); the grouped conv with groups of 2 channels the
+# nhwc one, with groups of 16 the nhwc_gemm one; the secondary with L = 16 the nhwc one (L = 4 is
+# under its products' K).
 NHWC_KERNELS = ["igc_block_nhwc_weights_kernel", "igc_block_nhwc"]
 NHWC_FMA_KERNELS = ["igc_block_nhwc_fma_weights_kernel", "igc_block_nhwc_fma"]
 NHWC_CONV_KERNELS = ["grouped_conv2d_nhwc_weights_kernel", "grouped_conv2d_fwd_nhwc"]
@@ -106,7 +107,9 @@ DOT_KERNELS = {"grouped_conv2d_fwd_gemm", "igc_secondary_fwd_gemm", "igc_block_f
 # The generic fused forms get blocks no nhwc form takes: C % 8 != 0 (C=12), M not dividing 64 (M=24).
 CHANNELS_LAST = {"igc_block_nhwc": NHWC_KERNELS, "igc_block_nhwc_fma": NHWC_FMA_KERNELS,
                  "grouped_conv2d_fwd_fma": NHWC_CONV_KERNELS, "igc_secondary_fwd_gemm": ["igc_secondary_fwd_nhwc"],
-                 "grouped_conv2d_fwd_gemm": ["grouped_conv2d_fwd_nhwc_gemm"]}
+                 "grouped_conv2d_fwd_gemm": ["grouped_conv2d_fwd_nhwc_gemm"],
+                 "igc_block_fwd_wide": ["grouped_conv2d_nhwc_gemm_weights_kernel", "grouped_conv2d_fwd_nhwc_gemm",
+                                        "igc_secondary_fwd_nhwc"]}
 
 
 def expected_kernels(kernel, layout):
@@ -173,7 +176,8 @@ def test_outputs_render_as_table_json_and_csv(forward):
                                                                           | {NHWC_KERNELS[0], NHWC_FMA_KERNELS[0]}
                                                                           | set(NHWC_CONV_KERNELS)
                                                                           | {"igc_secondary_fwd_nhwc",
-                                                                             "grouped_conv2d_fwd_nhwc_gemm"})
+                                                                             "grouped_conv2d_fwd_nhwc_gemm",
+                                                                             "grouped_conv2d_nhwc_gemm_weights_kernel"})
     lines = render.to_csv(forward).splitlines()
     assert len(lines) == 1 + sum(len(c.reports) for c in forward.calls) and lines[0].startswith("call,")
 
@@ -292,6 +296,23 @@ def test_cli_inspects_an_op_as_json(capsys):
     assert [k["kernel"] for k in call["kernels"]] == NHWC_FMA_KERNELS and call["predicted_us"] > 0
     # 64 outputs x 16 channels, each 9 * 2 primary and 8 secondary multiply-adds, at the h100's 16-bit rate
     assert call["compute_floor_us"] == pytest.approx(64 * 16 * (18 + 8) / (2048 * 132 * 1.98e9) * 1e6)
+
+
+def test_the_ranking_puts_spilling_configs_last_among_equally_fast_ones(monkeypatch):
+    """A memory-bound problem's configs are predicted alike: one that spills registers must not
+    become the default by the order it was compiled in; a faster prediction still wins."""
+    from types import SimpleNamespace as NS
+
+    from igc_triton.lab.inspect import model, ranking
+
+    def report(a, us, spills):
+        return NS(prediction=us, launch=NS(kernel="k", key="p", config={"A": a}, programs=1, num_warps=4),
+                  compiled=NS(regs=32, smem=0, spills=spills), counts=None, trace=NS(sites={}), dram_bytes=0)
+    reports = [report(1, 5.0, True), report(2, 5.0, False), report(3, 4.0, True)]
+    predicted = iter(r.prediction for r in reports)
+    monkeypatch.setattr(model, "predict", lambda *a, **k: NS(us=next(predicted)))
+    ranked = ranking.rank(NS(calls=[NS(reports=reports)]), devices.get("h200"))
+    assert [e["config"]["A"] for e in ranked["k|p"]] == [3, 2, 1]
 
 
 def test_cli_ranks_a_suites_triton_cases(capsys, tmp_path):
@@ -488,3 +509,42 @@ def test_validation_leaves_out_calls_bound_by_host_time(tmp_path):
     assert [(m.case, m.layout) for m in ms] == [kernel_bound] and launches
     host_bound = [n for n in notes if "host-bound" in n]
     assert len(host_bound) == 1 and "triton-igc-fused igc-192-192-8px-L24M8-n128 nchw bf16" in host_bound[0]
+
+
+# --- the large layers in channels_last: the nhwc_pair form --------------------------------------
+
+@pytest.fixture(scope="module")
+def pair_blocks():
+    from igc_triton.lab.inspect import calls
+    captured = []
+    # paper-layers' C=400 L=200 (channel pairs) and C=512 L=16 M=32 (groups of 32: the implicit GEMM).
+    for shape in [calls.Shape(64, 400, 400, 28, 200), calls.Shape(64, 512, 512, 28, 16)]:
+        label, fn, args, kw = calls.op_call("igc_block", shape, "bf16", "channels_last")
+        captured.append((label, *ii.capture_call(fn, *args, label=label, **kw),
+                         dict(dtype="bf16", macs=calls.op_macs("igc_block", shape))))
+    return ii.analyze_calls(captured, "h200")
+
+
+def test_large_channels_last_blocks_run_two_nhwc_kernels_near_the_floor(pair_blocks):
+    """bf16, default configs (Triton of this run; 3.9 in CI). The primary (channel pairs, or the
+    implicit GEMM over 64-byte group pieces, its weight copied channels_last) and the secondary
+    load 128-bit vectors along channels (mostly), neither spills, the secondary (and the GEMM primary) run
+    on tensor cores, and the call is predicted within 4x of the memory floor (with Triton 3.6:
+    2.7x and 3.7x; the generic fused forms they replace: 131x and 18x)."""
+    kernels = {c.label.split()[2]: [r.launch.kernel for r in c.reports] for c in pair_blocks.calls}
+    assert kernels == {"C=400->400": NHWC_CONV_KERNELS + ["igc_secondary_fwd_nhwc"],
+                       "C=512->512": ["grouped_conv2d_fwd_nhwc_gemm", "igc_secondary_fwd_nhwc"]}
+    for call in pair_blocks.calls:
+        for r in call.reports:
+            row = r.row()
+            if r.launch.kernel.endswith("weights_kernel"):
+                continue
+            assert not row["error"] and not row["spills"], (call.label, r.launch.kernel)
+            # At L = 16 the secondary's [16 x 16] weight tiles give each of 256 threads one
+            # element (a third of its load instructions, 16-bit; not of its bytes).
+            wide = 0.6 if "L=16" in call.label and r.launch.kernel == "igc_secondary_fwd_nhwc" else 0.8
+            assert row["ldg_wide_share"] >= wide, (call.label, r.launch.kernel, row["ldg_wide_share"])
+            if r.launch.kernel != "grouped_conv2d_fwd_nhwc":
+                assert row["tensor_per_out"] > 0, (call.label, r.launch.kernel)
+        assert call.predicted_us <= 4 * call.floor_us, (call.label, call.predicted_us, call.floor_us)
+    assert [len(c.copies) for c in pair_blocks.calls] == [0, 1]  # the GEMM's weight, to channels_last

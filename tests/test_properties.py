@@ -47,7 +47,8 @@ def conv_configs(draw):
 
 
 @pytest.mark.slow
-def test_random_configurations_match_fp64_reference():
+def test_random_configurations_match_fp64_reference(monkeypatch):
+    from igc_triton.launch import tuning
     device = torch.device("cuda" if ON_GPU else "cpu")
     seen = []
 
@@ -73,11 +74,15 @@ def test_random_configurations_match_fp64_reference():
         out = grouped_conv2d(to_layout(x, cfg["layout"]), wt, b, **geometry)
         assert_close(out, ref, dt, k=cfg["cin"] // cfg["groups"] * cfg["k"][0] * cfg["k"][1])
 
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     check()
     assert len(seen) >= EXAMPLES, f"only {len(seen)} configurations were drawn"
-    # The draw really spans both kernels and all layouts.
+    # The draw really spans both generic kernels, the channels_last ones and all layouts.
     assert {c["cin"] // c["groups"] >= 16 for c in seen} == {True, False}
     assert {c["layout"] for c in seen} == set(LAYOUTS)
+    assert {"grouped_conv2d_fwd_fma", "grouped_conv2d_fwd_gemm", "grouped_conv2d_fwd_nhwc_gemm"} <= set(kernels)
 
 
 @st.composite
@@ -204,3 +209,76 @@ def test_random_nhwc_blocks_match_fp64_reference(monkeypatch):
     # M = 32 and 64 may be drawn too; test_fused.NHWC_CASES keeps them in any case.
     assert {c["M"] for c in seen} >= {1, 2, 4, 8, 16} and {c["k"] for c in seen} == {1, 3, 5}
     assert {launchers.NHWC, launchers.NHWC_FMA} <= set(forms)
+
+
+@st.composite
+def pair_block_configs(draw):
+    """IGC blocks the nhwc_pair form takes: channels_last, L >= 16, M any (the secondary's
+    positions in pieces of 1-8 channels), groups of 1 to 32 input channels (the primary's nhwc
+    regime, or the nhwc_gemm one with block-diagonal super-groups), transition blocks (Cin != C,
+    stride 2) included, C past the one-kernel nhwc forms (over 256, or not a multiple of 8)."""
+    L = draw(st.sampled_from([136, 16, 17, 24]))
+    M = 2 if L == 136 else draw(st.sampled_from([1, 2, 3, 4, 8, 12, 16]))
+    # C = 272 with groups of 2 channels in and out: the primary in the nhwc regime's channel pairs.
+    cin_g = 2 if L == 136 else draw(st.sampled_from([1, 2, 3, 4, 16, M]))
+    k = draw(st.sampled_from([1, 3, 3]))
+    padding = draw(st.integers(0, 1))
+    h = draw(st.integers(max(1, k - 2 * padding), 6))
+    w = draw(st.integers(max(1, k - 2 * padding), 6))
+    return dict(n=draw(st.integers(1, 2)), L=L, M=M, cin=L * cin_g, h=h, w=w, k=k, stride=draw(st.integers(1, 2)),
+                padding=padding, affine=draw(st.booleans()), residual=draw(st.sampled_from([None, "nchw",
+                                                                                           "channels_last"])),
+                relu=draw(st.booleans()),
+                dtype=draw(st.sampled_from([torch.float32, torch.float16] + ([torch.bfloat16] if ON_GPU else []))))
+
+
+PAIR_EXAMPLES = 40 if ON_GPU else 30
+
+
+@pytest.mark.slow
+def test_random_nhwc_pair_blocks_match_fp64_reference(monkeypatch):
+    from igc_triton import igc_block, ops, reference
+    from igc_triton.launch import launchers, tuning
+    device = torch.device("cuda" if ON_GPU else "cpu")
+    kernels, seen = [], []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+
+    # Derandomized: the same draws every run, so that the coverage asserted below cannot flake.
+    @settings(max_examples=PAIR_EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(pair_block_configs())
+    def check(cfg):
+        dt, L, C, cin = cfg["dtype"], cfg["L"], cfg["L"] * cfg["M"], cfg["cin"]
+        form = launchers.fused_block_form(cin, C, L, dt, channels_last=cfg["h"] * cfg["w"] > 1)
+        if form != launchers.NHWC_PAIR:  # a one-kernel nhwc form's block, or a 1x1 image
+            return
+        seen.append(cfg)
+        g = torch.Generator(device=device).manual_seed(zlib.crc32(repr(sorted(cfg.items())).encode()))
+
+        def rnd(*shape):
+            return torch.randn(*shape, generator=g, dtype=torch.float64, device=device).to(dt)
+        x, wp, ws = rnd(cfg["n"], cin, cfg["h"], cfg["w"]), rnd(C, cin // L, cfg["k"], cfg["k"]), rnd(C, L, 1, 1)
+        geometry = (cfg["stride"], cfg["padding"])
+        y64 = reference.igc_conv2d(x.double(), wp.double(), ws.double(), L, *geometry)
+        extra = {"relu": cfg["relu"]}
+        if cfg["affine"]:
+            extra["scale"], extra["shift"] = rnd(C).abs() + 0.5, rnd(C)
+        if cfg["residual"]:
+            extra["residual"] = to_layout(rnd(*y64.shape), cfg["residual"])
+        ref = ops.reference_block_epilogue(y64, *(extra.get(k) if extra.get(k) is None else extra[k].double()
+                                                  for k in ("scale", "shift", "residual")), cfg["relu"])
+        kernels.clear()
+        out = igc_block(x.contiguous(memory_format=torch.channels_last), wp, ws, L, *geometry, **extra)
+        assert len(kernels) == 2 and kernels[0] in ("grouped_conv2d_fwd_nhwc", "grouped_conv2d_fwd_nhwc_gemm") \
+            and kernels[1] == "igc_secondary_fwd_nhwc", kernels
+        primaries.append(kernels[0])
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close(out, ref, dt, k=cin // L * cfg["k"] ** 2 + L)
+
+    primaries = []
+    check()
+    assert len(seen) >= PAIR_EXAMPLES // 2, len(seen)
+    assert set(primaries) == {"grouped_conv2d_fwd_nhwc", "grouped_conv2d_fwd_nhwc_gemm"}
+    assert {c["M"] & (c["M"] - 1) == 0 for c in seen} == {True, False} and {c["stride"] for c in seen} == {1, 2}
+    assert any(c["cin"] != c["L"] * c["M"] for c in seen)

@@ -18,7 +18,8 @@ from igc_triton.lab.inspect import devices, model
 
 
 def rank(result, device) -> dict:
-    """``{"kernel|key": [{"config", "us"}, ...]}``, fastest predicted first, for ``device``."""
+    """``{"kernel|key": [{"config", "us"}, ...]}``, fastest predicted first, for ``device``; among
+    configs predicted equally fast (a memory-bound problem), those that spill registers last."""
     seen: dict = {}
     for call in result.calls:
         for r in call.reports:
@@ -29,8 +30,9 @@ def rank(result, device) -> dict:
                               lines_per_program=sum(st.lines for st in r.trace.sites.values()),
                               dram_bytes=r.dram_bytes)
             per = seen.setdefault(f"{r.launch.kernel}|{r.launch.key}", {})
-            per[json.dumps(r.launch.config, sort_keys=True)] = p.us
-    return {k: [{"config": json.loads(c), "us": round(us, 3)} for c, us in sorted(v.items(), key=lambda cu: cu[1])]
+            per[json.dumps(r.launch.config, sort_keys=True)] = (p.us, r.compiled.spills)
+    return {k: [{"config": json.loads(c), "us": round(us, 3)}
+                for c, (us, _) in sorted(v.items(), key=lambda cu: (round(cu[1][0], 3), cu[1][1]))]
             for k, v in sorted(seen.items())}
 
 
