@@ -539,8 +539,9 @@ def test_the_default_is_the_cost_models_first_choice(ranking, compiled_spaces):
     import igc_triton.lab.inspect as ii
     from igc_triton.lab.inspect import devices
     from igc_triton.lab.inspect import ranking as model_ranking
-    x = torch.empty(2, 44, 8, 8)  # C % 8 != 0: the generic narrow form (not an nhwc form on a copy)
-    args = (x, torch.empty(44, 2, 3, 3), torch.empty(44, 22, 1, 1), 22)
+    # C % 8 != 0 and L < 16: the generic narrow form (not an nhwc form on a copy)
+    x = torch.empty(2, 44, 8, 8)
+    args = (x, torch.empty(44, 4, 3, 3), torch.empty(44, 11, 1, 1), 11)
     launches, floor = ii.capture_call(igc_triton.igc_block, *args, config=ii.ALL, gpu="h100")
     result = ii.analyze_calls([("block", launches, floor)], "h100")
     model_ranking.ship(result, ranking)

@@ -91,18 +91,17 @@ def test_report_shows_the_launch_config_per_L_M(smoke):
     assert fused and all(r["detail"].startswith(kernels) for r in fused)
     forms = {(r["case"], r["layout"]): r["detail"].split(" | ")[0] for r in fused}
     # C -> C blocks: M = 2 (C >= 16) takes the nhwc_fma kernel, other M dividing 64 the nhwc one,
-    # in both layouts (NCHW on a channels_last copy); a transition block (Cin != C) the generic one
-    # in NCHW, the nhwc_pair form in channels_last (its primary the nhwc_gemm kernel first).
+    # a transition block (Cin != C, L = 16) the nhwc_pair form (the nhwc_gemm kernel, then the
+    # nhwc secondary), in both layouts (NCHW on a channels_last copy).
     for layout in ("nchw", "channels_last"):
         assert forms[("igc-16-16-8px-L8M2", layout)] == "igc_block_nhwc_fma"
         assert forms[("igc-32-32-8px-L2M16", layout)] == "igc_block_nhwc"
-    assert forms[("igc-16-32-8px-L16M2-s2", "nchw")] == "igc_block_fwd"
-    assert [r["detail"].split(" | ")[0] for r in fused if (r["case"], r["layout"]) == ("igc-16-32-8px-L16M2-s2",
-            "channels_last")] == ["grouped_conv2d_fwd_nhwc_gemm", "igc_secondary_fwd_nhwc"]
+        assert [r["detail"].split(" | ")[0] for r in fused if (r["case"], r["layout"]) == ("igc-16-32-8px-L16M2-s2",
+                layout)] == ["grouped_conv2d_fwd_nhwc_gemm", "igc_secondary_fwd_nhwc"]
     text = open(os.path.join(smoke, "report.md")).read()
     section = text.split("## Launch configs per (L, M)")[1].split("\n## ")[0]
-    assert re.search(r"\| 16 +\| 2 +\| fp32 +\| nchw +\| igc_block_fwd +\| BLOCK_P=\d+ BLOCK_N=\d+ warps=4 "
-                     r"stages=1 +\| default", section), section
+    assert re.search(r"\| 16 +\| 2 +\| fp32 +\| nchw +\| igc_secondary_fwd_nhwc +\| BLOCK_P=\d+ BLOCK_N=\d+ "
+                     r"BLOCK_K=\d+ warps=4 stages=1 +\| default", section), section
     assert re.search(r"\| 8 +\| 2 +\| fp32 +\| channels_last \| igc_block_nhwc_fma +\| TILE_H=\d+ TILE_W=\d+ Q=\d "
                      r"PREFETCH=\d warps=4 stages=1 +\| default", section), section
 

@@ -25,6 +25,20 @@ def _ref(x, wp, ws, L, stride, scale=None, shift=None, residual=None, relu=False
     return ops.reference_block_epilogue(y, scale, shift, residual, relu)
 
 
+def _block_case(n, cin, C, L, h, w, stride, epilogue, device):
+    """float64 input, weights, epilogue arguments (folded BN, residual, ReLU, or none) of a 3x3
+    block with padding 1, and its reference output."""
+    x = torch.randn(n, cin, h, w, dtype=f64, device=device)
+    wp, ws = torch.randn(C, cin // L, 3, 3, dtype=f64, device=device), torch.randn(C, L, 1, 1, dtype=f64, device=device)
+    extra = {}
+    if epilogue:
+        oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
+        extra = dict(scale=torch.rand(C, dtype=f64, device=device) + 0.5,
+                     shift=torch.randn(C, dtype=f64, device=device),
+                     residual=torch.randn(n, C, oh, ow, dtype=f64, device=device), relu=True)
+    return x, wp, ws, extra, _ref(x, wp, ws, L, stride, **extra)
+
+
 # The tc form loops over the L partitions: not forced onto L > 16 (slow under the interpreter).
 # The nhwc forms take only their own blocks, in channels_last: tested below (nhwc_pair: after
 # the form rule).
@@ -43,16 +57,7 @@ def test_fused_block_matches_reference(cin, L, M, stride, epilogue, form, device
     calls = []
     real = launchers.igc_block_fwd
     monkeypatch.setattr(launchers, "igc_block_fwd", lambda *a, **k: calls.append(1) or real(*a, **k))
-    C = L * M
-    x = torch.randn(2, cin, 7, 6, dtype=f64, device=device)
-    wp, ws = torch.randn(C, cin // L, 3, 3, dtype=f64, device=device), torch.randn(C, L, 1, 1, dtype=f64, device=device)
-    extra = {}
-    if epilogue:
-        oh, ow = (7 - 1) // stride + 1, (6 - 1) // stride + 1
-        extra = dict(scale=torch.rand(C, dtype=f64, device=device) + 0.5,
-                     shift=torch.randn(C, dtype=f64, device=device),
-                     residual=torch.randn(2, C, oh, ow, dtype=f64, device=device), relu=True)
-    ref = _ref(x, wp, ws, L, stride, **extra)
+    x, wp, ws, extra, ref = _block_case(2, cin, L * M, L, 7, 6, stride, epilogue, device)
     dtypes = [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else [])
     runs = list(itertools.product(LAYOUTS, dtypes))
     if form != launchers.NARROW and device.type != "cuda":  # interpreter time: each layout and dtype once
@@ -119,24 +124,29 @@ def test_nhwc_pair_form_runs_two_nhwc_kernels(cin, C, L, stride, epilogue, devic
     kernels = []
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
-    x = torch.randn(1, cin, 5, 4, dtype=f64, device=device)
-    wp, ws = torch.randn(C, cin // L, 3, 3, dtype=f64, device=device), torch.randn(C, L, 1, 1, dtype=f64, device=device)
-    extra = {}
-    if epilogue:
-        oh, ow = (5 - 1) // stride + 1, (4 - 1) // stride + 1
-        extra = dict(scale=torch.rand(C, dtype=f64, device=device) + 0.5,
-                     shift=torch.randn(C, dtype=f64, device=device),
-                     residual=torch.randn(1, C, oh, ow, dtype=f64, device=device), relu=True)
-    ref = _ref(x, wp, ws, L, stride, **extra)
+    x, wp, ws, extra, ref = _block_case(1, cin, C, L, 5, 4, stride, epilogue, device)
     primary = "grouped_conv2d_fwd_nhwc" if cin // L < 16 else "grouped_conv2d_fwd_nhwc_gemm"
-    for dtype, res_layout in [(torch.float32, "nchw"), (torch.float16, "channels_last")]:
+    copies = []
+    real_copy = launchers.layout_copy
+    monkeypatch.setattr(launchers, "layout_copy",
+                        lambda t, *a: (lambda out: copies.append(out is not t) or out)(real_copy(t, *a)))
+    # An NCHW input runs on a channels_last copy, its output copied back (launchers.nchw_takes_nhwc_form).
+    for dtype, res_layout, layout in [(torch.float32, "nchw", "channels_last"), (torch.float16, "channels_last",
+                                                                                 "channels_last"),
+                                      (torch.float32, "nchw", "nchw")]:
         args = {k: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for k, v in extra.items()}
         if "residual" in args:
             args["residual"] = to_layout(args["residual"], res_layout)
         kernels.clear()
-        out = it.igc_block(to_layout(x.to(dtype), "channels_last"), wp.to(dtype), ws.to(dtype), L, stride, **args)
+        copies.clear()
+        out = it.igc_block(to_layout(x.to(dtype), layout), wp.to(dtype), ws.to(dtype), L, stride, **args)
         assert kernels == [primary, "igc_secondary_fwd_nhwc"], kernels
-        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert out.is_contiguous(memory_format=torch.channels_last if layout == "channels_last" else
+                                 torch.contiguous_format)
+        # Copied: an NCHW input and its output, an NCHW residual, and the implicit GEMM's 3x3 weight
+        # (to channels_last; groups of 16 channels, no super-groups).
+        activations = (2 if layout == "nchw" else 0) + (epilogue and res_layout == "nchw")
+        assert sum(copies) == activations + (cin // L >= 16), copies
         assert_close(out, ref, dtype, k=cin // L * 9 * L)
 
 
@@ -153,7 +163,9 @@ def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     L, M, cin = 136, 2, 136  # C = 272 > 256
-    x = torch.randn(1, cin, 3, 3, device=device)  # NCHW (channels_last: the nhwc_pair form)
+    # One pixel (contiguous in both layouts): any larger image runs the nhwc_pair form, in
+    # channels_last or (NCHW) on a channels_last copy.
+    x = torch.randn(1, cin, 1, 1, device=device)
     wp, ws = torch.randn(L * M, cin // L, 3, 3, device=device), torch.randn(L * M, L, 1, 1, device=device)
     scale, shift = torch.rand(L * M, device=device) + 0.5, torch.randn(L * M, device=device)
     out = it.igc_block(x, wp, ws, L, 2, scale=scale, shift=shift, relu=True)

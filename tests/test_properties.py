@@ -21,6 +21,30 @@ ON_GPU = torch.cuda.is_available()
 EXAMPLES = 150 if ON_GPU else 200
 
 
+def _recorded_kernels(monkeypatch) -> list:
+    """The names of the tuned kernels launched from now on, in order."""
+    from igc_triton.launch import tuning
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    return kernels
+
+
+def _epilogue(cfg, rnd, y64, residual_layout):
+    """An IGC block's epilogue arguments as ``cfg`` draws them (folded BN if ``affine``, a residual
+    in ``residual_layout`` unless None, ``relu``) and the float64 reference after it."""
+    from igc_triton import ops
+    C = y64.shape[1]
+    extra = {"relu": cfg["relu"]}
+    if cfg["affine"]:
+        extra["scale"], extra["shift"] = rnd(C).abs() + 0.5, rnd(C)
+    if residual_layout:
+        extra["residual"] = to_layout(rnd(*y64.shape), residual_layout)
+    ref = ops.reference_block_epilogue(y64, *(None if extra.get(k) is None else extra[k].double()
+                                              for k in ("scale", "shift", "residual")), cfg["relu"])
+    return extra, ref
+
+
 @st.composite
 def conv_configs(draw):
     groups = draw(st.sampled_from([1, 1, 2, 3, 4, 8]))
@@ -48,7 +72,6 @@ def conv_configs(draw):
 
 @pytest.mark.slow
 def test_random_configurations_match_fp64_reference(monkeypatch):
-    from igc_triton.launch import tuning
     device = torch.device("cuda" if ON_GPU else "cpu")
     seen = []
 
@@ -74,9 +97,7 @@ def test_random_configurations_match_fp64_reference(monkeypatch):
         out = grouped_conv2d(to_layout(x, cfg["layout"]), wt, b, **geometry)
         assert_close(out, ref, dt, k=cfg["cin"] // cfg["groups"] * cfg["k"][0] * cfg["k"][1])
 
-    kernels = []
-    real = tuning.choose
-    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    kernels = _recorded_kernels(monkeypatch)
     check()
     assert len(seen) >= EXAMPLES, f"only {len(seen)} configurations were drawn"
     # The draw really spans both generic kernels, the channels_last ones and all layouts.
@@ -108,11 +129,8 @@ NHWC_CONV_EXAMPLES = 60 if ON_GPU else 40
 
 @pytest.mark.slow
 def test_random_nhwc_convs_match_fp64_reference(monkeypatch):
-    from igc_triton.launch import tuning
     device = torch.device("cuda" if ON_GPU else "cpu")
-    kernels, seen = [], []
-    real = tuning.choose
-    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    kernels, seen = _recorded_kernels(monkeypatch), []
 
     # Derandomized: the same draws every run, so that the coverage asserted below cannot flake.
     @settings(max_examples=NHWC_CONV_EXAMPLES, deadline=None, database=None, derandomize=True,
@@ -165,12 +183,10 @@ BLOCK_EXAMPLES = 60 if ON_GPU else 40
 
 @pytest.mark.slow
 def test_random_nhwc_blocks_match_fp64_reference(monkeypatch):
-    from igc_triton import igc_block, ops, reference
-    from igc_triton.launch import launchers, tuning
+    from igc_triton import igc_block, reference
+    from igc_triton.launch import launchers
     device = torch.device("cuda" if ON_GPU else "cpu")
-    kernels, seen = [], []
-    real = tuning.choose
-    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    kernels, seen = _recorded_kernels(monkeypatch), []
 
     # Derandomized: the same draws every run, so that the coverage asserted below cannot flake.
     @settings(max_examples=BLOCK_EXAMPLES, deadline=None, database=None, derandomize=True,
@@ -186,13 +202,7 @@ def test_random_nhwc_blocks_match_fp64_reference(monkeypatch):
         x, wp, ws = rnd(cfg["n"], C, cfg["h"], cfg["w"]), rnd(C, cfg["M"], cfg["k"], cfg["k"]), rnd(C, cfg["L"], 1, 1)
         geometry = (cfg["stride"], cfg["padding"], cfg["dilation"])
         y64 = reference.igc_conv2d(x.double(), wp.double(), ws.double(), cfg["L"], *geometry)
-        extra = {"relu": cfg["relu"]}
-        if cfg["affine"]:
-            extra["scale"], extra["shift"] = rnd(C).abs() + 0.5, rnd(C)
-        if cfg["residual"]:
-            extra["residual"] = rnd(*y64.shape).contiguous(memory_format=torch.channels_last)
-        ref = ops.reference_block_epilogue(y64, *(extra.get(k) if extra.get(k) is None else extra[k].double()
-                                                  for k in ("scale", "shift", "residual")), cfg["relu"])
+        extra, ref = _epilogue(cfg, rnd, y64, "channels_last" if cfg["residual"] else None)
         kernels.clear()
         out = igc_block(x.contiguous(memory_format=torch.channels_last), wp, ws, cfg["L"], *geometry, **extra)
         # A 1x1 image is NCHW-contiguous as well: the layout-free fused form for its partitions takes it.
@@ -237,12 +247,10 @@ PAIR_EXAMPLES = 40 if ON_GPU else 30
 
 @pytest.mark.slow
 def test_random_nhwc_pair_blocks_match_fp64_reference(monkeypatch):
-    from igc_triton import igc_block, ops, reference
-    from igc_triton.launch import launchers, tuning
+    from igc_triton import igc_block, reference
+    from igc_triton.launch import launchers
     device = torch.device("cuda" if ON_GPU else "cpu")
-    kernels, seen = [], []
-    real = tuning.choose
-    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    kernels, seen = _recorded_kernels(monkeypatch), []
 
     # Derandomized: the same draws every run, so that the coverage asserted below cannot flake.
     @settings(max_examples=PAIR_EXAMPLES, deadline=None, database=None, derandomize=True,
@@ -261,13 +269,7 @@ def test_random_nhwc_pair_blocks_match_fp64_reference(monkeypatch):
         x, wp, ws = rnd(cfg["n"], cin, cfg["h"], cfg["w"]), rnd(C, cin // L, cfg["k"], cfg["k"]), rnd(C, L, 1, 1)
         geometry = (cfg["stride"], cfg["padding"])
         y64 = reference.igc_conv2d(x.double(), wp.double(), ws.double(), L, *geometry)
-        extra = {"relu": cfg["relu"]}
-        if cfg["affine"]:
-            extra["scale"], extra["shift"] = rnd(C).abs() + 0.5, rnd(C)
-        if cfg["residual"]:
-            extra["residual"] = to_layout(rnd(*y64.shape), cfg["residual"])
-        ref = ops.reference_block_epilogue(y64, *(extra.get(k) if extra.get(k) is None else extra[k].double()
-                                                  for k in ("scale", "shift", "residual")), cfg["relu"])
+        extra, ref = _epilogue(cfg, rnd, y64, cfg["residual"])
         kernels.clear()
         out = igc_block(x.contiguous(memory_format=torch.channels_last), wp, ws, L, *geometry, **extra)
         assert len(kernels) == 2 and kernels[0] in ("grouped_conv2d_fwd_nhwc", "grouped_conv2d_fwd_nhwc_gemm") \

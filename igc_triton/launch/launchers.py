@@ -289,11 +289,15 @@ def nchw_takes_nhwc_form(x: torch.Tensor, out_channels: int, L: int) -> bool:
     (reports/2026-11-26-h100-roofline), when the output was copied back too: for every block both
     take, the nhwc forms ran 1.45-5.6x faster than the NCHW ones (bf16 and fp32; e.g. C=48, L=24
     bf16: 0.031 against 0.154 ms), a gap larger than the two layout copies (each a read and a
-    write of an activation tensor); one copy is left. Not for tensors that are contiguous in both
-    layouts at once (one pixel or one channel), whose copy would not be channels_last."""
+    write of an activation tensor); one copy is left. The nhwc_pair form's blocks too, their
+    output copied back (and an NCHW residual to channels_last): predicted (inspect, h200, bf16)
+    2-6x faster than the fused form NCHW inputs would take on paper-layers' C = 170-1024 layers,
+    copies included (C=400 L=200: 93 against 525 us); not measured. Not for tensors that are
+    contiguous in both layouts at once (one pixel or one channel), whose copy would not be
+    channels_last."""
     _, cin, H, W = x.shape
     return (not x.is_contiguous(memory_format=torch.channels_last) and H * W > 1
-            and fused_block_form(cin, out_channels, L, x.dtype, True) in (NHWC, NHWC_FMA))
+            and fused_block_form(cin, out_channels, L, x.dtype, True) in (NHWC, NHWC_FMA, NHWC_PAIR))
 
 
 def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.dtype,
@@ -337,9 +341,13 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     C, cin_g, kh, kw = wp.shape
     OH, OW = out_hw
     if form is None and x.numel() and nchw_takes_nhwc_form(x, C, L):
-        # The nhwc kernels write the NCHW output themselves: only the input is copied.
-        return igc_block_fwd(layout_copy(x, torch.channels_last), wp, ws, L, stride, padding, dilation, out_hw, scale,
-                             shift, residual, relu, fused_block_form(cin, C, L, x.dtype, True),
+        form = fused_block_form(cin, C, L, x.dtype, True)
+        x_cl = layout_copy(x, torch.channels_last)
+        if form == NHWC_PAIR:  # its secondary writes channels_last: the output is copied back
+            return layout_copy(igc_block_fwd(x_cl, wp, ws, L, stride, padding, dilation, out_hw, scale, shift,
+                                             residual, relu, form))
+        # The one-kernel nhwc forms write the NCHW output themselves: only the input is copied.
+        return igc_block_fwd(x_cl, wp, ws, L, stride, padding, dilation, out_hw, scale, shift, residual, relu, form,
                              out=alloc_output(x, (N, C, OH, OW)))
     y = alloc_output(x, (N, C, OH, OW)) if out is None else out
     if y.numel() == 0:
