@@ -19,6 +19,14 @@ from igc_triton.testing import LAYOUTS, assert_close, to_layout
 ON_GPU = torch.cuda.is_available()
 # Compiled, each example with new compile-time values costs a compile (about a second): fewer there.
 EXAMPLES = 150 if ON_GPU else 200
+DTYPES = [torch.float32, torch.float16] + ([torch.bfloat16] if ON_GPU else [])  # the interpreter has no bf16
+
+
+def _derandomized(examples):
+    """Hypothesis settings drawing the same ``examples`` every run, so that the coverage a test
+    asserts cannot flake."""
+    return settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def _recorded_kernels(monkeypatch) -> list:
@@ -67,7 +75,7 @@ def conv_configs(draw):
     return dict(n=draw(st.integers(1, 2)), cin=cin_g * groups, cout=cout_g * groups, h=h, w=w, k=(kh, kw),
                 stride=stride, padding=padding, dilation=dilation, groups=groups,
                 layout=draw(st.sampled_from(LAYOUTS)), bias=draw(st.booleans()),
-                dtype=draw(st.sampled_from([torch.float32, torch.float16] + ([torch.bfloat16] if ON_GPU else []))))
+                dtype=draw(st.sampled_from(DTYPES)))
 
 
 @pytest.mark.slow
@@ -121,7 +129,7 @@ def nhwc_conv_configs(draw):
     w = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * pad[1]), 9))
     return dict(n=draw(st.integers(1, 2)), C=C, M=M, h=h, w=w, k=(kh, kw), stride=stride, padding=pad,
                 dilation=dilation, bias=draw(st.booleans()),
-                dtype=draw(st.sampled_from([torch.float32, torch.float16] + ([torch.bfloat16] if ON_GPU else []))))
+                dtype=draw(st.sampled_from(DTYPES)))
 
 
 NHWC_CONV_EXAMPLES = 60 if ON_GPU else 40
@@ -132,9 +140,7 @@ def test_random_nhwc_convs_match_fp64_reference(monkeypatch):
     device = torch.device("cuda" if ON_GPU else "cpu")
     kernels, seen = _recorded_kernels(monkeypatch), []
 
-    # Derandomized: the same draws every run, so that the coverage asserted below cannot flake.
-    @settings(max_examples=NHWC_CONV_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @_derandomized(NHWC_CONV_EXAMPLES)
     @given(nhwc_conv_configs())
     def check(cfg):
         seen.append(cfg)
@@ -175,7 +181,7 @@ def block_configs(draw):
     return dict(n=draw(st.integers(1, 2)), L=L, M=M, h=h, w=w, k=k, stride=draw(st.integers(1, 2)),
                 padding=padding, dilation=dilation, affine=draw(st.booleans()), residual=draw(st.booleans()),
                 relu=draw(st.booleans()),
-                dtype=draw(st.sampled_from([torch.float32, torch.float16] + ([torch.bfloat16] if ON_GPU else []))))
+                dtype=draw(st.sampled_from(DTYPES)))
 
 
 BLOCK_EXAMPLES = 60 if ON_GPU else 40
@@ -188,9 +194,7 @@ def test_random_nhwc_blocks_match_fp64_reference(monkeypatch):
     device = torch.device("cuda" if ON_GPU else "cpu")
     kernels, seen = _recorded_kernels(monkeypatch), []
 
-    # Derandomized: the same draws every run, so that the coverage asserted below cannot flake.
-    @settings(max_examples=BLOCK_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @_derandomized(BLOCK_EXAMPLES)
     @given(block_configs())
     def check(cfg):
         seen.append(cfg)
@@ -239,7 +243,7 @@ def pair_block_configs(draw):
                 padding=padding, affine=draw(st.booleans()), residual=draw(st.sampled_from([None, "nchw",
                                                                                            "channels_last"])),
                 relu=draw(st.booleans()),
-                dtype=draw(st.sampled_from([torch.float32, torch.float16] + ([torch.bfloat16] if ON_GPU else []))))
+                dtype=draw(st.sampled_from(DTYPES)))
 
 
 PAIR_EXAMPLES = 40 if ON_GPU else 30
@@ -252,9 +256,7 @@ def test_random_nhwc_pair_blocks_match_fp64_reference(monkeypatch):
     device = torch.device("cuda" if ON_GPU else "cpu")
     kernels, seen = _recorded_kernels(monkeypatch), []
 
-    # Derandomized: the same draws every run, so that the coverage asserted below cannot flake.
-    @settings(max_examples=PAIR_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @_derandomized(PAIR_EXAMPLES)
     @given(pair_block_configs())
     def check(cfg):
         dt, L, C, cin = cfg["dtype"], cfg["L"], cfg["L"] * cfg["M"], cfg["cin"]
