@@ -114,12 +114,14 @@ def test_fused_form_rule():
         assert form(cin, cout, L, dt, channels_last=True) != launchers.NHWC_PAIR, (cin, cout, L)
 
 
-@pytest.mark.parametrize("cin,C,L,stride", [(272, 272, 136, 1), (256, 512, 16, 2)], ids=lambda v: str(v))
+@pytest.mark.parametrize("cin,C,L,stride", [(272, 272, 136, 1), (256, 512, 16, 2), (512, 512, 32, 1)],
+                         ids=lambda v: str(v))
 @pytest.mark.parametrize("epilogue", [False, True])
 def test_nhwc_pair_form_runs_two_nhwc_kernels(cin, C, L, stride, epilogue, device, monkeypatch):
-    """C = 272 (M = 2; over the nhwc_fma form's 256) and a transition block with groups of 16
-    channels (C = 512): the nhwc primary or the nhwc_gemm one, then the nhwc secondary with the
-    epilogue (a residual in either layout), NaN-poisoned outputs."""
+    """C = 272 (M = 2; over the nhwc_fma form's 256), a transition block with groups of 16
+    channels (C = 512) and L = 32 groups of 16 (no NCHW fused form takes it): the nhwc primary or
+    the nhwc_gemm one, then the nhwc secondary with the epilogue (a residual in either layout),
+    NaN-poisoned outputs."""
     from igc_triton.launch import tuning
     kernels = []
     real = tuning.choose
@@ -151,10 +153,12 @@ def test_nhwc_pair_form_runs_two_nhwc_kernels(cin, C, L, stride, epilogue, devic
 
 
 def test_nhwc_pair_form_refuses_what_its_kernels_cannot_take(device):
+    """An NCHW input, or an NCHW output buffer (its secondary writes channels_last)."""
     x = torch.randn(1, 272, 4, 4, device=device)  # NCHW
     wp, ws = torch.randn(272, 2, 3, 3, device=device), torch.randn(272, 136, 1, 1, device=device)
-    with pytest.raises(ValueError, match="the nhwc_pair form needs a contiguous channels_last input"):
-        launchers.igc_block_fwd(x, wp, ws, 136, (1, 1), (1, 1), (1, 1), (4, 4), form=launchers.NHWC_PAIR)
+    for x_, out in [(x, None), (to_layout(x, "channels_last"), torch.empty(1, 272, 4, 4, device=device))]:
+        with pytest.raises(ValueError, match="the nhwc_pair form needs a contiguous channels_last input and output"):
+            launchers.igc_block_fwd(x_, wp, ws, 136, (1, 1), (1, 1), (1, 1), (4, 4), form=launchers.NHWC_PAIR, out=out)
 
 
 def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
@@ -216,9 +220,10 @@ def test_non_channels_last_blocks_run_an_nhwc_form_on_a_copy(C, L, form, layout,
 
 def test_outside_the_fused_range_takes_the_two_kernel_path(device, monkeypatch):
     monkeypatch.setattr(launchers, "igc_block_fwd", lambda *a, **k: pytest.fail("fused kernel used"))
-    # Cin/L >= 16 with L > 16; C > 256 with Cin/L < 16 and L < 16.
-    for cin, L, M in [(17 * 17, 17, 1), (64, 8, 34)]:
-        x, C = torch.randn(1, cin, 3, 3, device=device), L * M
+    # Cin/L >= 16 with L > 16 (one pixel: a larger image runs the nhwc_pair form on a channels_last
+    # copy); C > 256 with Cin/L < 16 and L < 16.
+    for cin, L, M, hw in [(17 * 17, 17, 1, 1), (64, 8, 34, 3)]:
+        x, C = torch.randn(1, cin, hw, hw, device=device), L * M
         wp, ws = torch.randn(C, cin // L, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
         assert_close(it.igc_block(x, wp, ws, L, relu=True), _ref(x.double(), wp.double(), ws.double(), L, 1, relu=True),
                      torch.float32, k=cin // L * 9 + L)  # two chained products: TF32 error adds up

@@ -163,7 +163,8 @@ NHWC_GEMM_CASES = [(32, 32, 2, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (48, 48, 2,
                    (64, 32, 2, 5, 4, (3, 3), 1, 1, 1, False, "channels_last"),
                    (32, 32, 8, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (20, 40, 20, 6, 5, (3, 3), 2, 1, 1, False, "nchw"),
                    (36, 36, 9, 5, 5, (3, 3), 1, 2, 2, True, "channels_last"),
-                   (34, 34, 17, 4, 4, (3, 3), 1, 1, 1, False, "nchw"), (24, 24, 8, 5, 4, (3, 3), 1, 1, 1, True, "nchw")]
+                   (34, 34, 17, 4, 4, (3, 3), 1, 1, 1, False, "nchw"), (24, 24, 8, 5, 4, (3, 3), 1, 1, 1, True, "nchw"),
+                   (16, 16, 2, 4, 5, (3, 3), 1, 1, 1, True, "nchw")]  # 2 groups of 8: a super-group of both
 
 
 @pytest.mark.parametrize("cin,cout,G,H,W,k,stride,padding,dilation,bias,w_layout", NHWC_GEMM_CASES,
@@ -203,9 +204,26 @@ def test_nhwc_gemm_regime_rule(device):
     assert applies(32, 16) and applies(512, 32) and applies(48, 24) and applies(32, 32, dtype=torch.bfloat16)
     assert applies(32, 8) and applies(48, 4) and applies(20, 2) and applies(48, 1, cout=96)  # super-groups
     assert not applies(48, 2) and not applies(64, 1)  # the nhwc regime's
+    assert not applies(3, 3) and not applies(8, 4)  # under 16 input channels even joined: the FMA regime
     assert not applies(32, 16, layout="nchw") and not applies(32, 16, layout="strided")
     assert not applies(32, 16, dtype=torch.float64)
-    assert [launchers.nhwc_gemm_supergroup(c) for c in (1, 2, 3, 4, 8, 12, 16, 24)] == [32, 16, 32, 8, 4, 8, 1, 1]
+    assert [launchers.nhwc_gemm_supergroup(c, 64) for c in (1, 2, 3, 4, 8, 12, 16, 24)] == [32, 16, 32, 8, 4, 8, 1, 1]
+    assert [launchers.nhwc_gemm_supergroup(c, 2) for c in (1, 8, 16)] == [2, 2, 1]  # no more than the groups
+
+
+def test_a_few_channels_in_few_groups_run_the_fma_regime_on_an_nchw_copy(device, monkeypatch):
+    """A 3-channel stem (one group): no nhwc kernel's product gets 16 input channels, so the FMA
+    regime runs on an NCHW copy of the input, its output copied back to channels_last."""
+    from igc_triton.launch import tuning
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    x = to_layout(torch.randn(2, 3, 9, 8, dtype=torch.float64, device=device), "channels_last")
+    w = torch.randn(16, 3, 3, 3, dtype=torch.float64, device=device)
+    out = grouped_conv2d(x.float(), w.float(), stride=2, padding=1)
+    assert kernels == ["grouped_conv2d_fwd_fma"]
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert_close(out, F.conv2d(x, w, stride=2, padding=1), torch.float32)
     with pytest.raises(ValueError, match="the nhwc_gemm regime needs a contiguous channels_last input"):
         launchers.grouped_conv2d_fwd(torch.randn(1, 32, 4, 4, device=device), torch.randn(32, 16, 3, 3, device=device),
                                      None, (1, 1), (1, 1), (1, 1), 2, (4, 4), regime=launchers.NHWC_GEMM)

@@ -78,19 +78,35 @@ def nhwc_conv_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) 
 
 def nhwc_gemm_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) -> bool:
     """Whether ``grouped_conv2d_nhwc_gemm_kernel`` takes a grouped conv: a contiguous channels_last
-    input in fp32/fp16/bf16 that the nhwc regime (``nhwc_conv_applies``) does not take. Groups of
-    16 or more input channels run as they are; smaller ones joined into block-diagonal
-    super-groups (``nhwc_gemm_supergroup``)."""
+    input in fp32/fp16/bf16 that the nhwc regime (``nhwc_conv_applies``) does not take, whose
+    (super-)groups give its product K >= 16 input channels. Groups of 16 or more input channels
+    run as they are; smaller ones joined into block-diagonal super-groups
+    (``nhwc_gemm_supergroup``)."""
+    groups = cin // cin_per_group
     return (is_channels_last(x) and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
-            and not nhwc_conv_applies(x, cin, cout, cin_per_group))
+            and not nhwc_conv_applies(x, cin, cout, cin_per_group)
+            and nhwc_gemm_supergroup(cin_per_group, groups) * cin_per_group >= GEMM_MIN_CIN_PER_GROUP)
 
 
-def nhwc_gemm_supergroup(cin_per_group: int) -> int:
+def nhwc_gemm_supergroup(cin_per_group: int, groups: int) -> int:
     """Groups the nhwc_gemm kernel joins into one block-diagonal super-group: 1 for groups of 16
     or more input channels, else the fewest whose input channels are a multiple of 32 (64 bytes
     of each pixel in 16-bit types; with 16, the product's least K, inspect predicts IGC's small
-    partitions 1.1-1.6x slower, bf16 on an h200)."""
-    return 1 if cin_per_group >= GEMM_MIN_CIN_PER_GROUP else 32 // math.gcd(cin_per_group, 32)
+    partitions 1.1-1.6x slower, bf16 on an h200), but no more than there are groups."""
+    if cin_per_group >= GEMM_MIN_CIN_PER_GROUP:
+        return 1
+    return min(32 // math.gcd(cin_per_group, 32), groups)
+
+
+def channels_last_takes_nchw_fma(x: torch.Tensor, cin: int, cout: int, cin_g: int) -> bool:
+    """Whether a channels_last conv no nhwc kernel takes (a few channels in few groups, e.g. a
+    3-channel stem) runs the FMA regime on an NCHW copy, its output copied back: the FMA
+    kernel's lanes run along pixels, so in channels_last each lane gathers its own 16-bit
+    channels. Measured on an H100 (reports/2026-11-26-h100-roofline, eager calls, bf16 and
+    fp32): channels_last 2.4-11x slower than NCHW for 4 and 8 channels per group, far more than
+    the two layout copies cost."""
+    return (is_channels_last(x) and grouped_conv2d_regime(cin_g) == FMA
+            and not nhwc_conv_applies(x, cin, cout, cin_g) and not nhwc_gemm_applies(x, cin, cout, cin_g))
 
 
 def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_hw, regime=None):
@@ -98,15 +114,19 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
 
     ``regime`` forces ``"fma"``, ``"gemm"``, ``"nhwc"`` or ``"nhwc_gemm"``; by default contiguous
     channels_last inputs with Cin == Cout and groups of 1 or 2 channels take ``"nhwc"``
-    (``nhwc_conv_applies``), other contiguous channels_last inputs ``"nhwc_gemm"``
-    (``nhwc_gemm_applies``), others follow the per-group input channel count (see
-    ``GEMM_MIN_CIN_PER_GROUP``).
+    (``nhwc_conv_applies``), other contiguous channels_last inputs ``"nhwc_gemm"`` where its
+    product gets 16 input channels (``nhwc_gemm_applies``), the rest of them the FMA regime on an
+    NCHW copy (``channels_last_takes_nchw_fma``); others follow the per-group input channel count
+    (see ``GEMM_MIN_CIN_PER_GROUP``).
     """
     from igc_triton.kernels.grouped_conv2d_fwd import grouped_conv2d_fwd_fma_kernel, grouped_conv2d_fwd_gemm_kernel
 
     N, cin, H, W = x.shape
     cout, cin_g, kh, kw = weight.shape
     OH, OW = out_hw
+    if regime is None and x.numel() and channels_last_takes_nchw_fma(x, cin, cout, cin_g):
+        y = grouped_conv2d_fwd(layout_copy(x), weight, bias, stride, padding, dilation, groups, out_hw, FMA)
+        return layout_copy(y, torch.channels_last)
     y = alloc_output(x, (N, cout, OH, OW))
     if y.numel() == 0:
         return y
@@ -205,11 +225,14 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
     N, cin, H, W = x.shape
     cout, cin_g, kh, kw = weight.shape
     OH, OW = y.shape[2:]
-    if not is_channels_last(x) or x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
-        raise ValueError(f"the nhwc_gemm regime needs a contiguous channels_last input in fp32/fp16/bf16 "
-                         f"(launchers.nhwc_gemm_applies); got {tuple(x.shape)}, strides {x.stride()}, {x.dtype}")
+    if (not is_channels_last(x) or x.dtype not in (torch.float32, torch.float16, torch.bfloat16)
+            or nhwc_gemm_supergroup(cin_g, groups) * cin_g < GEMM_MIN_CIN_PER_GROUP):
+        raise ValueError(f"the nhwc_gemm regime needs a contiguous channels_last input in fp32/fp16/bf16 and "
+                         f"(super-)groups of {GEMM_MIN_CIN_PER_GROUP} or more input channels "
+                         f"(launchers.nhwc_gemm_applies); got {tuple(x.shape)}, strides {x.stride()}, {x.dtype}, "
+                         f"weight {tuple(weight.shape)}, groups={groups}")
     cout_g = cout // groups
-    sg = nhwc_gemm_supergroup(cin_g)
+    sg = nhwc_gemm_supergroup(cin_g, groups)
     supers = tuning.cdiv(groups, sg)
     if sg == 1:
         w = layout_copy(weight, torch.channels_last)
@@ -279,7 +302,8 @@ def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.
 
 def nhwc_pair_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
     """Whether a block (given a contiguous channels_last input) runs as the nhwc primary (the nhwc
-    or nhwc_gemm regime: every grouped conv of such an input) and the nhwc secondary (L >= 16)."""
+    or nhwc_gemm regime: with L >= 16 groups one of them takes it) and the nhwc secondary
+    (L >= 16)."""
     return dtype in (torch.float32, torch.float16, torch.bfloat16) and L >= TENSOR_CORE_SECONDARY_MIN_L
 
 
@@ -327,10 +351,10 @@ def fused_block_supported(in_channels: int, out_channels: int, L: int, dtype: to
 def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, shift=None, residual=None,
                   relu=False, form=None, out=None):
     """The fused IGC block (see kernels/igc_block_fwd.py): ``y = act(block(x) * scale + shift +
-    residual)``. ``padding`` is (top, left); ``residual`` has y's shape. ``form`` forces
-    ``"narrow"``, ``"wide"``, ``"tc"`` or ``"nhwc"``; by default ``fused_block_form`` decides.
-    ``out``: y, allocated by the caller (the nhwc forms: channels_last, or contiguous NCHW for a
-    channels_last copy of an NCHW input); by default in x's layout."""
+    residual)``. ``padding`` is (top, left); ``residual`` has y's shape. ``form`` forces one of
+    ``FUSED_FORMS``; by default ``fused_block_form`` decides. ``out``: y, allocated by the caller
+    (the one-kernel nhwc forms: channels_last, or contiguous NCHW for a channels_last copy of an
+    NCHW input; the nhwc_pair form: channels_last only); by default in x's layout."""
     from igc_triton.kernels.igc_block_fwd import (
         igc_block_fwd_kernel,
         igc_block_fwd_tc_kernel,
@@ -358,10 +382,11 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     if form == NHWC_FMA:
         return _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu)
     if form == NHWC_PAIR:
-        if not (is_channels_last(x) and nhwc_pair_form_applies(cin, C, L, x.dtype)):
-            raise ValueError(f"the nhwc_pair form needs a contiguous channels_last input and a block its two kernels "
-                             f"take (launchers.nhwc_pair_form_applies); got {tuple(x.shape)}, strides {x.stride()}, "
-                             f"{x.dtype}, C={C}, L={L}")
+        if not (is_channels_last(x) and nhwc_pair_form_applies(cin, C, L, x.dtype)
+                and y.is_contiguous(memory_format=torch.channels_last)):
+            raise ValueError(f"the nhwc_pair form needs a contiguous channels_last input and output and a block its "
+                             f"two kernels take (launchers.nhwc_pair_form_applies); got {tuple(x.shape)}, strides "
+                             f"{x.stride()}, output strides {y.stride()}, {x.dtype}, C={C}, L={L}")
         t = grouped_conv2d_fwd(x, wp, None, stride, padding, dilation, L, out_hw)
         return _igc_secondary_nhwc(t, ws.contiguous(), L, y, scale, shift, residual, relu)
     has_affine, has_res = scale is not None, residual is not None
