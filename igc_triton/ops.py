@@ -233,9 +233,7 @@ def igc_block_eager(x: Tensor, wp: Tensor, ws: Tensor, L: int, stride: list[int]
     """What ``igc::igc_block`` runs; called directly where ``plain_eager`` allows."""
     if _use_triton(x):
         from igc_triton.launch import launchers
-        if (launchers.fused_block_supported(x.shape[1], wp.shape[0], L, x.dtype)
-                or launchers.fused_block_form(x.shape[1], wp.shape[0], L, x.dtype, runtime.is_channels_last(x))
-                or launchers.nchw_takes_nhwc_form(x, wp.shape[0], L)):
+        if launchers.fused_block_takes(x, wp.shape[0], L):
             out_hw = output_hw(x.shape[2:], wp.shape[2:], stride, padding, dilation)
             return launchers.igc_block_fwd(x, wp, ws, L, tuple(stride), (padding[0], padding[2]), tuple(dilation),
                                            out_hw, scale, shift, residual, relu)

@@ -27,6 +27,9 @@ GEMM_MIN_CIN_PER_GROUP = 16
 # K = L) rather than as L FMAs per output on CUDA cores.
 TENSOR_CORE_SECONDARY_MIN_L = 16
 
+# The dtypes of the channels_last (nhwc) kernels: they accumulate in fp32, so not float64.
+NHWC_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
 # Elements per program of the kernels that lay out the nhwc forms' weights: each element is a
 # chain of integer index arithmetic and a gathered load, so two per thread (a few dozen
 # programs, not a handful of 8-element ones) keep more of the GPU on them. Predicted for C=48,
@@ -72,7 +75,7 @@ def nhwc_conv_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) 
     """Whether ``grouped_conv2d_nhwc_kernel`` takes a grouped conv: a contiguous channels_last
     input in fp32/fp16/bf16, Cin == Cout, groups of 1 or 2 channels in and out (depthwise; IGC's
     primary with Cin/L = M = 2), C a multiple of 8 (each pixel's channels start 16-byte aligned)."""
-    return (is_channels_last(x) and x.dtype in (torch.float32, torch.float16, torch.bfloat16) and cin == cout
+    return (is_channels_last(x) and x.dtype in NHWC_DTYPES and cin == cout
             and cin_per_group in (1, 2) and cin % 8 == 0)
 
 
@@ -82,9 +85,14 @@ def nhwc_gemm_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) 
     (super-)groups give its product K >= 16 input channels. Groups of 16 or more input channels
     run as they are; smaller ones joined into block-diagonal super-groups
     (``nhwc_gemm_supergroup``)."""
-    groups = cin // cin_per_group
-    return (is_channels_last(x) and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
-            and not nhwc_conv_applies(x, cin, cout, cin_per_group)
+    return (_nhwc_gemm_takes(x, cin_per_group, cin // cin_per_group)
+            and not nhwc_conv_applies(x, cin, cout, cin_per_group))
+
+
+def _nhwc_gemm_takes(x: torch.Tensor, cin_per_group: int, groups: int) -> bool:
+    """Whether the nhwc_gemm kernel can run a grouped conv (``nhwc_gemm_applies`` less the
+    preference for the nhwc regime; a forced ``"nhwc_gemm"`` regime needs only this)."""
+    return (is_channels_last(x) and x.dtype in NHWC_DTYPES
             and nhwc_gemm_supergroup(cin_per_group, groups) * cin_per_group >= GEMM_MIN_CIN_PER_GROUP)
 
 
@@ -225,8 +233,7 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
     N, cin, H, W = x.shape
     cout, cin_g, kh, kw = weight.shape
     OH, OW = y.shape[2:]
-    if (not is_channels_last(x) or x.dtype not in (torch.float32, torch.float16, torch.bfloat16)
-            or nhwc_gemm_supergroup(cin_g, groups) * cin_g < GEMM_MIN_CIN_PER_GROUP):
+    if not _nhwc_gemm_takes(x, cin_g, groups):
         raise ValueError(f"the nhwc_gemm regime needs a contiguous channels_last input in fp32/fp16/bf16 and "
                          f"(super-)groups of {GEMM_MIN_CIN_PER_GROUP} or more input channels "
                          f"(launchers.nhwc_gemm_applies); got {tuple(x.shape)}, strides {x.stride()}, {x.dtype}, "
@@ -286,7 +293,7 @@ def nhwc_fma_form_applies(in_channels: int, out_channels: int, L: int, dtype: to
     """Whether the nhwc_fma kernel takes a block (given a contiguous channels_last input): C -> C
     with M = 1 or 2, C a multiple of 8 (16-byte vectors per pixel), 16 <= C <= NHWC_MAX_CHANNELS."""
     M = out_channels // L
-    return (dtype in (torch.float32, torch.float16, torch.bfloat16) and in_channels == out_channels
+    return (dtype in NHWC_DTYPES and in_channels == out_channels
             and M in NHWC_FMA_M and out_channels % 8 == 0 and 16 <= out_channels <= NHWC_MAX_CHANNELS)
 
 
@@ -296,7 +303,7 @@ def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.
     8 (each pixel's channels start 16-byte aligned, so they load as 16-byte vectors), up to
     NHWC_MAX_CHANNELS."""
     M = out_channels // L
-    return (dtype in (torch.float32, torch.float16, torch.bfloat16) and in_channels == out_channels
+    return (dtype in NHWC_DTYPES and in_channels == out_channels
             and M >= 2 and 64 % M == 0 and out_channels % 8 == 0 and out_channels <= NHWC_MAX_CHANNELS)
 
 
@@ -304,7 +311,7 @@ def nhwc_pair_form_applies(in_channels: int, out_channels: int, L: int, dtype: t
     """Whether a block (given a contiguous channels_last input) runs as the nhwc primary (the nhwc
     or nhwc_gemm regime: with L >= 16 groups one of them takes it) and the nhwc secondary
     (L >= 16)."""
-    return dtype in (torch.float32, torch.float16, torch.bfloat16) and L >= TENSOR_CORE_SECONDARY_MIN_L
+    return dtype in NHWC_DTYPES and L >= TENSOR_CORE_SECONDARY_MIN_L
 
 
 def nchw_takes_nhwc_form(x: torch.Tensor, out_channels: int, L: int) -> bool:
@@ -341,6 +348,16 @@ def fused_block_form(in_channels: int, out_channels: int, L: int, dtype: torch.d
     if out_channels <= FUSED_MAX_CHANNELS:
         return NARROW
     return WIDE if L >= FUSED_WIDE_MIN_L else None
+
+
+def fused_block_takes(x: torch.Tensor, out_channels: int, L: int) -> bool:
+    """Whether ``igc_block_fwd`` runs a fused form on input ``x`` (else the two-kernel path): a form
+    of any layout, the channels_last ones also for an input other than a contiguous channels_last
+    one, run on its copy (``nchw_takes_nhwc_form``) -- all but tensors contiguous in both layouts
+    at once (one pixel or one channel)."""
+    _, cin, H, W = x.shape
+    copyable = H * W > 1 and not (x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last))
+    return fused_block_form(cin, out_channels, L, x.dtype, copyable) is not None
 
 
 def fused_block_supported(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
@@ -607,7 +624,7 @@ def igc_secondary_path(L: int) -> str:
 def nhwc_secondary_applies(t: torch.Tensor, L: int) -> bool:
     """Whether ``igc_secondary_nhwc_kernel`` takes the secondary step: a contiguous channels_last
     ``t`` in fp32/fp16/bf16 and L >= 16 (the K and N of its per-position products)."""
-    return (is_channels_last(t) and t.dtype in (torch.float32, torch.float16, torch.bfloat16)
+    return (is_channels_last(t) and t.dtype in NHWC_DTYPES
             and L >= TENSOR_CORE_SECONDARY_MIN_L)
 
 
