@@ -43,12 +43,15 @@ def test_variants_cover_every_config_and_kernel():
               ("igc_block_nhwc_fma_kernel", configs.NHWC_FMA_CONFIGS, True),
               ("grouped_conv2d_nhwc_kernel", configs.NHWC_CONV_CONFIGS, False),
               ("igc_secondary_nhwc_kernel", configs.NHWC_SECONDARY_CONFIGS, True),
-              ("grouped_conv2d_nhwc_gemm_kernel", configs.GEMM_CONFIGS, True)]
+              ("grouped_conv2d_nhwc_gemm_kernel", configs.GEMM_CONFIGS, True),
+              ("igc_secondary_nhwc_fma_kernel", configs.NHWC_FMA_SECONDARY_CONFIGS, True)]
     for kernel, space, _ in spaces:
         if kernel == "grouped_conv2d_nhwc_kernel":  # compiled as the launcher adapts it, C = 48 first
             space = tuning.nhwc_conv_space(48, 32)
         if kernel == "igc_secondary_nhwc_kernel":  # in the kernel's per-position tiles, at M = 2, L = 200
             space = [tuning.nhwc_secondary_tile(c, 200, 2) for c in space]
+        if kernel == "igc_secondary_nhwc_fma_kernel":  # as the launcher adapts it at M = 64
+            space = [tuning.nhwc_fma_secondary_tile(c, 64) for c in space]
         for i, cfg in enumerate(space):
             dtypes = {v.dtype for v in vs if v.kernel == kernel and v.config == compile_check._cfg_name(cfg)}
             # Every config in fp16 (bf16 lowers the same way), the default in every dtype.

@@ -108,20 +108,26 @@ def test_fused_form_rule():
                          (832, 832, 32)]:
         assert form(cin, cout, L, torch.bfloat16, channels_last=True) == launchers.NHWC_PAIR, (cin, cout, L)
         assert form(cin, cout, L, torch.bfloat16) != launchers.NHWC_PAIR
-    # L = 4; L = 8; fp64.
-    for cin, cout, L, dt in [(1024, 1024, 4, torch.bfloat16), (512, 1024, 8, torch.bfloat16),
+    # L < 16 with groups of 16 input channels or more (the nhwc_gemm primary, then the CUDA-core
+    # nhwc secondary): paper-layers' L = 4 blocks over 256 channels or with a transition, M = 24.
+    for cin, cout, L in [(1024, 1024, 4), (512, 1024, 4), (256, 512, 4), (512, 1024, 8), (96, 96, 4), (32, 48, 2)]:
+        assert form(cin, cout, L, torch.bfloat16, channels_last=True) == launchers.NHWC_PAIR, (cin, cout, L)
+        assert form(cin, cout, L, torch.bfloat16) == launchers.TC, (cin, cout, L)
+    # L < 16 with groups under 16 channels (C = 272, M = 2: L = 136 >= 16 is above); fp64.
+    for cin, cout, L, dt in [(120, 360, 15, torch.bfloat16), (64, 272, 8, torch.bfloat16),
                              (400, 400, 200, torch.float64)]:
         assert form(cin, cout, L, dt, channels_last=True) != launchers.NHWC_PAIR, (cin, cout, L)
 
 
-@pytest.mark.parametrize("cin,C,L,stride", [(272, 272, 136, 1), (256, 512, 16, 2), (512, 512, 32, 1)],
-                         ids=lambda v: str(v))
+@pytest.mark.parametrize("cin,C,L,stride", [(272, 272, 136, 1), (256, 512, 16, 2), (512, 512, 32, 1), (64, 96, 4, 2),
+                                            (48, 72, 3, 1)], ids=lambda v: str(v))
 @pytest.mark.parametrize("epilogue", [False, True])
 def test_nhwc_pair_form_runs_two_nhwc_kernels(cin, C, L, stride, epilogue, device, monkeypatch):
     """C = 272 (M = 2; over the nhwc_fma form's 256), a transition block with groups of 16
     channels (C = 512) and L = 32 groups of 16 (no NCHW fused form takes it): the nhwc primary or
     the nhwc_gemm one, then the nhwc secondary with the epilogue (a residual in either layout),
-    NaN-poisoned outputs."""
+    NaN-poisoned outputs. L = 4 and 3 (M = 24: no one-kernel nhwc form; groups of 16 channels):
+    the nhwc_gemm primary, then the CUDA-core nhwc secondary."""
     from igc_triton.launch import tuning
     kernels = []
     real = tuning.choose
@@ -142,7 +148,8 @@ def test_nhwc_pair_form_runs_two_nhwc_kernels(cin, C, L, stride, epilogue, devic
         kernels.clear()
         copies.clear()
         out = it.igc_block(to_layout(x.to(dtype), layout), wp.to(dtype), ws.to(dtype), L, stride, **args)
-        assert kernels == [primary, "igc_secondary_fwd_nhwc"], kernels
+        secondary = "igc_secondary_fwd_nhwc" if L >= 16 else "igc_secondary_fwd_nhwc_fma"
+        assert kernels == [primary, secondary], kernels
         assert out.is_contiguous(memory_format=torch.channels_last if layout == "channels_last" else
                                  torch.contiguous_format)
         # Copied: an NCHW input and its output, an NCHW residual, and the implicit GEMM's 3x3 weight
@@ -178,7 +185,8 @@ def test_wide_block_runs_the_wide_kernel_by_default(device, monkeypatch):
                  torch.float32)
 
 
-# Blocks the nhwc forms do not take (Cin != C, or C % 8 != 0): those run on a channels_last copy.
+# Larger images run the nhwc_pair form on a channels_last copy (launchers.nchw_takes_nhwc_form):
+# one pixel, where NCHW and channels_last are the same layout.
 @pytest.mark.parametrize("cin,L,M,stride", [(32, 2, 12, 2), (48, 3, 20, 1), (16, 1, 24, 1)])
 def test_tc_form_is_chosen_for_large_partitions(cin, L, M, stride, device, monkeypatch):
     kernels = []
@@ -186,10 +194,9 @@ def test_tc_form_is_chosen_for_large_partitions(cin, L, M, stride, device, monke
     real = tuning.choose
     monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
     C = L * M
-    x = to_layout(torch.randn(2, cin, 5, 6, device=device), "strided")  # channels_last: the nhwc form where it applies
+    x = torch.randn(2, cin, 1, 1, device=device)
     wp, ws = torch.randn(C, cin // L, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
-    oh, ow = (5 - 1) // stride + 1, (6 - 1) // stride + 1
-    res = torch.randn(2, C, oh, ow, device=device)
+    res = torch.randn(2, C, 1, 1, device=device)
     out = it.igc_block(x, wp, ws, L, stride, residual=res, relu=True)
     assert kernels == ["igc_block_fwd_tc"]
     assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, stride, residual=res.double(), relu=True),

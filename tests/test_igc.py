@@ -71,6 +71,52 @@ def test_nhwc_secondary_takes_only_what_it_can(device):
         launchers.igc_secondary_fwd(t_of(16, 2, "nchw"), torch.randn(32, 16, 1, 1, device=device), 16, path="nhwc")
 
 
+# The CUDA-core nhwc secondary (L < 16): L = 1 (a scale per channel), 2, 3 and 15 (odd: weights
+# loaded one by one), 4, 6, 8 (in pairs); M = 1 to 64, with 26 and 3 (position tiles past M
+# masked); pixel counts no tile divides.
+NHWC_FMA_SECONDARY_LM = [(1, 8), (2, 4), (3, 8), (4, 64), (4, 26), (8, 2), (8, 3), (15, 4), (6, 1)]
+
+
+@pytest.mark.parametrize("L,M", NHWC_FMA_SECONDARY_LM, ids=lambda v: str(v))
+def test_nhwc_fma_secondary_matches_reference(L, M, device, monkeypatch):
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    C = L * M
+    t = torch.randn(3, C, 5, 7, dtype=torch.float64, device=device)  # 105 pixels
+    ws = torch.randn(C, L, 1, 1, dtype=torch.float64, device=device)
+    ref = reference.igc_secondary(t, ws, L)
+    for dtype in [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else []):
+        kernels.clear()
+        out = igc_secondary(t.to(dtype).contiguous(memory_format=torch.channels_last), ws.to(dtype), L)
+        assert kernels == ["igc_secondary_fwd_nhwc_fma"]
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert_close(out, ref, dtype, k=L)
+
+
+def test_nhwc_fma_secondary_takes_only_what_it_can(device):
+    """A contiguous channels_last t with L < 16 (the tensor-core one takes L >= 16); anything
+    else keeps the generic paths, and forcing it names what it needs."""
+    def t_of(L, M, layout="channels_last"):
+        return to_layout(torch.randn(1, L * M, 3, 3, device=device), layout)
+    assert launchers.nhwc_fma_secondary_applies(t_of(4, 64), 4)
+    assert launchers.nhwc_fma_secondary_applies(t_of(15, 3), 15)
+    assert launchers.nhwc_fma_secondary_applies(t_of(1, 8).half(), 1)
+    assert not launchers.nhwc_fma_secondary_applies(t_of(16, 2), 16)
+    assert not launchers.nhwc_fma_secondary_applies(t_of(4, 8, "nchw"), 4)
+    assert not launchers.nhwc_fma_secondary_applies(t_of(4, 8)[:, :, :, :2], 4)  # strided
+    assert not launchers.nhwc_fma_secondary_applies(t_of(4, 8).double(), 4)
+    with pytest.raises(ValueError, match="nhwc_fma_secondary_applies"):
+        launchers.igc_secondary_fwd(t_of(4, 8, "nchw"), torch.randn(32, 4, 1, 1, device=device), 4, path="nhwc_fma")
+    # Its tiles: no wider than M's power of two (the pixels grow to keep the size), L tiles in at
+    # most 128 registers a thread.
+    for L, M in [(4, 64), (8, 2), (15, 8), (3, 26)]:
+        for cfg in tuning.nhwc_fma_secondary_space(L, M):
+            kw = cfg.kwargs
+            assert kw["BLOCK_M"] <= tuning.next_power_of_2(M), (L, M, cfg)
+            assert L * kw["BLOCK_P"] * kw["BLOCK_M"] <= 128 * 32 * cfg.num_warps, (L, M, cfg)
+
+
 def test_secondary_public_function_picks_a_path(device):
     for L, M in [(4, 2), (16, 2)]:
         t = torch.randn(1, L * M, 3, 3, device=device)

@@ -230,11 +230,15 @@ def pair_block_configs(draw):
     """IGC blocks the nhwc_pair form takes: channels_last, L >= 16, M any (the secondary's
     positions in pieces of 1-8 channels), groups of 1 to 32 input channels (the primary's nhwc
     regime, or the nhwc_gemm one with block-diagonal super-groups), transition blocks (Cin != C,
-    stride 2) included, C past the one-kernel nhwc forms (over 256, or not a multiple of 8)."""
-    L = draw(st.sampled_from([136, 16, 17, 24]))
+    stride 2) included, C past the one-kernel nhwc forms (over 256, or not a multiple of 8); and
+    L < 16 with groups of 16 or 24 input channels (the nhwc_gemm primary, the CUDA-core secondary)."""
+    L = draw(st.sampled_from([136, 16, 17, 24, 3, 4, 8]))
     M = 2 if L == 136 else draw(st.sampled_from([1, 2, 3, 4, 8, 12, 16]))
     # C = 272 with groups of 2 channels in and out: the primary in the nhwc regime's channel pairs.
-    cin_g = 2 if L == 136 else draw(st.sampled_from([1, 2, 3, 4, 16, M]))
+    if L < 16:
+        cin_g = draw(st.sampled_from([16, 24]))
+    else:
+        cin_g = 2 if L == 136 else draw(st.sampled_from([1, 2, 3, 4, 16, M]))
     k = draw(st.sampled_from([1, 3, 3]))
     padding = draw(st.integers(0, 1))
     h = draw(st.integers(max(1, k - 2 * padding), 6))
@@ -274,15 +278,18 @@ def test_random_nhwc_pair_blocks_match_fp64_reference(monkeypatch):
         extra, ref = _epilogue(cfg, rnd, y64, cfg["residual"])
         kernels.clear()
         out = igc_block(x.contiguous(memory_format=torch.channels_last), wp, ws, L, *geometry, **extra)
+        secondary = "igc_secondary_fwd_nhwc" if L >= 16 else "igc_secondary_fwd_nhwc_fma"
         assert len(kernels) == 2 and kernels[0] in ("grouped_conv2d_fwd_nhwc", "grouped_conv2d_fwd_nhwc_gemm") \
-            and kernels[1] == "igc_secondary_fwd_nhwc", kernels
+            and kernels[1] == secondary, kernels
         primaries.append(kernels[0])
+        secondaries.append(secondary)
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert_close(out, ref, dt, k=cin // L * cfg["k"] ** 2 + L)
 
-    primaries = []
+    primaries, secondaries = [], []
     check()
     assert len(seen) >= PAIR_EXAMPLES // 2, len(seen)
     assert set(primaries) == {"grouped_conv2d_fwd_nhwc", "grouped_conv2d_fwd_nhwc_gemm"}
+    assert set(secondaries) == {"igc_secondary_fwd_nhwc", "igc_secondary_fwd_nhwc_fma"}
     assert {c["M"] & (c["M"] - 1) == 0 for c in seen} == {True, False} and {c["stride"] for c in seen} == {1, 2}
     assert any(c["cin"] != c["L"] * c["M"] for c in seen)

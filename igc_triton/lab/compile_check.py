@@ -221,6 +221,18 @@ def variants() -> list[Variant]:
     for L, M in ((128, 1), (450, 4), (450, 8), (16, 16), (16, 64), (24, 2), (32, 26)):
         add("igc_secondary_nhwc_kernel", [tuning.nhwc_secondary_tile(configs.NHWC_SECONDARY_CONFIGS[0], L, M)],
             lambda dt, L=L, M=M: nhwc_secondary(dt, L, M, epi=M == 64), dtypes=("bf16",))
+    # The CUDA-core nhwc secondary (L < 16): every config as the launcher adapts it at L = 4,
+    # M = 64 (fp16), the default in every dtype and with the block's epilogue; odd L (weights one
+    # by one), M = 26 (a masked position block), L = 15, 8 with M = 2 (tiles of 2 positions).
+    def nhwc_fma_secondary(dt, L=4, M=64, epi=False):
+        return {"L": L, "M": M, "HAS_AFFINE": epi, "HAS_RESIDUAL": epi, "RELU": epi}
+
+    fma_space = [tuning.nhwc_fma_secondary_tile(c, 64) for c in configs.NHWC_FMA_SECONDARY_CONFIGS]
+    add_all("igc_secondary_nhwc_fma_kernel", fma_space, nhwc_fma_secondary, fp64=False)
+    add("igc_secondary_nhwc_fma_kernel", fma_space[:1], lambda dt: nhwc_fma_secondary(dt, epi=True))
+    for L, M in ((3, 8), (4, 26), (15, 8), (8, 2)):
+        add("igc_secondary_nhwc_fma_kernel", tuning.nhwc_fma_secondary_space(L, M)[:1],
+            lambda dt, L=L, M=M: nhwc_fma_secondary(dt, L, M, epi=L == 3), dtypes=("bf16",))
     return out
 
 
@@ -248,9 +260,11 @@ def _kernel(name):
         igc_secondary_bwd,
         igc_secondary_fwd,
         igc_secondary_nhwc,
+        igc_secondary_nhwc_fma,
     )
     modules = (grouped_conv2d_fwd, grouped_conv2d_bwd, igc_secondary_fwd, igc_secondary_bwd, igc_block_fwd,
-               igc_block_nhwc, igc_block_nhwc_fma, grouped_conv2d_nhwc, igc_secondary_nhwc, grouped_conv2d_nhwc_gemm)
+               igc_block_nhwc, igc_block_nhwc_fma, grouped_conv2d_nhwc, igc_secondary_nhwc, grouped_conv2d_nhwc_gemm,
+               igc_secondary_nhwc_fma)
     k = next(getattr(m, name) for m in modules if hasattr(m, name))
     # Under TRITON_INTERPRET=1 the module holds interpreter wrappers; compile the plain function.
     return JITFunction(getattr(k, "fn", k))

@@ -178,6 +178,23 @@ NHWC_SECONDARY_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_C": 128, "BLOCK_KC": 32}, num_warps=4, num_stages=4),
 ]
 
+# igc_secondary_nhwc_fma_kernel (L < 16): [BLOCK_P pixels x BLOCK_M positions], L input tiles of
+# that size in registers at once (tuning.nhwc_fma_secondary_candidates caps BLOCK_M at M and
+# drops the tiles too large for L). Each thread gathers its positions' L x L weights once: the
+# more pixels a thread holds, the fewer gathers per output.
+NHWC_FMA_SECONDARY_CONFIGS = [
+    Config({"BLOCK_P": 128, "BLOCK_M": 16}, num_warps=4, num_stages=1),  # default
+    Config({"BLOCK_P": 256, "BLOCK_M": 16}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 64, "BLOCK_M": 32}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 64, "BLOCK_M": 64}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 32, "BLOCK_M": 64}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 128, "BLOCK_M": 32}, num_warps=8, num_stages=1),
+    Config({"BLOCK_P": 256, "BLOCK_M": 16}, num_warps=8, num_stages=1),
+    Config({"BLOCK_P": 16, "BLOCK_M": 256}, num_warps=8, num_stages=1),
+    Config({"BLOCK_P": 64, "BLOCK_M": 16}, num_warps=4, num_stages=1),
+    Config({"BLOCK_P": 32, "BLOCK_M": 16}, num_warps=4, num_stages=1),
+]
+
 # Under TRITON_INTERPRET=1 each program instance costs about a millisecond of Python, so the
 # interpreter runs few, large programs. (Its numpy dot also accepts K < 16, but we keep 16.)
 INTERPRET_FMA = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
@@ -188,6 +205,7 @@ INTERPRET_FUSED_WIDE = Config({"BLOCK_P": 256, "BLOCK_N": 64, "BLOCK_K": 16}, nu
 INTERPRET_NHWC = Config({"BC": 16, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=2)
 INTERPRET_NHWC_FMA = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1)
 INTERPRET_NHWC_SECONDARY = Config({"BLOCK_P": 64, "BLOCK_C": 64, "BLOCK_KC": 64}, num_warps=4, num_stages=1)
+INTERPRET_NHWC_FMA_SECONDARY = Config({"BLOCK_P": 64, "BLOCK_M": 64}, num_warps=4, num_stages=1)
 INTERPRET_NHWC_CONV = Config({"TILE_H": 4, "TILE_W": 8, "Q": 4, "BP": 32}, num_warps=4, num_stages=1)
 INTERPRET_REDUCE = Config({"BLOCK_P": 256, "BLOCK_C": 64}, num_warps=4, num_stages=1)
 INTERPRET_WGRAD_GEMM = Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 256}, num_warps=4, num_stages=1)

@@ -19,6 +19,7 @@ FMA = "fma"
 GEMM = "gemm"
 NHWC_CONV = "nhwc"  # the channels_last kernels: grouped_conv2d's for groups of 1 or 2 channels, the secondary's
 NHWC_GEMM = "nhwc_gemm"  # grouped_conv2d: the channels_last implicit GEMM for groups of 16 or more channels
+NHWC_FMA_SECONDARY = "nhwc_fma"  # the secondary's channels_last kernel for L < 16, on CUDA cores
 
 # Smallest per-group input channel count sent to the tensor-core GEMM kernel: tl.dot needs
 # K >= 16, and below that the FMA kernel avoids padding the reduction.
@@ -276,9 +277,10 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
 # outputs and needs L >= 16 (its dot's K, unpadded). Large partitions: the tc form, primary
 # on tensor cores, secondary (L multiply-adds per output) on CUDA cores from an
 # [pixels x L x positions] register tile: L up to FUSED_TC_MAX_L. Contiguous channels_last
-# blocks no nhwc form takes run as two nhwc kernels where the secondary's applies (the nhwc_pair
-# form: the primary's nhwc or nhwc_gemm regime, then the nhwc secondary with the epilogue): the
-# generic fused kernels gather 16-bit channels one by one (inspect predicts them 4-130x slower on paper-layers).
+# blocks no one-kernel nhwc form takes run as two nhwc kernels where L >= 16 or the groups have 16
+# input channels or more (the nhwc_pair form: the primary's nhwc or nhwc_gemm regime, then an nhwc
+# secondary with the epilogue): the generic fused kernels gather 16-bit channels one by one
+# (inspect predicts them 4-130x slower on paper-layers; 3-8x at L = 4, M = 128 and 256).
 FUSED_MAX_CHANNELS = 256
 FUSED_WIDE_MIN_L = 16
 FUSED_TC_MAX_L = 16
@@ -309,9 +311,10 @@ def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.
 
 def nhwc_pair_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
     """Whether a block (given a contiguous channels_last input) runs as the nhwc primary (the nhwc
-    or nhwc_gemm regime: with L >= 16 groups one of them takes it) and the nhwc secondary
-    (L >= 16)."""
-    return dtype in NHWC_DTYPES and L >= TENSOR_CORE_SECONDARY_MIN_L
+    or nhwc_gemm regime: with L >= 16 groups one of them takes it; with fewer, the nhwc_gemm
+    regime takes groups of 16 input channels or more) and an nhwc secondary (the tensor-core one
+    for L >= 16, else the CUDA-core one)."""
+    return dtype in NHWC_DTYPES and (L >= TENSOR_CORE_SECONDARY_MIN_L or in_channels // L >= GEMM_MIN_CIN_PER_GROUP)
 
 
 def nchw_takes_nhwc_form(x: torch.Tensor, out_channels: int, L: int) -> bool:
@@ -405,7 +408,7 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
                              f"two kernels take (launchers.nhwc_pair_form_applies); got {tuple(x.shape)}, strides "
                              f"{x.stride()}, output strides {y.stride()}, {x.dtype}, C={C}, L={L}")
         t = grouped_conv2d_fwd(x, wp, None, stride, padding, dilation, L, out_hw)
-        return _igc_secondary_nhwc(t, ws.contiguous(), L, y, scale, shift, residual, relu)
+        return _nhwc_secondary(t, ws.contiguous(), L, y, scale, shift, residual, relu)
     has_affine, has_res = scale is not None, residual is not None
     res = residual if has_res else y  # placeholder pointer, never read
     wp, ws = wp.contiguous(), ws.contiguous()
@@ -628,6 +631,49 @@ def nhwc_secondary_applies(t: torch.Tensor, L: int) -> bool:
             and L >= TENSOR_CORE_SECONDARY_MIN_L)
 
 
+def nhwc_fma_secondary_applies(t: torch.Tensor, L: int) -> bool:
+    """Whether ``igc_secondary_nhwc_fma_kernel`` takes the secondary step: a contiguous
+    channels_last ``t`` in fp32/fp16/bf16 and L < 16 (where ``nhwc_secondary_applies`` does not)."""
+    return is_channels_last(t) and t.dtype in NHWC_DTYPES and L < TENSOR_CORE_SECONDARY_MIN_L
+
+
+def _nhwc_secondary(t, weight, L, y, scale=None, shift=None, residual=None, relu=False):
+    """The channels_last secondary for t (checked by the caller): on tensor cores for L >= 16,
+    else on CUDA cores."""
+    launch = _igc_secondary_nhwc if L >= TENSOR_CORE_SECONDARY_MIN_L else _igc_secondary_nhwc_fma
+    return launch(t, weight, L, y, scale, shift, residual, relu)
+
+
+def _secondary_epilogue_arguments(weight, y, scale, shift, residual):
+    """The epilogue's scale, shift and residual (channels_last) for the nhwc secondaries,
+    placeholder pointers, never read, for those absent."""
+    res = layout_copy(residual, torch.channels_last) if residual is not None else y
+    sc, sh = (scale.contiguous(), shift.contiguous()) if scale is not None else (weight, weight)
+    return sc, sh, res
+
+
+def _igc_secondary_nhwc_fma(t, weight, L, y, scale=None, shift=None, residual=None, relu=False):
+    """The nhwc_fma secondary (kernels/igc_secondary_nhwc_fma.py): t and y [pixels x C]
+    matrices, the weight read as it is; with the block's epilogue when given (``residual`` in any
+    layout: one not channels_last is copied)."""
+    from igc_triton.kernels.igc_secondary_nhwc_fma import igc_secondary_nhwc_fma_kernel
+    N, C, H, W = t.shape
+    M = C // L
+    pixels = N * H * W
+    sc, sh, res = _secondary_epilogue_arguments(weight, y, scale, shift, residual)
+    key = problem_key(t, pixels, C, L, M, (1, 1), (1, 1), (1, 1))
+
+    def launch(cfg, warmup=False):
+        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(M, cfg.kwargs["BLOCK_M"]))
+        tuning.kernel_call(igc_secondary_nhwc_fma_kernel, grid, warmup)(
+            t, weight, sc, sh, res, y, pixels, L=L, M=M, HAS_AFFINE=scale is not None,
+            HAS_RESIDUAL=residual is not None, RELU=relu, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            **cfg.kwargs)
+        return y
+    candidates = functools.partial(tuning.nhwc_fma_secondary_candidates, L, M)
+    return launch(tuning.choose("igc_secondary_fwd_nhwc_fma", key, candidates, launch, t.device))
+
+
 def _igc_secondary_nhwc(t, weight, L, y, scale=None, shift=None, residual=None, relu=False):
     """The nhwc secondary (kernels/igc_secondary_nhwc.py): t and y [pixels x C] matrices, the
     weight read as it is; with the block's epilogue when given (``residual`` in any layout: one
@@ -638,8 +684,7 @@ def _igc_secondary_nhwc(t, weight, L, y, scale=None, shift=None, residual=None, 
     pixels = N * H * W
     mb = tuning.nhwc_secondary_positions(M)
     has_affine, has_res = scale is not None, residual is not None
-    res = layout_copy(residual, torch.channels_last) if has_res else y  # placeholder pointer, never read
-    sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (weight, weight)  # placeholders, never read
+    sc, sh, res = _secondary_epilogue_arguments(weight, y, scale, shift, residual)
     key = problem_key(t, pixels, C, L, M, (1, 1), (1, 1), (1, 1))
 
     def launch(cfg, warmup=False):
@@ -658,9 +703,11 @@ def igc_secondary_fwd(t, weight, L, path=None):
 
     ``path`` forces ``"fma"`` (permutation in the kernel's index arithmetic, L FMAs per output),
     ``"gemm"`` (per position m within the partitions, the dense [L x L] secondary product on
-    tensor cores, K = L: the wide fused kernel reading t) or ``"nhwc"`` (the same products over
-    wide loads of a contiguous channels_last t, ``nhwc_secondary_applies``); by default ``"nhwc"``
-    where it applies, else it follows L (see ``TENSOR_CORE_SECONDARY_MIN_L``). None writes a
+    tensor cores, K = L: the wide fused kernel reading t), ``"nhwc"`` (the same products over
+    wide loads of a contiguous channels_last t, ``nhwc_secondary_applies``) or ``"nhwc_fma"``
+    (L < 16: L multiply-adds per output on CUDA cores over wide loads of a contiguous
+    channels_last t, ``nhwc_fma_secondary_applies``); by default ``"nhwc"`` or ``"nhwc_fma"``
+    where one applies, else it follows L (see ``TENSOR_CORE_SECONDARY_MIN_L``). None writes a
     permuted tensor or a folded weight.
     """
     from igc_triton.kernels.igc_block_fwd import igc_block_fwd_wide_kernel
@@ -669,9 +716,18 @@ def igc_secondary_fwd(t, weight, L, path=None):
     N, C, H, W = t.shape
     if path is None and nhwc_secondary_applies(t, L):
         path = NHWC_CONV
+    if path is None and nhwc_fma_secondary_applies(t, L):
+        path = NHWC_FMA_SECONDARY
     path = path or igc_secondary_path(L)
     pixels = N * H * W
     weight = weight.contiguous()
+    if path == NHWC_FMA_SECONDARY:
+        if not nhwc_fma_secondary_applies(t, L):
+            raise ValueError(f"the nhwc_fma secondary needs a contiguous channels_last t in fp32/fp16/bf16 and "
+                             f"L < {TENSOR_CORE_SECONDARY_MIN_L} (launchers.nhwc_fma_secondary_applies); got "
+                             f"{tuple(t.shape)}, strides {t.stride()}, {t.dtype}, L={L}")
+        y = alloc_output(t, (N, C, H, W))
+        return y if y.numel() == 0 else _igc_secondary_nhwc_fma(t, weight, L, y)
     if path == NHWC_CONV:
         if not nhwc_secondary_applies(t, L):
             raise ValueError(f"the nhwc secondary needs a contiguous channels_last t in fp32/fp16/bf16 and "
@@ -697,7 +753,7 @@ def igc_secondary_fwd(t, weight, L, path=None):
         return launch_gemm(tuning.choose("igc_secondary_fwd_gemm", key,
                                          functools.partial(tuning.fused_wide_candidates, L), launch_gemm, t.device))
     if path != FMA:
-        raise ValueError(f"unknown igc_secondary path {path!r}; expected 'fma', 'gemm' or 'nhwc'")
+        raise ValueError(f"unknown igc_secondary path {path!r}; expected 'fma', 'gemm', 'nhwc' or 'nhwc_fma'")
     y = alloc_output(t, (N, C, H, W))
     if y.numel() == 0:
         return y

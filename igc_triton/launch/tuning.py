@@ -352,6 +352,35 @@ def nhwc_secondary_candidates(L: int, M: int, elem_bytes: int, device: torch.dev
     return _space(kept[0], kept[1:])
 
 
+def nhwc_fma_secondary_tile(cfg: triton.Config, M: int) -> triton.Config:
+    """A config of ``configs.NHWC_FMA_SECONDARY_CONFIGS`` with its positions capped at M (padded
+    to a power of two) and its pixels grown to keep the tile's size."""
+    kw = cfg.kwargs
+    positions = min(kw["BLOCK_M"], next_power_of_2(M))
+    return _with(cfg, BLOCK_M=positions, BLOCK_P=kw["BLOCK_P"] * kw["BLOCK_M"] // positions)
+
+
+def nhwc_fma_secondary_space(L: int, M: int) -> list:
+    """The configs of ``configs.NHWC_FMA_SECONDARY_CONFIGS`` the launcher may run (as
+    ``nhwc_fma_secondary_tile`` adapts them): those whose L input tiles take at most 128 fp32
+    registers a thread (the smallest tile if none does)."""
+    from igc_triton.launch import configs
+    space = [nhwc_fma_secondary_tile(c, M) for c in configs.NHWC_FMA_SECONDARY_CONFIGS]
+
+    def per_thread(c):
+        return L * c.kwargs["BLOCK_P"] * c.kwargs["BLOCK_M"] // (32 * c.num_warps)
+    return [c for c in space if per_thread(c) <= 128] or [min(space, key=per_thread)]
+
+
+def nhwc_fma_secondary_candidates(L: int, M: int) -> list:
+    """``igc_secondary_nhwc_fma_kernel``: ``nhwc_fma_secondary_space``, its first config the default."""
+    from igc_triton.launch import configs
+    if runtime.kernels_interpreted():
+        return [nhwc_fma_secondary_tile(configs.INTERPRET_NHWC_FMA_SECONDARY, M)]
+    kept = nhwc_fma_secondary_space(L, M)
+    return _space(kept[0], kept[1:])
+
+
 def fused_tile(cfg: triton.Config, c_pad: int) -> triton.Config:
     return _with(cfg, BLOCK_N=min(cfg.kwargs["BLOCK_N"], c_pad))
 
