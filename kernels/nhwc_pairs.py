@@ -156,6 +156,69 @@ def pair_conv(x_img, wt_ptr, g, g_ok, ih0, iw0, H, W, dil_h,
 
 
 @triton.jit
+def _tile_start(x_img, g, ih0, iw0, W, NP: tl.constexpr, NJ: tl.constexpr, G: tl.constexpr, BP: tl.constexpr,
+                Q: tl.constexpr):
+    """A tile's pair pointers, its input columns' masks and its zeroed accumulators."""
+    x_grp = as_pairs(x_img) + ((ih0 * W + iw0) * NP)[:, None] + g[None, :]
+    col_ok = ()
+    for j in tl.static_range(NJ):
+        col_ok = col_ok + ((iw0 + j >= 0) & (iw0 + j < W),)
+    acc_e = ()
+    acc_o = ()
+    for q in tl.static_range(Q):
+        acc_e = acc_e + (tl.zeros((G, BP), dtype=tl.float32),)
+        acc_o = acc_o + (tl.zeros((G, BP), dtype=tl.float32),)
+    return x_grp, col_ok, acc_e, acc_o
+
+
+@triton.jit
+def pair_conv_chunks(x_img, wt_ptr, g, ih0, iw0, u, ih0_u, iw0_u, H, W, dil_h,
+                     C: tl.constexpr, WP: tl.constexpr, M: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
+                     STRIDE_W: tl.constexpr, DIL_W: tl.constexpr,
+                     G: tl.constexpr, BP: tl.constexpr, Q: tl.constexpr,  # chunk A: pairs g
+                     GU: tl.constexpr, BU: tl.constexpr, QU: tl.constexpr,  # chunk B: pairs u
+                     PREFETCH: tl.constexpr):
+    """``pair_conv`` for two chunks of pairs of the same pixels (``g``, ``u``), each with its own
+    column groups and output columns per group, in one loop over the kernel rows: four tuples
+    (A's even, A's odd, B's even, B's odd output channels). One loop, not two: both chunks' loads
+    of a row are in flight together, and ``igc-lab inspect`` can count the loop's trips (two loops
+    made of the same source lines it cannot tell apart)."""
+    NP: tl.constexpr = C // 2
+    DT: tl.constexpr = x_img.dtype.element_ty
+    NJ: tl.constexpr = (Q - 1) * STRIDE_W + (KW - 1) * DIL_W + 1
+    NJU: tl.constexpr = (QU - 1) * STRIDE_W + (KW - 1) * DIL_W + 1
+    g_ok = g < NP
+    u_ok = u < NP
+    x_a, col_a, acc_e, acc_o = _tile_start(x_img, g, ih0, iw0, W, NP, NJ, G, BP, Q)
+    x_b, col_b, acc_eu, acc_ou = _tile_start(x_img, u, ih0_u, iw0_u, W, NP, NJU, GU, BU, QU)
+    if PREFETCH:
+        ahead = _row(x_a, 0, ih0, H, W, dil_h, col_a, g_ok, NP, NJ)
+        ahead_u = _row(x_b, 0, ih0_u, H, W, dil_h, col_b, u_ok, NP, NJU)
+        for r in range(KH - 1):
+            raw = ahead
+            raw_u = ahead_u
+            ahead = _row(x_a, r + 1, ih0, H, W, dil_h, col_a, g_ok, NP, NJ)
+            ahead_u = _row(x_b, r + 1, ih0_u, H, W, dil_h, col_b, u_ok, NP, NJU)
+            acc_e, acc_o = _row_products(raw, r, acc_e, acc_o, wt_ptr, g, g_ok, WP, M, KW, STRIDE_W, DIL_W, Q,
+                                         False, NJ, DT)
+            acc_eu, acc_ou = _row_products(raw_u, r, acc_eu, acc_ou, wt_ptr, u, u_ok, WP, M, KW, STRIDE_W, DIL_W,
+                                           QU, False, NJU, DT)
+        acc_e, acc_o = _row_products(ahead, KH - 1, acc_e, acc_o, wt_ptr, g, g_ok, WP, M, KW, STRIDE_W, DIL_W, Q,
+                                     False, NJ, DT)
+        acc_eu, acc_ou = _row_products(ahead_u, KH - 1, acc_eu, acc_ou, wt_ptr, u, u_ok, WP, M, KW, STRIDE_W,
+                                       DIL_W, QU, False, NJU, DT)
+    else:
+        for r in range(KH):
+            raw = _row(x_a, r, ih0, H, W, dil_h, col_a, g_ok, NP, NJ)
+            raw_u = _row(x_b, r, ih0_u, H, W, dil_h, col_b, u_ok, NP, NJU)
+            acc_e, acc_o = _row_products(raw, r, acc_e, acc_o, wt_ptr, g, g_ok, WP, M, KW, STRIDE_W, DIL_W, Q,
+                                         False, NJ, DT)
+            acc_eu, acc_ou = _row_products(raw_u, r, acc_eu, acc_ou, wt_ptr, u, u_ok, WP, M, KW, STRIDE_W, DIL_W,
+                                           QU, False, NJU, DT)
+    return acc_e, acc_o, acc_eu, acc_ou
+
+
+@triton.jit
 def pair_weights(w_ptr, wt_ptr, e, C, WP, M: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr):
     """Elements ``e`` of wt, (KH * KW, 2M, WP) in fp32: wt[tap, u, g] = w[2g + u // M, u % M, tap]
     for the weight w (C, M, KH, KW), 0 past C: per tap, 2M vectors over the pairs g, one per

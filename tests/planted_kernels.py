@@ -34,3 +34,24 @@ def spilling_kernel(x_ptr, out_ptr, BLOCK: tl.constexpr):
     tile = tl.load(x_ptr + r[:, None] * BLOCK + r[None, :])
     t = tl.exp(tile) * tl.sum(tile, axis=0)[None, :] + tl.sum(tile, axis=1)[:, None]
     tl.store(out_ptr + r[:, None] * BLOCK + r[None, :], t / tl.sum(t, axis=0)[None, :])
+
+
+@triton.jit
+def _row_load(ptr, k, N, offs):
+    return tl.load(ptr + k * N + offs)
+
+
+@triton.jit
+def two_tiles_kernel(x_ptr, out_ptr, K, N, BLOCK: tl.constexpr):
+    # One helper's load (one source location) on a [BLOCK] tile and a [BLOCK // 4] one, K runtime
+    # passes of one loop: the compiler gives the two tiles different layouts (8 and 2 fp32 a thread
+    # with 4 warps and BLOCK = 1024), as the nhwc_fma kernel's two channel chunks get.
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    small = tl.program_id(0) * (BLOCK // 4) + tl.arange(0, BLOCK // 4)
+    acc = tl.zeros((BLOCK,), dtype=tl.float32)
+    acc_small = tl.zeros((BLOCK // 4,), dtype=tl.float32)
+    for k in range(K):
+        acc += _row_load(x_ptr, k, N, offs)
+        acc_small += _row_load(x_ptr, k, N, small)
+    tl.store(out_ptr + offs, acc)
+    tl.store(out_ptr + N + small, acc_small)

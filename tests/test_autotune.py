@@ -270,8 +270,8 @@ def test_every_candidate_is_compiled_by_the_compile_check(compiled_spaces):
               "igc_block_fwd_wide_kernel": tuning.fused_wide_candidates(512),
               "igc_block_fwd_tc_kernel": [c for lp in (1, 2, 4, 8, 16) for c in tuning.fused_tc_candidates(lp, 64, 64)],
               "igc_block_nhwc_kernel": tuning.nhwc_candidates(128, 2, 32),
-              "igc_block_nhwc_fma_kernel": [c for cp in (32, 64, 128, 256) for w in (8, 14, 32)
-                                            for c in tuning.nhwc_fma_candidates(cp, w)],
+              "igc_block_nhwc_fma_kernel": [c for ch in (32, 48, 64, 80, 128, 256) for w in (8, 14, 32)
+                                            for c in tuning.nhwc_fma_candidates(ch, w)],
               "grouped_conv2d_nhwc_kernel": [c for ch in (8, 16, 48, 64, 256, 1024) for w in (8, 14, 32)
                                              for c in tuning.nhwc_conv_candidates(ch, w)]}
     for kernel, space in spaces.items():

@@ -37,6 +37,11 @@ def _rows(x, w, out, K):
     return out
 
 
+def _two_tiles(x, out, K):
+    pk.two_tiles_kernel[(x.shape[1] // 1024,)](x, out, K, x.shape[1], BLOCK=1024, num_warps=4)
+    return out
+
+
 def _spill(x, out):
     pk.spilling_kernel[(1,)](x, out, BLOCK=128, num_warps=1)
     return out
@@ -47,7 +52,8 @@ def planted():
     calls = [("axpy", *ii.capture_call(_axpy, torch.empty(64 * 1024), torch.empty(64 * 1024),
                                        torch.empty(64 * 1024))),
              ("rows", *ii.capture_call(_rows, torch.empty(37, 4096), torch.empty(37), torch.empty(4096), 37)),
-             ("spill", *ii.capture_call(_spill, torch.empty(128 * 128), torch.empty(128 * 128)))]
+             ("spill", *ii.capture_call(_spill, torch.empty(128 * 128), torch.empty(128 * 128))),
+             ("two tiles", *ii.capture_call(_two_tiles, torch.empty(29, 4096), torch.empty(2 * 4096), 29))]
     result = ii.analyze_calls(calls, "h100")
     return {c.label: c.reports[0].row() for c in result.calls}
 
@@ -77,6 +83,22 @@ def test_planted_loop_trip_count_comes_from_the_traced_program(planted):
     assert loaded == 37 * 4 + 37 * 4 / 2
 
 
+def test_one_source_line_on_two_tiles_is_counted_with_each_tiles_layout(planted):
+    """A helper's load run on two tile shapes (two compiled ops at one source location, each with
+    its layout; the nhwc_fma kernel's two channel chunks): each traced execution is mapped through
+    its own tile's layout, so the loop's 29 passes are solved from the bytes every thread loads
+    (the second tile's executions once took the first's, or a guess)."""
+    row = planted["two tiles"]
+    assert not row["error"] and not row["unsolved_loops"], row
+    # Per output (1024 + 256 per program, 128 threads): 29 passes of two 128-bit loads and one
+    # 64-bit load a thread, one add per element (the loop unrolled by the compiler or not).
+    assert row["ldg128_per_out"] == pytest.approx(29 * 2 * 128 / 1280)
+    assert row["ldg64_per_out"] == pytest.approx(29 * 128 / 1280)
+    assert row["fp32_per_out"] == pytest.approx(29)
+    # A warp's 128-bit load spans 4 lines, its 64-bit one 2 (the small tile's own layout).
+    assert row["ld_lines_per_instr"] == pytest.approx((2 * 4 + 2) / 3)
+
+
 def test_a_spilling_config_is_reported_as_spilling(planted):
     row = planted["spill"]
     assert row["spills"] and row["spill_bytes"] > 0
@@ -90,9 +112,10 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
 # op, in/out channels, L, kernel: which kernel each reaches is asserted below. In channels_last
 # the fused blocks take an nhwc form (and its weight layout kernel) instead: M = 2 the nhwc_fma
 # one, M = 16 and M = 8 the nhwc one, C = 320 with L = 32 the nhwc_pair form (its primary's 10
-# channels per group joined into super-groups); the grouped conv with groups of 2 channels the
-# nhwc one, with groups of 16 the nhwc_gemm one; the secondary with L = 16 the nhwc one (L = 4 is
-# under its products' K).
+# channels per group joined into super-groups), and so does C = 48 with L = 2 (groups of 24: the
+# nhwc_gemm primary, the CUDA-core nhwc secondary; the tc form is left for one-pixel images, so
+# its case is one); the grouped conv with groups of 2 channels the nhwc one, with groups of 16
+# the nhwc_gemm one; the secondary with L = 16 the nhwc one, with L = 4 the nhwc_fma one.
 NHWC_KERNELS = ["igc_block_nhwc_weights_kernel", "igc_block_nhwc"]
 NHWC_FMA_KERNELS = ["igc_block_nhwc_fma_weights_kernel", "igc_block_nhwc_fma"]
 NHWC_CONV_KERNELS = ["grouped_conv2d_nhwc_weights_kernel", "grouped_conv2d_fwd_nhwc"]
@@ -107,6 +130,7 @@ DOT_KERNELS = {"grouped_conv2d_fwd_gemm", "igc_secondary_fwd_gemm", "igc_block_f
 # The generic fused forms get blocks no nhwc form takes: C % 8 != 0 (C=12), M not dividing 64 (M=24).
 CHANNELS_LAST = {"igc_block_nhwc": NHWC_KERNELS, "igc_block_nhwc_fma": NHWC_FMA_KERNELS,
                  "grouped_conv2d_fwd_fma": NHWC_CONV_KERNELS, "igc_secondary_fwd_gemm": ["igc_secondary_fwd_nhwc"],
+                 "igc_secondary_fwd": ["igc_secondary_fwd_nhwc_fma"],
                  "grouped_conv2d_fwd_gemm": ["grouped_conv2d_fwd_nhwc_gemm"],
                  "igc_block_fwd_wide": ["grouped_conv2d_nhwc_gemm_weights_kernel", "grouped_conv2d_fwd_nhwc_gemm",
                                         "igc_secondary_fwd_nhwc"]}
@@ -127,7 +151,8 @@ def forward():
     for op, c, L, kernel in FORWARD:
         for dt in ("fp32", "fp16", "bf16"):
             for lay in ("nchw", "channels_last"):
-                label, fn, args, kw = calls.op_call(op, calls.Shape(1, c, c, 8, L), dt, lay)
+                hw = 1 if kernel == "igc_block_fwd_tc" else 8
+                label, fn, args, kw = calls.op_call(op, calls.Shape(1, c, c, hw, L), dt, lay)
                 captured.append((f"{kernel} {dt} {lay}", *ii.capture_call(fn, *args, label=label, **kw)))
     return ii.analyze_calls(captured, "h100")
 

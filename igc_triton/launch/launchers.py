@@ -476,18 +476,16 @@ def _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual):
 def _nhwc_block_static(form, x_shape, dtype, wp_shape, L, out_hw, stride, padding, dilation):
     """What an nhwc block launch takes from shapes and arguments alone, remembered per block (it
     took about 8 us of an eager call's host time): the image checks (a refused image raises each
-    time), the problem key, the config space (looked up when called), and for nhwc_fma the
-    padded channel count."""
+    time), the problem key and the config space (looked up when called)."""
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x_shape, wp_shape, out_hw
     _check_nhwc_image(C, H, W, OH, OW)
     fields = dict(cin=C, L=L, M=M, k=(kh, kw), s=stride, d=dilation, w=tuning.nhwc_tile_width_cap(OW))
     key = autotune.key_for(dtype, "nhwc", N * OH * OW, **fields)
     if form == NHWC_FMA:
-        c_pad = tuning.nhwc_fma_pad(C)
-        return key, lambda: tuning.nhwc_fma_candidates(c_pad, OW), c_pad
+        return key, lambda: tuning.nhwc_fma_candidates(C, OW)
     # A tap's offset and a pixel's are 32-bit apart (then summed): the halo and the taps' reach too.
     _check_nhwc_image(C, H + padding[0] + (kh - 1) * dilation[0], W + padding[1] + (kw - 1) * dilation[1], OH, OW)
-    return key, lambda: tuning.nhwc_candidates(C, M, OW), None
+    return key, lambda: tuning.nhwc_candidates(C, M, OW)
 
 
 def _nhwc_static(form, x, wp, L, y, stride, padding, dilation):
@@ -509,7 +507,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    key, candidates, _ = _nhwc_static(NHWC, x, wp, L, y, stride, padding, dilation)
+    key, candidates = _nhwc_static(NHWC, x, wp, L, y, stride, padding, dilation)
     out_nchw, wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
     weights = {}
 
@@ -547,15 +545,16 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    key, candidates, c_pad = _nhwc_static(NHWC_FMA, x, wp, L, y, stride, padding, dilation)
+    key, candidates = _nhwc_static(NHWC_FMA, x, wp, L, y, stride, padding, dilation)
     out_nchw, wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
-    wt, wf = _laid_out(wp, ws, (NHWC_FMA, x.dtype), functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype, c_pad))
+    wt, wf = _laid_out(wp, ws, (NHWC_FMA, x.dtype), functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype))
+    ha, hb = tuning.nhwc_fma_chunks(C)
 
     def launch(cfg, warmup=False):
         kw_ = cfg.kwargs
         grid = (tuning.cdiv(OH, kw_["TILE_H"]) * tuning.cdiv(OW, kw_["TILE_W"]), N)
         tuning.kernel_call(igc_block_nhwc_fma_kernel, grid, warmup)(
-            x, wt, wf, sc, sh, res, y, H, W, OH, OW, stride[0], padding[0], padding[1], dilation[0], C=C, CP=c_pad,
+            x, wt, wf, sc, sh, res, y, H, W, OH, OW, stride[0], padding[0], padding[1], dilation[0], C=C, HA=ha, HB=hb,
             M=M, KH=kh, KW=kw, STRIDE_W=stride[1], DIL_W=dilation[1], HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res,
             RELU=relu, OUT_NCHW=out_nchw, DOT_PRECISION=_dot_precision(x.dtype),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
@@ -563,17 +562,18 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
     return launch(tuning.choose("igc_block_nhwc_fma", key, candidates, launch, x.device))
 
 
-def nhwc_fma_weights(wp, ws, L, dtype, c_pad):
+def nhwc_fma_weights(wp, ws, L, dtype):
     """The nhwc_fma kernel's weights (``kernels/igc_block_nhwc_fma.py``) laid out by one small
-    kernel from contiguous ``wp``, ``ws``: (wt, fp32 per tap; wf, the folded secondary by parity
-    in ``dtype``)."""
+    kernel from contiguous ``wp``, ``ws``: (wt, fp32 per tap; wf, the folded secondary's blocks
+    between the channel chunks (``tuning.nhwc_fma_chunks``) in ``dtype``)."""
     from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_weights_kernel
     C, M, kh, kw = wp.shape
-    wt = torch.empty((kh * kw, 2 * M, c_pad // 2), device=wp.device, dtype=torch.float32)
-    wf = torch.empty((2, 2, c_pad // 2, c_pad // 2), device=wp.device, dtype=dtype)
+    ha, hb = tuning.nhwc_fma_chunks(C)
+    wt = torch.empty((kh * kw, 2 * M, ha + hb), device=wp.device, dtype=torch.float32)
+    wf = torch.empty(4 * (ha + hb) ** 2, device=wp.device, dtype=dtype)
     block = WEIGHTS_BLOCK
     igc_block_nhwc_fma_weights_kernel[(tuning.cdiv(wt.numel() + wf.numel(), block),)](
-        wp, ws, wt, wf, C, L, CP=c_pad, M=M, KH=kh, KW=kw, BLOCK=block)
+        wp, ws, wt, wf, C, L, HA=ha, HB=hb, M=M, KH=kh, KW=kw, BLOCK=block)
     return wt, wf
 
 

@@ -272,25 +272,38 @@ def _nhwc_tiles(space, out_width: int, acc_channels) -> list:
                                                                        -c.num_warps))]
 
 
+def nhwc_fma_chunks(channels: int) -> tuple[int, int]:
+    """The nhwc_fma kernel's channel pairs in two chunks (HA, HB): A, the largest power of two
+    not over the pairs, at least 16 (the secondary's products, one per channel parity, need
+    K >= 16); B, the rest padded to a power of two, at least 8 (its 2 HB channels are one product's
+    K), or 0 -- one chunk of all the pairs padded to a power of two where two would not be
+    smaller. C = 48: 16 + 8 pairs (48 channels of work, not 64); C = 80: 32 + 8 (96, not 128)."""
+    pairs = max(1, channels // 2)
+    whole = max(16, next_power_of_2(pairs))
+    a = max(16, next_power_of_2(pairs + 1) // 2)
+    b = max(8, next_power_of_2(pairs - a)) if pairs > a else 0
+    return (a, b) if a + b < whole else (whole, 0)
+
+
 def nhwc_fma_pad(channels: int) -> int:
-    """The nhwc_fma kernel's CP: the channels padded to a power of two, at least 32 (the
-    secondary's products, one per channel parity, need K = CP / 2 >= 16)."""
-    return max(32, next_power_of_2(channels))
+    """The nhwc_fma kernel's padded channels: 2 (HA + HB) (``nhwc_fma_chunks``)."""
+    return 2 * sum(nhwc_fma_chunks(channels))
 
 
-def nhwc_fma_space(c_pad: int, out_width: int) -> list:
+def nhwc_fma_space(channels: int, out_width: int) -> list:
     """The configs of ``configs.NHWC_FMA_CONFIGS`` the launcher may run on this problem
-    (``_nhwc_tiles``: the accumulator is [pixels x c_pad])."""
+    (``_nhwc_tiles``: the accumulator is [pixels x 2 HA], the larger chunk's channels, computed
+    before the other, ``nhwc_fma_chunks``)."""
     from igc_triton.launch import configs
-    return _nhwc_tiles(configs.NHWC_FMA_CONFIGS, out_width, lambda c: c_pad)
+    return _nhwc_tiles(configs.NHWC_FMA_CONFIGS, out_width, lambda c: 2 * nhwc_fma_chunks(channels)[0])
 
 
-def nhwc_fma_candidates(c_pad: int, out_width: int) -> list:
+def nhwc_fma_candidates(channels: int, out_width: int) -> list:
     """``igc_block_nhwc_fma_kernel``: ``nhwc_fma_space``, its first config the default."""
     from igc_triton.launch import configs
     if runtime.kernels_interpreted():
         return [configs.INTERPRET_NHWC_FMA]
-    kept = nhwc_fma_space(c_pad, out_width)
+    kept = nhwc_fma_space(channels, out_width)
     return _space(kept[0], kept[1:])
 
 

@@ -172,7 +172,7 @@ def analyze(launches: list, device, arch: int | None = None, jobs: int = 2, prog
         expected: dict = {}  # bytes per thread per source line (SASS locates lines, not columns)
         for (f, line, _), st in tr.sites.items():
             if st.kind == "load":
-                expected[(f, line)] = expected.get((f, line), 0) + st.calls * st.registers * st.element_bytes
+                expected[(f, line)] = expected.get((f, line), 0) + st.thread_bytes
         sass.solve_trip_counts(code, expected)
         r.loops = [(f"{lp.file}:{lp.line}", lp.trip) for lp in code.loops]
         r.unsolved_loops, r.solve_residual = code.unsolved, code.residual

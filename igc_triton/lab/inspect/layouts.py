@@ -38,16 +38,31 @@ class Site:
     kind: str  # "load" or "store"
     shape: tuple
     layout: Layout
+    # Other ops of the same kind at the same source location with other tile shapes, as
+    # (shape, Layout) pairs: a helper called on two tiles (the nhwc_fma kernel's two channel chunks).
+    others: tuple = ()
+
+    def for_shape(self, shape: tuple):
+        """This site as the op of ``shape`` sees it, or None if no op there has that shape."""
+        if tuple(self.shape) == tuple(shape):
+            return self
+        lay = next((lay for s, lay in self.others if tuple(s) == tuple(shape)), None)
+        return None if lay is None else Site(self.kind, tuple(shape), lay)
 
 
 def site_to_json(where: tuple, site: Site) -> list:
-    return [*where, site.kind, list(site.shape), site.layout.__dict__]
+    return [*where, site.kind, list(site.shape), site.layout.__dict__,
+            [[list(s), lay.__dict__] for s, lay in site.others]]
 
 
 def site_from_json(item: list) -> tuple:
     """(where, Site) from ``site_to_json``'s list (JSON turned the tuples into lists)."""
-    *where, kind, shape, lay = item
-    return tuple(where), Site(kind, tuple(shape), Layout(**{k: _tuples(v) for k, v in lay.items()}))
+    *where, kind, shape, lay, others = item
+    return tuple(where), Site(kind, tuple(shape), _layout(lay), tuple((tuple(s), _layout(o)) for s, o in others))
+
+
+def _layout(d: dict) -> Layout:
+    return Layout(**{k: _tuples(v) for k, v in d.items()})
 
 
 def _tuples(v):
@@ -86,7 +101,7 @@ def parse_sites(ttgir: str) -> dict:
             continue
         lm = OP_LOC.search(line)
         where = _resolve(f"loc({lm.group(1)})", locdefs) if lm else None
-        if where is None or where in sites:
+        if where is None:
             continue
         if m := PTR_TYPE.search(line):
             shape = tuple(int(v) for v in m.group(1).split("x"))
@@ -95,9 +110,14 @@ def parse_sites(ttgir: str) -> dict:
                 layout = None if parent is None else Layout(**{**parent.__dict__, "slice_dim": int(m.group(4))})
             else:
                 layout = layouts.get(m.group(3))
-            if layout is not None:
+            if layout is None:
+                continue
+            first = sites.get(where)
+            if first is None:
                 sites[where] = Site(kind, shape, layout)
-        elif SCALAR_PTR.search(line):
+            elif first.kind == kind and first.for_shape(shape) is None:
+                sites[where] = Site(kind, first.shape, first.layout, first.others + ((shape, layout),))
+        elif SCALAR_PTR.search(line) and where not in sites:
             sites[where] = Site(kind, (), Layout("scalar"))
     return sites
 

@@ -24,7 +24,8 @@ class SiteStats:
     kind: str  # load | store
     element_bytes: int
     calls: int = 0
-    registers: int = 0  # elements each thread holds per execution
+    registers: int = 0  # elements each thread holds per execution (the last one)
+    thread_bytes: int = 0  # bytes one thread accesses, every execution
     vector: int = 1  # elements per memory instruction
     warp_instructions: int = 0  # per program, every execution
     active_instructions: int = 0  # with at least one active lane
@@ -171,9 +172,12 @@ def _accumulate(out: Trace, kind, where, ptrs, mask, es, site, vbytes, num_warps
                 (out.read if kind == "load" else out.written).add(ident)
     if kind == "store":
         out.outputs += int(active.size)
-    if site is None or (tuple(site.shape) != shape and not (site.shape == () and ptrs.size == 1)):
+    if site is not None and not (site.shape == () and ptrs.size == 1):
+        site = site.for_shape(shape)
+    if site is None:
         st.laid_out = False
         st.registers = max(1, -(-ptrs.size // (32 * num_warps)))
+        st.thread_bytes += st.registers * es
         st.warp_instructions += num_warps * st.registers
         return
     own = layouts.owners(site, num_warps)  # [warps, 32, registers]
@@ -182,6 +186,7 @@ def _accumulate(out: Trace, kind, where, ptrs, mask, es, site, vbytes, num_warps
     while regs % v:
         v //= 2
     st.registers, st.vector = regs, v
+    st.thread_bytes += regs * es
     chunks = regs // v
     addr = ptrs[own].reshape(num_warps, 32, chunks, v)
     on = mask[own].reshape(num_warps, 32, chunks, v)
@@ -228,8 +233,13 @@ def trace_to_dict(t: Trace) -> dict:
 
 
 def trace_from_dict(d: dict) -> Trace:
-    return Trace(tuple(d["program"]), {(f, line, col): SiteStats(**st) for f, line, col, st in d["sites"]},
+    return Trace(tuple(d["program"]), {(f, line, col): _site_stats(st) for f, line, col, st in d["sites"]},
                  d["outputs"], set(d["read"]), set(d["written"]), d["error"])
+
+
+def _site_stats(st: dict) -> SiteStats:
+    # Traces frozen before thread_bytes was kept: every execution held the same registers then.
+    return SiteStats(**{"thread_bytes": st["calls"] * st["registers"] * st["element_bytes"], **st})
 
 
 if __name__ == "__main__":
