@@ -419,10 +419,12 @@ def test_every_tuned_kernel_name_has_its_source_file(device):
     import igc_triton as it
     with autotune.TUNER.record() as seen:
         # NCHW blocks the nhwc forms take run them on a channels_last copy: the generic forms get
-        # blocks those do not take (C % 8 != 0).
-        for cin, L, M, layout in [(12, 6, 2, "nchw"), (36, 2, 18, "nchw"), (16, 8, 2, "channels_last"),
-                                  (34, 17, 2, "nchw"), (32, 4, 8, "channels_last")]:
-            x = to_layout(torch.randn(2, cin, 5, 5, device=device), layout).requires_grad_()
+        # blocks those do not take (C % 8 != 0), and the tc form one-pixel images (a larger image
+        # of Cin = 36, L = 2 runs the nhwc_pair form: nhwc_gemm, then the nhwc_fma secondary).
+        for cin, L, M, layout, hw in [(12, 6, 2, "nchw", 5), (36, 2, 18, "nchw", 5), (36, 2, 18, "nchw", 1),
+                                      (16, 8, 2, "channels_last", 5), (34, 17, 2, "nchw", 5),
+                                      (32, 4, 8, "channels_last", 5)]:
+            x = to_layout(torch.randn(2, cin, hw, hw, device=device), layout).requires_grad_()
             wp = torch.randn(L * M, cin // L, 3, 3, device=device, requires_grad=True)
             ws = torch.randn(L * M, L, 1, 1, device=device, requires_grad=True)
             it.igc_conv2d(x, wp, ws, L).sum().backward()
@@ -432,7 +434,7 @@ def test_every_tuned_kernel_name_has_its_source_file(device):
                           torch.randn(32, 16, 3, 3, device=device, requires_grad=True), groups=2).sum().backward()
     names = {k for k, _ in seen}
     assert {"igc_block_nhwc", "igc_block_nhwc_fma", "igc_block_fwd_tc", "grouped_conv2d_fwd_gemm",
-            "grouped_conv2d_wgrad_fma"} <= names, names
+            "grouped_conv2d_wgrad_fma", "igc_secondary_fwd_nhwc_fma", "grouped_conv2d_fwd_nhwc_gemm"} <= names, names
     assert names <= set(tuning.KERNEL_SOURCES), names - set(tuning.KERNEL_SOURCES)
     root = importlib.resources.files("igc_triton.kernels")
     assert all((root / f).is_file() for f in tuning.KERNEL_SOURCES.values())

@@ -223,6 +223,7 @@ KERNEL_SOURCES = {
     "igc_block_nhwc": "igc_block_nhwc.py", "igc_block_nhwc_fma": "igc_block_nhwc_fma.py",
     "grouped_conv2d_fwd_nhwc": "grouped_conv2d_nhwc.py", "grouped_conv2d_fwd_nhwc_gemm": "grouped_conv2d_nhwc_gemm.py",
     "igc_secondary_fwd": "igc_secondary_fwd.py", "igc_secondary_fwd_nhwc": "igc_secondary_nhwc.py",
+    "igc_secondary_fwd_nhwc_fma": "igc_secondary_nhwc_fma.py",
     "grouped_conv2d_dgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_dgrad_gemm": "grouped_conv2d_bwd.py",
     "grouped_conv2d_wgrad_fma": "grouped_conv2d_bwd.py", "grouped_conv2d_wgrad_gemm": "grouped_conv2d_bwd.py",
     "channel_sum": "grouped_conv2d_bwd.py", "igc_secondary_wgrad": "igc_secondary_bwd.py",
