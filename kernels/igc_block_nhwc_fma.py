@@ -7,10 +7,10 @@ product that does BC / M times that work and moves every tap's [pixels x BC] ope
 shared memory on its way to the tensor cores: ``igc-lab inspect`` finds it bound by the
 L1/shared-memory path (C = 48, L = 24: 2964 shared-memory wavefronts and 3036 cache lines per
 128-pixel program). Here a program owns a TILE_H x TILE_W tile of one image's output pixels
-and all C channels, as two chunks of channel pairs (``tuning.nhwc_fma_chunks``): A, a power of
-two, then B, the rest padded to a power of two (0 when one chunk is as small). Padding all C to a
-power of two instead did 1.33x (C = 48: 64) to 1.6x (C = 80: 128) the work on every thread.
-The padding is masked, never loaded:
+and all C channels, as one chunk of channel pairs padded to a power of two, or as two
+(``tuning.nhwc_fma_chunks``): A, a power of two, then B, the rest padded to a power of two,
+where that saves more than a quarter of the work (C = 80: 96 channels of work, not 128). The
+padding is masked, never loaded:
 
 - **Primary**: ``nhwc_pairs.pair_conv`` -- channel pairs loaded 16 bytes at a time and unpacked
   by a shift or a mask (with M = 2 a pair is a partition, so both inputs of an output sit in

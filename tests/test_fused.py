@@ -566,14 +566,13 @@ def test_forcing_an_nhwc_form_on_a_block_it_cannot_take_is_an_error(form, device
 
 # --- the nhwc_fma form: contiguous channels_last, M = 1 or 2, primary on CUDA cores ------------
 
-# (C, L, H, W, stride, dilation, kernel): C = 48 (two channel chunks, 16 + 8 pairs), C = 24 < 32
-# with stride 2 (one chunk, padded to 16 pairs), M = 1 with dilation 2, a 5x5 kernel on C = 40
-# (16 + 8), a 1x1 kernel, C = 80 (32 + 8) with stride 2, M = 1 at C = 64, the widest (C = 200,
-# one chunk padded to 128 pairs), M = 1 in two chunks (C = 48), C = 96 (32 + 16: chunk B two columns
-# a thread where A has four).
+# (C, L, H, W, stride, dilation, kernel): C = 48 (one chunk of pairs, padded to 32), C = 24 < 32
+# with stride 2 (padded to 16 pairs), M = 1 with dilation 2, a 5x5 kernel, a 1x1 kernel, C = 80
+# (two chunks, 32 + 8 pairs) with stride 2, M = 1 at C = 64, the widest (C = 200, one chunk padded
+# to 128 pairs), M = 1 in two chunks (C = 80), C = 72 (32 + 8: chunk B's last 4 pairs masked).
 NHWC_FMA_CASES = [(48, 24, 7, 6, 1, 1, 3), (24, 12, 5, 9, 2, 1, 3), (16, 16, 6, 5, 1, 2, 3), (40, 20, 6, 5, 1, 1, 5),
                   (32, 16, 4, 7, 1, 1, 1), (80, 40, 5, 6, 2, 1, 3), (64, 64, 5, 5, 1, 1, 3), (200, 100, 3, 4, 1, 1, 3),
-                  (32, 16, 7, 9, (2, 1), (1, 2), (5, 3)), (48, 48, 5, 6, 1, 1, 3), (96, 48, 4, 9, 1, 1, 3)]
+                  (32, 16, 7, 9, (2, 1), (1, 2), (5, 3)), (80, 80, 5, 6, 1, 1, 3), (72, 36, 4, 9, 1, 1, 3)]
 
 
 @pytest.mark.parametrize("C,L,H,W,stride,dil,k", NHWC_FMA_CASES, ids=lambda v: str(v))

@@ -144,10 +144,10 @@ def variants() -> list[Variant]:
     add("igc_block_nhwc_weights_kernel", [Config({"BC": 64, "BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"M": 64, "KH": 3, "KW": 3}, dtypes=("bf16",))
     # The nhwc_fma form (M = 1, 2; its primary weights are fp32 in every dtype): every config at
-    # C = 48 (two channel chunks, 16 + 8 pairs) with M = 2, the default in every dtype, M = 1,
-    # stride 2 and dilation 2 (the columns a thread shares change), the narrowest (C = 16: one
-    # chunk of 16 pairs), C = 80 (32 + 8) and the widest (C = 256, one chunk) blocks in the
-    # configs whose tiles the launcher allows there, and its weight layout kernel.
+    # C = 48 (one chunk of pairs, padded to 32) with M = 2, the default in every dtype, M = 1,
+    # stride 2 and dilation 2 (the columns a thread shares change), the narrowest (C = 16: 16
+    # pairs), C = 80 (two chunks, 32 + 8 pairs) and the widest (C = 256) blocks in the configs
+    # whose tiles the launcher allows there, and its weight layout kernel (one chunk, two).
     def nhwc_fma(dt, C=48, M=2):
         ha, hb = tuning.nhwc_fma_chunks(C)
         return {**epilogue, "C": C, "HA": ha, "HB": hb, "M": M, "STRIDE_W": 1, "DIL_W": 1,
@@ -168,7 +168,7 @@ def variants() -> list[Variant]:
     add("igc_block_nhwc_fma_kernel", tuning.nhwc_fma_space(256, 32), lambda dt: nhwc_fma(dt, C=256),
         dtypes=("bf16",), pointers=fp32_weights)
     add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
-        lambda dt: {"HA": 16, "HB": 8, "M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "bf16"), pointers=fp32_weights)
+        lambda dt: {"HA": 32, "HB": 8, "M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "bf16"), pointers=fp32_weights)
     add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"HA": 128, "HB": 0, "M": 1, "KH": 3, "KW": 3}, dtypes=("fp32",))
     # The nhwc grouped conv (groups of 1 or 2 channels; fp32 weights): every config as the launcher

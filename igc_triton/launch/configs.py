@@ -122,8 +122,8 @@ NHWC_CONFIGS = [
 # [pixels x CP] fp32 accumulator lives in registers: tiles are pruned to at most
 # tuning.NHWC_FMA_ACC_REGS of it per thread (the input columns of a kernel row are live beside).
 NHWC_FMA_CONFIGS = [
-    # The default where its accumulator fits (pairs of a chunk up to 16: C <= 48; a [32 x 16] tile
-    # of pairs is 16-byte loads in every thread), else the next.
+    # The default where its accumulator fits (chunks of 16 pairs: C <= 32; a [32 x 16] tile of
+    # pairs is 16-byte loads in every thread), else the next.
     Config({"TILE_H": 4, "TILE_W": 32, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1),
     Config({"TILE_H": 4, "TILE_W": 16, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1),
     Config({"TILE_H": 2, "TILE_W": 32, "Q": 4, "PREFETCH": 0}, num_warps=4, num_stages=1),
@@ -147,7 +147,7 @@ NHWC_FMA_CONFIGS = [
     Config({"TILE_H": 2, "TILE_W": 32, "Q": 4, "PREFETCH": 1}, num_warps=4, num_stages=1),
     Config({"TILE_H": 8, "TILE_W": 8, "Q": 2, "PREFETCH": 1}, num_warps=8, num_stages=1),
     Config({"TILE_H": 4, "TILE_W": 16, "Q": 2, "PREFETCH": 1}, num_warps=16, num_stages=1),
-    # 128-pixel tiles: blocks in two channel chunks (C = 48, 80, 96, ...; tuning.nhwc_fma_chunks)
+    # 128-pixel tiles: blocks in two channel chunks (C = 72, 80; tuning.nhwc_fma_chunks)
     # need as many pixels per chunk for 16-byte loads in every thread.
     Config({"TILE_H": 4, "TILE_W": 32, "Q": 4, "PREFETCH": 0}, num_warps=8, num_stages=1),
     Config({"TILE_H": 8, "TILE_W": 16, "Q": 4, "PREFETCH": 0}, num_warps=8, num_stages=1),
