@@ -124,9 +124,10 @@ def igc_block(input, primary_weight, secondary_weight, L, stride=1, padding=1, d
     ``C % 8 == 0``, ``C <= 256`` take an nhwc kernel: for ``M`` = 1 or 2 (``C >= 16``) the one with
     the primary on CUDA cores, for other ``M`` dividing 64 the tensor-core one; such blocks with an
     NCHW or strided input run it on a channels_last copy of the input, the kernel writing the NCHW
-    output: ``launchers.nchw_takes_nhwc_form``; other blocks with ``L >= 16`` run two channels_last
-    kernels, the primary and the secondary with the epilogue, an NCHW input and its output
-    copied: ``launchers.NHWC_PAIR``); otherwise, or
+    output: ``launchers.nchw_takes_nhwc_form``; other blocks with ``L >= 16``, or with
+    ``Cin/L >= 16``, run two channels_last kernels, the primary and the secondary with the
+    epilogue, an NCHW input and its output copied: ``launchers.NHWC_PAIR``, so the fully fused
+    ``Cin/L >= 16`` kernel takes one-pixel images); otherwise, or
     when autograd needs gradients, the two-kernel path followed by the epilogue in PyTorch.
     Same backends as :func:`igc_conv2d`.
 

@@ -9,24 +9,24 @@ L1/shared-memory path (C = 48, L = 24: 2964 shared-memory wavefronts and 3036 ca
 128-pixel program). Here a program owns a TILE_H x TILE_W tile of one image's output pixels
 and all C channels, as one chunk of channel pairs padded to a power of two, or as two
 (``tuning.nhwc_fma_chunks``): A, a power of two, then B, the rest padded to a power of two,
-where that saves more than a quarter of the work (C = 80: 96 channels of work, not 128). The
+where that saves more than a quarter of the work (C = 80: 80 channels of work, not 128). The
 padding is masked, never loaded:
 
 - **Primary**: ``nhwc_pairs.pair_conv`` -- channel pairs loaded 16 bytes at a time and unpacked
   by a shift or a mask (with M = 2 a pair is a partition, so both inputs of an output sit in
   its thread), Q output columns per thread sharing input columns, fp32 weights laid out per tap
   by ``igc_block_nhwc_fma_weights_kernel`` in the same launch sequence (nothing is cached, so a
-  weight changed in place, even through ``.data``, is always seen). Chunk A first, then chunk B
-  with fewer columns per thread (QB, so its narrower [pixels x pairs] tile still gives every
-  thread 16-byte loads); A's result is kept in the storage dtype meanwhile.
+  weight changed in place, even through ``.data``, is always seen). With two chunks, both
+  chunks' rows in one loop (``pair_conv_chunks``), chunk B with fewer columns per thread (QB, so
+  that its narrower [pixels x pairs] tile still gives every thread 16-byte loads).
 - **Secondary** as tensor-core products with the folded weight F. F joins input channel k to
   output o only if k % M == o % M, so for M = 2 it is two products of half the width:
   ``y_even = t_even @ F[even, even]``, ``y_odd = t_odd @ F[odd, odd]`` (M = 1 adds the two mixed
   blocks). t is rounded to the storage dtype first, as the two-kernel path rounds it when it
   writes t. Chunk B's channels join in their own order (2 HB of them, a K of 16 or more), so
-  with two chunks there are three more products into A's outputs and three (M = 2) into B's,
-  each with its block of F. Only these operands go through shared memory (the kernel rows are a
-  loop for that reason: see ``nhwc_pairs``).
+  with two chunks there are two more products into A's outputs (one per parity) and three into
+  B's (from A's two parities and from B), each with its block of F. Only these operands go
+  through shared memory (the kernel rows are a loop for that reason: see ``nhwc_pairs``).
 - **Epilogue** (folded BatchNorm, residual, ReLU) and one store of whole pixels; or, for an
   NCHW caller (``OUT_NCHW``: its input copied to channels_last first), one store of pixel rows
   per channel, so the output needs no copy back (a read and a write of it saved).
@@ -107,8 +107,8 @@ def igc_block_nhwc_fma_kernel(
     g = tl.arange(0, HA)  # channel pair (2g, 2g + 1): one partition when M = 2
     if HB > 0:
         # Chunk B: the pairs past HA, whose [pixels x HB] tiles fill the threads with fewer output
-        # columns per thread (QB), so that C is padded to 2 (HA + HB), not to a power of two (C = 80:
-        # 96 channels of work, not 128).
+        # columns per thread (QB), so that C is padded to 2 (HA + HB), not to a power of two (C = 72:
+        # 80 channels of work, not 128).
         ih0_b, iw0_b = _groups(oh0, ow0, stride_h, pad_h, pad_w, STRIDE_W, TILE_W, BLOCK_P, QB)
         acc_e, acc_o, acc_ue, acc_uo = pair_conv_chunks(
             x_img, wt_ptr, g, ih0, iw0, HA + tl.arange(0, HB), ih0_b, iw0_b, H, W, dil_h, C, WP, M, KH, KW, STRIDE_W,

@@ -17,7 +17,7 @@ laid-out copy, no extra launch) and is stored as the same runs of channels, afte
 block's epilogue (folded BatchNorm, residual, ReLU) where the block runs as the nhwc primary
 then this kernel (``launchers.NHWC_PAIR``).
 
-Offsets inside a program's rows are 32-bit; its first row's offset is 64-bit.
+A pixel's offset is 64-bit (past 2**31 pixels too), its channels' 32-bit.
 """
 
 import triton
@@ -43,10 +43,10 @@ def igc_secondary_nhwc_fma_kernel(
     BLOCK_M: tl.constexpr,  # positions per program
 ):
     C: tl.constexpr = L * M
-    pid_p = tl.program_id(0)
-    row0 = (pid_p * BLOCK_P).to(tl.int64) * C
+    p0 = tl.program_id(0).to(tl.int64) * BLOCK_P
+    row0 = p0 * C
     r = tl.arange(0, BLOCK_P)
-    row_ok = pid_p * BLOCK_P + r < P
+    row_ok = p0 + r < P
     m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
     m_ok = m < M
     mask = row_ok[:, None] & m_ok[None, :]

@@ -594,6 +594,27 @@ def test_nhwc_fma_form_matches_reference(C, L, H, W, stride, dil, k, q, device, 
                       reduction=C // L * _hw(k)[0] * _hw(k)[1] + L)
 
 
+def test_nhwc_fma_chunks_only_where_they_save_work(device, monkeypatch):
+    """Two chunks of channel pairs (a power of two, then the rest padded to one) where they save
+    over a quarter of padding all the pairs to a power of two, up to 64 pairs padded; and the
+    kernel is launched with them (C = 80: 32 + 8 pairs; C = 48: one chunk of 32)."""
+    from igc_triton.launch import tuning
+    assert {C: tuning.nhwc_fma_chunks(C) for C in (16, 24, 48, 64, 72, 80, 96, 160, 256)} == {
+        16: (16, 0), 24: (16, 0), 48: (32, 0), 64: (32, 0), 72: (32, 8), 80: (32, 8), 96: (64, 0), 160: (128, 0),
+        256: (128, 0)}
+    launched = []
+    real = tuning.kernel_call
+    monkeypatch.setattr(tuning, "kernel_call", lambda kernel, grid, warmup=False: (
+        lambda *a, **kw: launched.append((kw.get("HA"), kw.get("HB"))) or real(kernel, grid, warmup)(*a, **kw)))
+    for C, chunks in [(80, (32, 8)), (48, (32, 0))]:
+        launched.clear()
+        x = to_layout(torch.randn(1, C, 3, 4, device=device), "channels_last")
+        wp, ws = torch.randn(C, 2, 3, 3, device=device), torch.randn(C, C // 2, 1, 1, device=device)
+        out = it.igc_block(x, wp, ws, C // 2)
+        assert launched[-1] == chunks, launched
+        assert_close(out, _ref(x.double(), wp.double(), ws.double(), C // 2, 1), torch.float32, k=2 * 9 + C // 2)
+
+
 @triton.jit
 def _unpack_probe(src_ptr, even_ptr, odd_ptr, N: tl.constexpr, DT: tl.constexpr):
     i = tl.arange(0, N)

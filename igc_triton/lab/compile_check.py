@@ -156,13 +156,17 @@ def variants() -> list[Variant]:
     fp32_weights = (("wt_ptr", "fp32"),)
     fma_space = configs.NHWC_FMA_CONFIGS
     add("igc_block_nhwc_fma_kernel", fma_space, nhwc_fma, dtypes=("fp16",), pointers=fp32_weights)
-    add("igc_block_nhwc_fma_kernel", fma_space[:1], nhwc_fma, dtypes=("fp32", "bf16"), pointers=fp32_weights)
-    add("igc_block_nhwc_fma_kernel", fma_space[:1], lambda dt: {**nhwc_fma(dt), "OUT_NCHW": True},
-        dtypes=("fp32", "bf16"), pointers=fp32_weights)
-    add("igc_block_nhwc_fma_kernel", fma_space[:1], lambda dt: {**nhwc_fma(dt, M=1), "STRIDE_W": 2},
-        dtypes=("bf16",), pointers=fp32_weights)
+    # The launcher's default at C = 48 and at C = 80 (two chunks): every dtype, an NCHW output, M = 1.
+    for c in (48, 80):
+        default = tuning.nhwc_fma_space(c, 32)[:1]
+        add("igc_block_nhwc_fma_kernel", default, lambda dt, c=c: nhwc_fma(dt, C=c), dtypes=("fp32", "bf16"),
+            pointers=fp32_weights)
+        add("igc_block_nhwc_fma_kernel", default, lambda dt, c=c: {**nhwc_fma(dt, C=c), "OUT_NCHW": True},
+            dtypes=("fp32", "bf16"), pointers=fp32_weights)
+        add("igc_block_nhwc_fma_kernel", default, lambda dt, c=c: {**nhwc_fma(dt, C=c, M=1), "STRIDE_W": 2},
+            dtypes=("bf16",), pointers=fp32_weights)
     add("igc_block_nhwc_fma_kernel", fma_space[:1], lambda dt: {**nhwc_fma(dt, C=16), "DIL_W": 2},
-        dtypes=("bf16",), pointers=fp32_weights)
+        dtypes=("fp32", "bf16"), pointers=fp32_weights)
     add("igc_block_nhwc_fma_kernel", tuning.nhwc_fma_space(80, 32), lambda dt: nhwc_fma(dt, C=80),
         dtypes=("bf16",), pointers=fp32_weights)
     add("igc_block_nhwc_fma_kernel", tuning.nhwc_fma_space(256, 32), lambda dt: nhwc_fma(dt, C=256),

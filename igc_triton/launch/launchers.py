@@ -659,6 +659,8 @@ def _igc_secondary_nhwc_fma(t, weight, L, y, scale=None, shift=None, residual=No
     from igc_triton.kernels.igc_secondary_nhwc_fma import igc_secondary_nhwc_fma_kernel
     N, C, H, W = t.shape
     M = C // L
+    if L % 2 == 0 and weight.data_ptr() % (2 * weight.element_size()):
+        weight = weight.clone()  # its weights are read in pairs: a view at an odd element is copied
     pixels = N * H * W
     sc, sh, res = _secondary_epilogue_arguments(weight, y, scale, shift, residual)
     key = problem_key(t, pixels, C, L, M, (1, 1), (1, 1), (1, 1))
