@@ -109,6 +109,22 @@ def _row_products(raw, r, acc_e, acc_o, wt_ptr, g, g_ok, WP: tl.constexpr, M: tl
 
 
 @triton.jit
+def _tile_start(x_img, g, ih0, iw0, W, NP: tl.constexpr, NJ: tl.constexpr, G: tl.constexpr, BP: tl.constexpr,
+                Q: tl.constexpr):
+    """A tile's pair pointers, its input columns' masks and its zeroed accumulators."""
+    x_grp = as_pairs(x_img) + ((ih0 * W + iw0) * NP)[:, None] + g[None, :]
+    col_ok = ()
+    for j in tl.static_range(NJ):
+        col_ok = col_ok + ((iw0 + j >= 0) & (iw0 + j < W),)
+    acc_e = ()
+    acc_o = ()
+    for q in tl.static_range(Q):
+        acc_e = acc_e + (tl.zeros((G, BP), dtype=tl.float32),)
+        acc_o = acc_o + (tl.zeros((G, BP), dtype=tl.float32),)
+    return x_grp, col_ok, acc_e, acc_o
+
+
+@triton.jit
 def pair_conv(x_img, wt_ptr, g, g_ok, ih0, iw0, H, W, dil_h,
               C: tl.constexpr,  # channels of a pixel
               WP: tl.constexpr,  # pairs per weight vector (C / 2, or padded)
@@ -127,15 +143,7 @@ def pair_conv(x_img, wt_ptr, g, g_ok, ih0, iw0, H, W, dil_h,
     NP: tl.constexpr = C // 2
     DT: tl.constexpr = x_img.dtype.element_ty
     NJ: tl.constexpr = (Q - 1) * STRIDE_W + (KW - 1) * DIL_W + 1  # input columns of a kernel row
-    x_grp = as_pairs(x_img) + ((ih0 * W + iw0) * NP)[:, None] + g[None, :]
-    col_ok = ()
-    for j in tl.static_range(NJ):
-        col_ok = col_ok + ((iw0 + j >= 0) & (iw0 + j < W),)
-    acc_e = ()
-    acc_o = ()
-    for q in tl.static_range(Q):
-        acc_e = acc_e + (tl.zeros((G, BP), dtype=tl.float32),)
-        acc_o = acc_o + (tl.zeros((G, BP), dtype=tl.float32),)
+    x_grp, col_ok, acc_e, acc_o = _tile_start(x_img, g, ih0, iw0, W, NP, NJ, G, BP, Q)
     if PREFETCH:
         # Row r + 1's loads are in flight while row r's multiply-adds run; the last row is
         # peeled off the loop, so no load reaches past the kernel.
@@ -153,22 +161,6 @@ def pair_conv(x_img, wt_ptr, g, g_ok, ih0, iw0, H, W, dil_h,
             acc_e, acc_o = _row_products(raw, r, acc_e, acc_o, wt_ptr, g, g_ok, WP, M, KW, STRIDE_W, DIL_W, Q,
                                          MASK_W, NJ, DT)
     return acc_e, acc_o
-
-
-@triton.jit
-def _tile_start(x_img, g, ih0, iw0, W, NP: tl.constexpr, NJ: tl.constexpr, G: tl.constexpr, BP: tl.constexpr,
-                Q: tl.constexpr):
-    """A tile's pair pointers, its input columns' masks and its zeroed accumulators."""
-    x_grp = as_pairs(x_img) + ((ih0 * W + iw0) * NP)[:, None] + g[None, :]
-    col_ok = ()
-    for j in tl.static_range(NJ):
-        col_ok = col_ok + ((iw0 + j >= 0) & (iw0 + j < W),)
-    acc_e = ()
-    acc_o = ()
-    for q in tl.static_range(Q):
-        acc_e = acc_e + (tl.zeros((G, BP), dtype=tl.float32),)
-        acc_o = acc_o + (tl.zeros((G, BP), dtype=tl.float32),)
-    return x_grp, col_ok, acc_e, acc_o
 
 
 @triton.jit

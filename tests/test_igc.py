@@ -36,12 +36,12 @@ NHWC_SECONDARY_LM = [(16, 1), (16, 2), (24, 4), (40, 2), (17, 8), (32, 8), (16, 
                      (17, 12)]
 
 
-@pytest.mark.parametrize("L,M", NHWC_SECONDARY_LM, ids=lambda v: str(v))
-def test_nhwc_secondary_matches_reference(L, M, device, monkeypatch):
-    from igc_triton.launch import tuning
+def _check_channels_last_secondary(L, M, kernel, device, monkeypatch):
+    """``igc_secondary`` on a channels_last t of 105 pixels runs ``kernel`` and matches the float64
+    reference in every dtype the device has."""
     kernels = []
     real = tuning.choose
-    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
+    monkeypatch.setattr(tuning, "choose", lambda name, *a: kernels.append(name) or real(name, *a))
     C = L * M
     t = torch.randn(3, C, 5, 7, dtype=torch.float64, device=device)  # 105 pixels
     ws = torch.randn(C, L, 1, 1, dtype=torch.float64, device=device)
@@ -49,9 +49,14 @@ def test_nhwc_secondary_matches_reference(L, M, device, monkeypatch):
     for dtype in [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else []):
         kernels.clear()
         out = igc_secondary(t.to(dtype).contiguous(memory_format=torch.channels_last), ws.to(dtype), L)
-        assert kernels == ["igc_secondary_fwd_nhwc"]
+        assert kernels == [kernel]
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert_close(out, ref, dtype, k=L)
+
+
+@pytest.mark.parametrize("L,M", NHWC_SECONDARY_LM, ids=lambda v: str(v))
+def test_nhwc_secondary_matches_reference(L, M, device, monkeypatch):
+    _check_channels_last_secondary(L, M, "igc_secondary_fwd_nhwc", device, monkeypatch)
 
 
 def test_nhwc_secondary_takes_only_what_it_can(device):
@@ -79,19 +84,22 @@ NHWC_FMA_SECONDARY_LM = [(1, 8), (2, 4), (3, 8), (4, 64), (4, 26), (8, 2), (8, 3
 
 @pytest.mark.parametrize("L,M", NHWC_FMA_SECONDARY_LM, ids=lambda v: str(v))
 def test_nhwc_fma_secondary_matches_reference(L, M, device, monkeypatch):
-    kernels = []
-    real = tuning.choose
-    monkeypatch.setattr(tuning, "choose", lambda kernel, *a: kernels.append(kernel) or real(kernel, *a))
-    C = L * M
-    t = torch.randn(3, C, 5, 7, dtype=torch.float64, device=device)  # 105 pixels
-    ws = torch.randn(C, L, 1, 1, dtype=torch.float64, device=device)
-    ref = reference.igc_secondary(t, ws, L)
-    for dtype in [torch.float32, torch.float16] + ([torch.bfloat16] if device.type == "cuda" else []):
-        kernels.clear()
-        out = igc_secondary(t.to(dtype).contiguous(memory_format=torch.channels_last), ws.to(dtype), L)
-        assert kernels == ["igc_secondary_fwd_nhwc_fma"]
-        assert out.is_contiguous(memory_format=torch.channels_last)
-        assert_close(out, ref, dtype, k=L)
+    _check_channels_last_secondary(L, M, "igc_secondary_fwd_nhwc_fma", device, monkeypatch)
+
+
+def test_nhwc_fma_secondary_copies_a_weight_view_its_pairs_cannot_read(device, monkeypatch):
+    """Even L: the weights are read in pairs, which need an address of two elements' alignment;
+    a weight viewed from an odd element is copied first (the result is the same either way)."""
+    copies = []
+    real_clone = torch.Tensor.clone
+    monkeypatch.setattr(torch.Tensor, "clone", lambda self, *a, **k: copies.append(1) or real_clone(self, *a, **k))
+    t = torch.randn(1, 32, 3, 3, device=device).contiguous(memory_format=torch.channels_last)
+    flat = torch.randn(32 * 4 + 1, device=device)
+    for ws, copied in [(flat[1:].view(32, 4, 1, 1), 1), (flat[:-1].view(32, 4, 1, 1), 0)]:
+        copies.clear()
+        out = launchers.igc_secondary_fwd(t, ws, 4)
+        assert len(copies) == copied
+        assert_close(out, reference.igc_secondary(t.double(), ws.double(), 4), torch.float32, k=4)
 
 
 def test_nhwc_fma_secondary_takes_only_what_it_can(device):
