@@ -561,9 +561,10 @@ def test_large_channels_last_blocks_run_two_nhwc_kernels_near_the_floor(pair_blo
             if r.launch.kernel.endswith("weights_kernel"):
                 continue
             assert not row["error"] and not row["spills"], (call.label, r.launch.kernel)
-            # At L = 16 the secondary's [16 x 16] weight tiles give each of 256 threads one
-            # element (a third of its load instructions, 16-bit; not of its bytes).
-            wide = 0.6 if "L=16" in call.label and r.launch.kernel == "igc_secondary_fwd_nhwc" else 0.8
+            # At L = 16 the secondary's [16 x 16] weight tiles give each thread one or two
+            # elements (16-bit: a third of its load instructions with 4 warps, half with 8, which
+            # the ranking picks among configs all predicted at the memory floor; not of its bytes).
+            wide = 0.5 if "L=16" in call.label and r.launch.kernel == "igc_secondary_fwd_nhwc" else 0.8
             assert row["ldg_wide_share"] >= wide, (call.label, r.launch.kernel, row["ldg_wide_share"])
             if r.launch.kernel != "grouped_conv2d_fwd_nhwc":
                 assert row["tensor_per_out"] > 0, (call.label, r.launch.kernel)
