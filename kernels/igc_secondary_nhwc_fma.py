@@ -55,23 +55,19 @@ def igc_secondary_nhwc_fma_kernel(
     ts = ()
     for l in tl.static_range(L):
         ts = ts + (tl.load(t_tile + l * M, mask=mask, other=0.0).to(tl.float32),)
-    if L % 2 == 0:
-        # Weights l and l + 1 of a row are neighbours: one load of the pair (a 32-bit integer for
-        # 16-bit weights), unpacked, halves the gathers (each thread gathers its positions'
-        # weights, L / pixels-per-thread loads per output).
-        w_m = as_pairs(w_ptr) + m * (L * L // 2)
-        for l2 in tl.static_range(L):
-            acc = tl.zeros((BLOCK_P, BLOCK_M), dtype=tl.float32)
+    # Weights l and l + 1 of a row are neighbours: for even L one load of the pair (a 32-bit
+    # integer for 16-bit weights), unpacked, halves the gathers (each thread gathers its
+    # positions' weights, L / pixels-per-thread loads per output).
+    w_m = w_ptr + m * (L * L)  # partition m's [L x L] weight, row l2, column l
+    w_pairs = as_pairs(w_ptr) + m * (L * L // 2)
+    for l2 in tl.static_range(L):
+        acc = tl.zeros((BLOCK_P, BLOCK_M), dtype=tl.float32)
+        if L % 2 == 0:
             for j in tl.static_range(L // 2):
-                w_e, w_o = unpack(tl.load(w_m + (l2 * L // 2 + j), mask=m_ok, other=0), w_ptr.dtype.element_ty)
+                w_e, w_o = unpack(tl.load(w_pairs + (l2 * L // 2 + j), mask=m_ok, other=0), w_ptr.dtype.element_ty)
                 acc += ts[2 * j] * w_e[None, :] + ts[2 * j + 1] * w_o[None, :]
-            block_epilogue(acc, l2 * M + m, m_ok, row_ok, y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, 1, 1,
-                           HAS_AFFINE, HAS_RESIDUAL, RELU)
-    else:
-        w_m = w_ptr + m * (L * L)  # partition m's [L x L] weight, row l2, column l
-        for l2 in tl.static_range(L):
-            acc = tl.zeros((BLOCK_P, BLOCK_M), dtype=tl.float32)
+        else:
             for l in tl.static_range(L):
                 acc += ts[l] * tl.load(w_m + l2 * L + l, mask=m_ok, other=0.0).to(tl.float32)[None, :]
-            block_epilogue(acc, l2 * M + m, m_ok, row_ok, y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, 1, 1,
-                           HAS_AFFINE, HAS_RESIDUAL, RELU)
+        block_epilogue(acc, l2 * M + m, m_ok, row_ok, y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, 1, 1,
+                       HAS_AFFINE, HAS_RESIDUAL, RELU)

@@ -476,16 +476,17 @@ def _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual):
 def _nhwc_block_static(form, x_shape, dtype, wp_shape, L, out_hw, stride, padding, dilation):
     """What an nhwc block launch takes from shapes and arguments alone, remembered per block (it
     took about 8 us of an eager call's host time): the image checks (a refused image raises each
-    time), the problem key and the config space (looked up when called)."""
+    time), the problem key, the config space (looked up when called), and for nhwc_fma its channel
+    chunks (``tuning.nhwc_fma_chunks``)."""
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x_shape, wp_shape, out_hw
     _check_nhwc_image(C, H, W, OH, OW)
     fields = dict(cin=C, L=L, M=M, k=(kh, kw), s=stride, d=dilation, w=tuning.nhwc_tile_width_cap(OW))
     key = autotune.key_for(dtype, "nhwc", N * OH * OW, **fields)
     if form == NHWC_FMA:
-        return key, lambda: tuning.nhwc_fma_candidates(C, OW)
+        return key, lambda: tuning.nhwc_fma_candidates(C, OW), tuning.nhwc_fma_chunks(C)
     # A tap's offset and a pixel's are 32-bit apart (then summed): the halo and the taps' reach too.
     _check_nhwc_image(C, H + padding[0] + (kh - 1) * dilation[0], W + padding[1] + (kw - 1) * dilation[1], OH, OW)
-    return key, lambda: tuning.nhwc_candidates(C, M, OW)
+    return key, lambda: tuning.nhwc_candidates(C, M, OW), None
 
 
 def _nhwc_static(form, x, wp, L, y, stride, padding, dilation):
@@ -507,7 +508,7 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    key, candidates = _nhwc_static(NHWC, x, wp, L, y, stride, padding, dilation)
+    key, candidates, _ = _nhwc_static(NHWC, x, wp, L, y, stride, padding, dilation)
     out_nchw, wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
     weights = {}
 
@@ -545,10 +546,9 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
-    key, candidates = _nhwc_static(NHWC_FMA, x, wp, L, y, stride, padding, dilation)
+    key, candidates, (ha, hb) = _nhwc_static(NHWC_FMA, x, wp, L, y, stride, padding, dilation)
     out_nchw, wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
-    wt, wf = _laid_out(wp, ws, (NHWC_FMA, x.dtype), functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype))
-    ha, hb = tuning.nhwc_fma_chunks(C)
+    wt, wf = _laid_out(wp, ws, (NHWC_FMA, x.dtype), functools.partial(nhwc_fma_weights, wp, ws, L, x.dtype, ha, hb))
 
     def launch(cfg, warmup=False):
         kw_ = cfg.kwargs
@@ -562,13 +562,13 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
     return launch(tuning.choose("igc_block_nhwc_fma", key, candidates, launch, x.device))
 
 
-def nhwc_fma_weights(wp, ws, L, dtype):
+def nhwc_fma_weights(wp, ws, L, dtype, ha, hb):
     """The nhwc_fma kernel's weights (``kernels/igc_block_nhwc_fma.py``) laid out by one small
     kernel from contiguous ``wp``, ``ws``: (wt, fp32 per tap; wf, the folded secondary's blocks
-    between the channel chunks (``tuning.nhwc_fma_chunks``) in ``dtype``)."""
+    between the channel chunks of ``ha`` and ``hb`` pairs (``tuning.nhwc_fma_chunks``) in
+    ``dtype``)."""
     from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_weights_kernel
     C, M, kh, kw = wp.shape
-    ha, hb = tuning.nhwc_fma_chunks(C)
     wt = torch.empty((kh * kw, 2 * M, ha + hb), device=wp.device, dtype=torch.float32)
     wf = torch.empty(4 * (ha + hb) ** 2, device=wp.device, dtype=dtype)
     block = WEIGHTS_BLOCK
@@ -723,21 +723,15 @@ def igc_secondary_fwd(t, weight, L, path=None):
     path = path or igc_secondary_path(L)
     pixels = N * H * W
     weight = weight.contiguous()
-    if path == NHWC_FMA_SECONDARY:
-        if not nhwc_fma_secondary_applies(t, L):
-            raise ValueError(f"the nhwc_fma secondary needs a contiguous channels_last t in fp32/fp16/bf16 and "
-                             f"L < {TENSOR_CORE_SECONDARY_MIN_L} (launchers.nhwc_fma_secondary_applies); got "
+    if path in (NHWC_CONV, NHWC_FMA_SECONDARY):
+        applies, launch_nhwc, reach = ((nhwc_secondary_applies, _igc_secondary_nhwc, ">=") if path == NHWC_CONV
+                                       else (nhwc_fma_secondary_applies, _igc_secondary_nhwc_fma, "<"))
+        if not applies(t, L):
+            raise ValueError(f"the {path} secondary needs a contiguous channels_last t in fp32/fp16/bf16 and "
+                             f"L {reach} {TENSOR_CORE_SECONDARY_MIN_L} (launchers.{applies.__name__}); got "
                              f"{tuple(t.shape)}, strides {t.stride()}, {t.dtype}, L={L}")
         y = alloc_output(t, (N, C, H, W))
-        return y if y.numel() == 0 else _igc_secondary_nhwc_fma(t, weight, L, y)
-    if path == NHWC_CONV:
-        if not nhwc_secondary_applies(t, L):
-            raise ValueError(f"the nhwc secondary needs a contiguous channels_last t in fp32/fp16/bf16 and "
-                             f"L >= {TENSOR_CORE_SECONDARY_MIN_L} "
-                             f"(launchers.nhwc_secondary_applies); got {tuple(t.shape)}, strides {t.stride()}, "
-                             f"{t.dtype}, L={L}")
-        y = alloc_output(t, (N, C, H, W))
-        return y if y.numel() == 0 else _igc_secondary_nhwc(t, weight, L, y)
+        return y if y.numel() == 0 else launch_nhwc(t, weight, L, y)
     key = problem_key(t, pixels, C, L, C // L, (1, 1), (1, 1), (1, 1))
     if path == GEMM:
         y = alloc_output(t, (N, C, H, W))
