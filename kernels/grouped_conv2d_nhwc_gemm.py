@@ -14,6 +14,11 @@ over (tap, channel block):
   channels, a mask per pixel (a channel mask only where BLOCK_K does not divide the group, or
   past the last channel of a partial super-group); each pixel's row offset is computed once
   (64-bit), a tap adds one scalar;
+- groups whose channels do not start every 16 bytes (IGC-L32M26: 26 channels, 52 bytes; 52
+  channels, 104 bytes) read a window of KWIN channels from the group's first channel rounded
+  down to 16 bytes (``ALIGN`` channels), so every load is a 16-byte vector; the weight is laid
+  out over the window, zero outside the group (``inspect`` found the 16- and 32-bit loads of
+  26-channel groups instruction-bound, 119 instructions per output);
 - the weight is read as (groups, KH, KW, CIN_G) per output channel, its group's input channels
   contiguous, so its [BLOCK_N x BLOCK_K] tile loads as vectors too. For groups of 16 or more
   channels that is the weight in channels_last (copied once per call unless it already is, as
@@ -36,7 +41,7 @@ import triton.language as tl
 @triton.jit
 def grouped_conv2d_nhwc_gemm_kernel(
     x_ptr,  # input (N, H, W, CIN) contiguous
-    w_ptr,  # weight (GROUPS * COUT_G, KH, KW, CIN_G) contiguous: per (super-)group, see the module docstring
+    w_ptr,  # weight (GROUPS * COUT_G, KH, KW, KWIN) contiguous: per (super-)group, see the module docstring
     b_ptr,  # bias (COUT,), read when HAS_BIAS
     y_ptr,  # output (N, OH, OW, COUT) contiguous
     H, W, OH, OW, P,  # P = N * OH * OW
@@ -46,6 +51,8 @@ def grouped_conv2d_nhwc_gemm_kernel(
     CIN_G: tl.constexpr,  # input channels per (super-)group (>= 16: the product's K)
     COUT_G: tl.constexpr,  # output channels per (super-)group
     GROUPS: tl.constexpr,  # (super-)groups; the last may reach past CIN and COUT
+    KWIN: tl.constexpr,  # input channels a group's product reads: CIN_G, or its aligned window
+    ALIGN: tl.constexpr,  # 1, or channels per 16 bytes: a group's window starts at a multiple of it
     KH: tl.constexpr,
     KW: tl.constexpr,
     HAS_BIAS: tl.constexpr,
@@ -54,7 +61,7 @@ def grouped_conv2d_nhwc_gemm_kernel(
     BLOCK_N: tl.constexpr,  # output channels per program (of one group)
     BLOCK_K: tl.constexpr,  # input channels per step (of the group)
 ):
-    KB: tl.constexpr = (CIN_G + BLOCK_K - 1) // BLOCK_K
+    KB: tl.constexpr = (KWIN + BLOCK_K - 1) // BLOCK_K
     pid_m = tl.program_id(0)
     n0 = tl.program_id(1) * BLOCK_N
     g = tl.program_id(2)
@@ -65,15 +72,17 @@ def grouped_conv2d_nhwc_gemm_kernel(
     img = p // (OW * OH)
     ih0 = oh * stride_h - pad_h
     iw0 = ow * stride_w - pad_w
+    # The group's first input channel, rounded down to 16 bytes where ALIGN asks (its window).
+    c0 = (g * CIN_G) // ALIGN * ALIGN
     # Each pixel's input row offset, once: (img, ih0, iw0) in elements, 64-bit.
-    x_row = (img.to(tl.int64) * H + ih0) * (W * CIN) + iw0 * CIN + g * CIN_G
+    x_row = (img.to(tl.int64) * H + ih0) * (W * CIN) + iw0 * CIN + c0
     k = tl.arange(0, BLOCK_K)
     co = n0 + tl.arange(0, BLOCK_N)
     if COUT % COUT_G == 0:
         co_ok = co < COUT_G
     else:  # a partial last super-group
         co_ok = (co < COUT_G) & (g * COUT_G + co < COUT)
-    w_row = (g * COUT_G + co) * (KH * KW * CIN_G)
+    w_row = (g * COUT_G + co) * (KH * KW * KWIN)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for i in range(KH * KW * KB):
         tap = i // KB
@@ -82,12 +91,15 @@ def grouped_conv2d_nhwc_gemm_kernel(
         dw = (tap % KW) * dil_w
         ok = p_ok & (ih0 >= -dh) & (ih0 < H - dh) & (iw0 >= -dw) & (iw0 < W - dw)
         x_off = x_row[:, None] + ((dh * W + dw) * CIN + k0 + k)[None, :]
-        w_off = w_row[:, None] + (tap * CIN_G + k0 + k)[None, :]
-        if CIN_G % BLOCK_K == 0 and CIN % CIN_G == 0:
+        w_off = w_row[:, None] + (tap * KWIN + k0 + k)[None, :]
+        if KWIN % BLOCK_K == 0 and CIN % CIN_G == 0 and ALIGN == 1:
             xv = tl.load(x_ptr + x_off, mask=ok[:, None], other=0.0)
             wv = tl.load(w_ptr + w_off, mask=co_ok[:, None], other=0.0)
         else:
-            k_ok = (k0 + k < CIN_G) & (g * CIN_G + k0 + k < CIN)
+            # Past the window (the last K step), or past the last channel (a window or a partial
+            # super-group at the end): a whole 16-byte vector either way, as KWIN, c0, CIN are
+            # multiples of ALIGN.
+            k_ok = (k0 + k < KWIN) & (c0 + k0 + k < CIN)
             xv = tl.load(x_ptr + x_off, mask=ok[:, None] & k_ok[None, :], other=0.0)
             wv = tl.load(w_ptr + w_off, mask=co_ok[:, None] & k_ok[None, :], other=0.0)
         # Stored [co, ci] (ci contiguous) and transposed here: K-major in shared memory, as wgmma needs.
@@ -101,24 +113,29 @@ def grouped_conv2d_nhwc_gemm_kernel(
 @triton.jit
 def grouped_conv2d_nhwc_gemm_weights_kernel(
     w_ptr,  # weight (COUT, cin_g, KH, KW), contiguous
-    wbd_ptr,  # out: (SUPER * SG * cout_g, KH, KW, SG * cin_g), the block-diagonal super-group weight
-    COUT, cin_g, cout_g,
+    wbd_ptr,  # out: (SUPER * SG * cout_g, KH, KW, KWIN), the block-diagonal super-group weight
+    COUT: tl.constexpr,  # output channels; with cin_g, cout_g constants (as SIZE is), the divisions
+    cin_g: tl.constexpr,  # below are multiplies: the layout costs a fraction of the launch
+    cout_g: tl.constexpr,
     SG: tl.constexpr,  # groups per super-group
     TAPS: tl.constexpr,  # KH * KW
     SIZE: tl.constexpr,  # elements of wbd
+    KWIN: tl.constexpr,  # the window of input channels per super-group (SG * cin_g, or more)
+    ALIGN: tl.constexpr,  # 1, or the channels per 16 bytes the windows start at a multiple of
     BLOCK: tl.constexpr,
 ):
-    """wbd[r, tap, k] for row r = s * SG * cout_g + o (super-group s) and k < SG * cin_g: the
+    """wbd[r, tap, j] for row r = s * SG * cout_g + o (super-group s) and j < KWIN: with k = j -
+    (s * SG * cin_g) % ALIGN (the window starts that many channels before the super-group), the
     weight of output channel s * SG * cout_g + o from its group's input channel k % cin_g when
-    input channel k is in output o's group (o // cout_g == k // cin_g) and the channel exists,
-    else 0."""
+    0 <= k < SG * cin_g, input channel k is in output o's group (o // cout_g == k // cin_g) and
+    the channel exists, else 0."""
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    kb = SG * cin_g
-    k = e % kb
-    tap = (e // kb) % TAPS
-    r = e // (kb * TAPS)
+    j = e % KWIN
+    tap = (e // KWIN) % TAPS
+    r = e // (KWIN * TAPS)
     o = r % (SG * cout_g)
+    k = j - ((r // (SG * cout_g)) * SG * cin_g) % ALIGN
     co = r  # the output channel: super-groups hold SG * cout_g consecutive ones
-    ok = (e < SIZE) & (o // cout_g == k // cin_g) & (co < COUT)
+    ok = (e < SIZE) & (k >= 0) & (k < SG * cin_g) & (o // cout_g == k // cin_g) & (co < COUT)
     v = tl.load(w_ptr + (co * cin_g + k % cin_g) * TAPS + tap, mask=ok, other=0.0)
     tl.store(wbd_ptr + e, v, mask=e < SIZE)

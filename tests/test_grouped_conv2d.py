@@ -156,7 +156,9 @@ def test_forcing_the_nhwc_regime_on_a_conv_it_cannot_take_is_an_error(device):
 # conv), a weight already channels_last (read as it is); and groups under 16 channels, joined
 # into block-diagonal super-groups: 4 channels (IGC's M = 4), 1 -> 2 channels (a transition
 # block's primary: the last super-group partial), 4 channels in 9 groups (partial), 2 channels
-# at C = 34 (not a multiple of 8: the nhwc regime's pairs cannot take it), 3 channels.
+# at C = 34 (not a multiple of 8: the nhwc regime's pairs cannot take it), 3 channels; groups
+# whose channels do not start every 16 bytes, read through aligned windows (19 and 26 channels:
+# in fp32 windows of 24 and 28 from 4-channel boundaries; the last of 19 reaching past C, masked).
 NHWC_GEMM_CASES = [(32, 32, 2, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (48, 48, 2, 6, 5, (3, 3), 1, 2, 2, False, "nchw"),
                    (32, 64, 2, 7, 6, (3, 3), 2, 1, 1, True, "nchw"), (64, 64, 2, 4, 5, (1, 1), 1, 0, 1, False, "nchw"),
                    (16, 16, 1, 5, 5, (3, 2), (2, 1), (1, 0), 1, True, "channels_last"),
@@ -164,7 +166,9 @@ NHWC_GEMM_CASES = [(32, 32, 2, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (48, 48, 2,
                    (32, 32, 8, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (20, 40, 20, 6, 5, (3, 3), 2, 1, 1, False, "nchw"),
                    (36, 36, 9, 5, 5, (3, 3), 1, 2, 2, True, "channels_last"),
                    (34, 34, 17, 4, 4, (3, 3), 1, 1, 1, False, "nchw"), (24, 24, 8, 5, 4, (3, 3), 1, 1, 1, True, "nchw"),
-                   (16, 16, 2, 4, 5, (3, 3), 1, 1, 1, True, "nchw")]  # 2 groups of 8: a super-group of both
+                   (16, 16, 2, 4, 5, (3, 3), 1, 1, 1, True, "nchw"),  # 2 groups of 8: a super-group of both
+                   (76, 76, 4, 5, 6, (3, 3), 1, 1, 1, True, "nchw"),
+                   (104, 52, 4, 6, 5, (3, 3), 2, 1, 1, False, "channels_last")]
 
 
 @pytest.mark.parametrize("cin,cout,G,H,W,k,stride,padding,dilation,bias,w_layout", NHWC_GEMM_CASES,
@@ -191,8 +195,9 @@ def test_nhwc_gemm_regime_matches_fp64_conv2d(cin, cout, G, H, W, k, stride, pad
         out = grouped_conv2d(to_layout(xi, "channels_last"), wi, bi, **geometry)
         assert kernels == ["grouped_conv2d_fwd_nhwc_gemm"], kernels
         # The weight's layout: copied to channels_last unless it is already (a 1x1 kernel's is both);
-        # super-groups lay theirs out in a kernel.
-        assert copies == ([w_layout == "channels_last" or k == (1, 1)] if cin // G >= 16 else [])
+        # super-groups and windows lay theirs out in a kernel.
+        windowed = launchers.nhwc_gemm_window(cin, cin // G, xi.element_size())[1] > 1
+        assert copies == ([w_layout == "channels_last" or k == (1, 1)] if cin // G >= 16 and not windowed else [])
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert_close(out, ref, dtype, k=cin // G * k[0] * k[1])
 
@@ -209,6 +214,21 @@ def test_nhwc_gemm_regime_rule(device):
     assert not applies(32, 16, dtype=torch.float64)
     assert [launchers.nhwc_gemm_supergroup(c, 64) for c in (1, 2, 3, 4, 8, 12, 16, 24)] == [32, 16, 32, 8, 4, 8, 1, 1]
     assert [launchers.nhwc_gemm_supergroup(c, 2) for c in (1, 8, 16)] == [2, 2, 1]  # no more than the groups
+
+
+def test_nhwc_gemm_windows_cover_every_group_from_an_aligned_start():
+    """(KWIN, ALIGN) for groups not a multiple of 16 bytes: each group's channels lie inside its
+    window from its first channel rounded down to ALIGN, and KWIN is a multiple of ALIGN (whole
+    16-byte vectors); groups of a multiple of 16 bytes, or pixels not 16-byte aligned, read as they are."""
+    assert launchers.nhwc_gemm_window(832, 26, 2) == (32, 8) and launchers.nhwc_gemm_window(1664, 52, 2) == (56, 8)
+    assert launchers.nhwc_gemm_window(104, 26, 4) == (28, 4) and launchers.nhwc_gemm_window(76, 19, 4) == (24, 4)
+    assert launchers.nhwc_gemm_window(512, 32, 2) == (32, 1) and launchers.nhwc_gemm_window(96, 24, 2) == (24, 1)
+    assert launchers.nhwc_gemm_window(170, 34, 2) == (34, 1)  # 340-byte pixels: no window aligns them
+    for cin_g in range(16, 80):
+        for elem in (2, 4):
+            kwin, align = launchers.nhwc_gemm_window(cin_g * 16, cin_g, elem)
+            assert kwin % align == 0 and kwin < cin_g + 2 * align, (cin_g, elem)
+            assert all(g * cin_g % align + cin_g <= kwin for g in range(16)), (cin_g, elem)
 
 
 def test_a_few_channels_in_few_groups_run_the_fma_regime_on_an_nchw_copy(device, monkeypatch):

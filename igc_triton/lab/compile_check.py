@@ -199,22 +199,31 @@ def variants() -> list[Variant]:
     # The nhwc implicit GEMM: every config at 16 groups of 32 (IGC's L = 16, M = 32), the first in
     # every dtype and with 64-bit sizes, its defaults (tuning.nhwc_gemm_candidates) in the other
     # dtypes, a group no K step divides (24), channels doubled, a 1x1 kernel; super-groups of
-    # small groups (8 of 4 channels, K = 32), a partial last one (C = 900 in groups of 2), and
-    # their weight layout kernel.
-    def nhwc_gemm(dt, cin_g=32, cout_g=32, k=3, groups=16, cin=None, cout=None):
+    # small groups (8 of 4 channels, K = 32), a partial last one (C = 900 in groups of 2), groups
+    # read through aligned windows (IGC-L32M26's 26 and 52 channels), and their weight layout kernel.
+    def nhwc_gemm(dt, cin_g=32, cout_g=32, k=3, groups=16, cin=None, cout=None, window=(None, 1)):
         return {"CIN_G": cin_g, "COUT_G": cout_g, "GROUPS": groups, "CIN": cin or cin_g * groups,
-                "COUT": cout or cout_g * groups, "KH": k, "KW": k, "HAS_BIAS": True, "DOT_PRECISION": dot_precision(dt)}
+                "COUT": cout or cout_g * groups, "KWIN": window[0] or cin_g, "ALIGN": window[1], "KH": k, "KW": k,
+                "HAS_BIAS": True, "DOT_PRECISION": dot_precision(dt)}
 
     add_all("grouped_conv2d_nhwc_gemm_kernel", gemm, nhwc_gemm, fp64=False)
-    add("grouped_conv2d_nhwc_gemm_kernel", [gemm[4], gemm[1], gemm[5]], nhwc_gemm, dtypes=("fp32", "bf16"))
+    gemm_defaults = [gemm[4], gemm[1], gemm[5]]
+    add("grouped_conv2d_nhwc_gemm_kernel", gemm_defaults, nhwc_gemm, dtypes=("fp32", "bf16"))
     add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, cin_g=24, cout_g=24), dtypes=("bf16",))
     add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, cout_g=64), dtypes=("bf16",))
     add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, k=1), dtypes=("bf16",))
     add("grouped_conv2d_nhwc_gemm_kernel", [gemm[4]], lambda dt: nhwc_gemm(dt, groups=8), dtypes=("bf16",))
     add("grouped_conv2d_nhwc_gemm_kernel", [gemm[4]],
         lambda dt: nhwc_gemm(dt, groups=29, cin=900, cout=900), dtypes=("bf16", "fp32"))
+    for cin_g, window, dts in ((26, (32, 8), ("bf16",)), (52, (56, 8), ("bf16",)), (26, (28, 4), ("fp32",))):
+        add("grouped_conv2d_nhwc_gemm_kernel", gemm_defaults,
+            lambda dt, cin_g=cin_g, window=window: nhwc_gemm(dt, cin_g, cin_g, groups=32, window=window), dtypes=dts)
     add("grouped_conv2d_nhwc_gemm_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
-        lambda dt: {"SG": 8, "TAPS": 9, "SIZE": 64 * 9 * 32}, dtypes=("fp16", "fp32"))
+        lambda dt: {"COUT": 64, "cin_g": 4, "cout_g": 4, "SG": 8, "TAPS": 9, "SIZE": 64 * 9 * 32, "KWIN": 32,
+                    "ALIGN": 1}, dtypes=("fp16", "fp32"))
+    add("grouped_conv2d_nhwc_gemm_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
+        lambda dt: {"COUT": 832, "cin_g": 26, "cout_g": 26, "SG": 1, "TAPS": 9, "SIZE": 832 * 9 * 32, "KWIN": 32,
+                    "ALIGN": 8}, dtypes=("bf16",))
     # The nhwc secondary: every config as the launcher adapts it at M = 2, L = 200 (fp16), the
     # default in every dtype and with 64-bit sizes, with the block's epilogue (the nhwc_pair form),
     # M = 1, 4, 8 (all positions in a program), 16 and 64 (blocks of 8), 26 (of 2), and L = 24 (K steps past

@@ -107,6 +107,19 @@ def nhwc_gemm_supergroup(cin_per_group: int, groups: int) -> int:
     return min(32 // math.gcd(cin_per_group, 32), groups)
 
 
+def nhwc_gemm_window(cin: int, group_channels: int, elem_bytes: int) -> tuple[int, int]:
+    """(KWIN, ALIGN): the input channels each (super-)group's product reads in the nhwc_gemm
+    kernel, and the multiple its first one is rounded down to. Groups of a multiple of 16 bytes
+    read as they are, (group_channels, 1); others, where each pixel's channels start 16-byte
+    aligned, read a window from 16 bytes at or before their first channel, wide enough for every
+    group's offset (``ALIGN - gcd``) and a multiple of ALIGN (26 channels in 16-bit types: 32;
+    52: 56), so every load is a 16-byte vector."""
+    align = 16 // elem_bytes
+    if (group_channels * elem_bytes) % 16 == 0 or (cin * elem_bytes) % 16:
+        return group_channels, 1
+    return tuning.cdiv(group_channels + align - math.gcd(group_channels, align), align) * align, align
+
+
 def channels_last_takes_nchw_fma(x: torch.Tensor, cin: int, cout: int, cin_g: int) -> bool:
     """Whether a channels_last conv no nhwc kernel takes (a few channels in few groups, e.g. a
     3-channel stem) runs the FMA regime on an NCHW copy, its output copied back: the FMA
@@ -223,8 +236,9 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
 
 def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups, y):
     """The nhwc_gemm regime (kernels/grouped_conv2d_nhwc_gemm.py). Groups of 16 or more input
-    channels: the weight read channels_last (copied so once per call unless it is already);
-    smaller groups: joined into block-diagonal super-groups, their weight laid out by one small
+    channels, a multiple of 16 bytes: the weight read channels_last (copied so once per call
+    unless it is already); smaller groups, joined into block-diagonal super-groups, and groups
+    read through aligned windows (``nhwc_gemm_window``): their weight laid out by one small
     kernel from the weight as it is (no cache can go stale)."""
     from igc_triton.kernels.grouped_conv2d_nhwc_gemm import (
         grouped_conv2d_nhwc_gemm_kernel,
@@ -242,12 +256,14 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
     cout_g = cout // groups
     sg = nhwc_gemm_supergroup(cin_g, groups)
     supers = tuning.cdiv(groups, sg)
-    if sg == 1:
+    kwin, align = nhwc_gemm_window(cin, sg * cin_g, x.element_size())
+    if sg == 1 and align == 1:
         w = layout_copy(weight, torch.channels_last)
     else:
-        w = torch.empty((supers * sg * cout_g, kh, kw, sg * cin_g), device=x.device, dtype=x.dtype)
+        w = torch.empty((supers * sg * cout_g, kh, kw, kwin), device=x.device, dtype=x.dtype)
         grouped_conv2d_nhwc_gemm_weights_kernel[(tuning.cdiv(w.numel(), WEIGHTS_BLOCK),)](
-            weight.contiguous(), w, cout, cin_g, cout_g, SG=sg, TAPS=kh * kw, SIZE=w.numel(), BLOCK=WEIGHTS_BLOCK)
+            weight.contiguous(), w, cout, cin_g, cout_g, SG=sg, TAPS=kh * kw, SIZE=w.numel(), KWIN=kwin,
+            ALIGN=align, BLOCK=WEIGHTS_BLOCK)
     has_bias = bias is not None
     b = bias.contiguous() if has_bias else w  # placeholder pointer, never read
     pixels = N * OH * OW
@@ -257,10 +273,10 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
         grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_M"]), tuning.cdiv(sg * cout_g, cfg.kwargs["BLOCK_N"]), supers)
         tuning.kernel_call(grouped_conv2d_nhwc_gemm_kernel, grid, warmup)(
             x, w, b, y, H, W, OH, OW, pixels, *stride, *padding, *dilation, CIN=cin, COUT=cout, CIN_G=sg * cin_g,
-            COUT_G=sg * cout_g, GROUPS=supers, KH=kh, KW=kw, HAS_BIAS=has_bias,
+            COUT_G=sg * cout_g, GROUPS=supers, KWIN=kwin, ALIGN=align, KH=kh, KW=kw, HAS_BIAS=has_bias,
             DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
         return y
-    candidates = functools.partial(tuning.nhwc_gemm_candidates, sg * cin_g, sg * cout_g, x.element_size(), x.device)
+    candidates = functools.partial(tuning.nhwc_gemm_candidates, kwin, sg * cout_g, x.element_size(), x.device)
     return launch(tuning.choose("grouped_conv2d_fwd_nhwc_gemm", key, candidates, launch, x.device))
 
 
