@@ -24,7 +24,7 @@ def grouped_conv2d_nhwc_kernel(
     y_ptr,  # output (N, OH, OW, C) contiguous
     H, W, OH, OW,
     stride_h, pad_h, pad_w, dil_h,
-    C: tl.constexpr,  # channels in and out, a multiple of 8
+    C: tl.constexpr,  # channels in and out, even (a multiple of 8: 16-byte vectors)
     M: tl.constexpr,  # channels per group in and out: 1 or 2
     KH: tl.constexpr,
     KW: tl.constexpr,

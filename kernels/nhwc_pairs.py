@@ -5,7 +5,8 @@ channels_last kernels for groups of 1 or 2 channels (``igc_block_nhwc_fma.py``, 
 - **Pairs.** Channels (2g, 2g + 1) of a pixel are loaded as one integer of twice the element's
   width (16-byte vectors: 4 pairs of 16-bit channels a thread; each pixel's channels are
   contiguous, so a row of a tile is one contiguous piece of memory, and the mask is per pixel)
-  and unpacked to fp32: for bf16 by one shift or one mask per value, where a conversion of each
+  and unpacked to fp32 (where C is not a multiple of 8, pixels start 8 or 4 bytes aligned and the
+  vectors are that wide): for bf16 by one shift or one mask per value, where a conversion of each
   16-bit value on its own first moves the upper half down (two instructions). With M = 2 a pair
   is a group: the even output channel of pair g is ``x_e * w[even<-even] + x_o * w[even<-odd]``,
   the odd one likewise, so both inputs of an output sit in its thread and nothing moves

@@ -86,17 +86,20 @@ def test_fused_form_rule():
     assert form(832, 832, 32, torch.float16) is None  # Cin/L = 26 but L > 16: two kernels
     assert form(512, 512, 8 * 3, torch.float16) is None  # C > 256, Cin/L = 21, L = 24
     assert form(64, 64, 32, torch.float64) is None
-    # Contiguous channels_last, C -> C, C % 8 == 0, C <= 256: M = 1 or 2 with C >= 16, the nhwc_fma
-    # form; other M dividing 64 (and M = 2 at C = 8), the nhwc form.
-    for cin, L in [(48, 24), (80, 40), (24, 12), (256, 128), (16, 8), (16, 16), (64, 64), (200, 100), (256, 256)]:
+    # Contiguous channels_last, C -> C, C <= 256: M = 1 or 2 with C even and >= 16, the nhwc_fma
+    # form (C = 170, 34: not multiples of 8); other M dividing 64 with C % 8 == 0 (and M = 2 at
+    # C = 8), the nhwc form.
+    for cin, L in [(48, 24), (80, 40), (24, 12), (256, 128), (16, 8), (16, 16), (64, 64), (200, 100), (256, 256),
+                   (170, 85), (34, 34)]:
         assert form(cin, cin, L, torch.bfloat16, channels_last=True) == launchers.NHWC_FMA, (cin, L)
         assert form(cin, cin, L, torch.bfloat16) not in (launchers.NHWC, launchers.NHWC_FMA)
     for cin, L in [(64, 8), (128, 8), (32, 2), (192, 24), (256, 4), (64, 1), (128, 4), (8, 4), (64, 16)]:
         assert form(cin, cin, L, torch.bfloat16, channels_last=True) == launchers.NHWC, (cin, L)
         assert form(cin, cin, L, torch.bfloat16) not in (launchers.NHWC, launchers.NHWC_FMA)
-    # M = 1 at C = 8, M = 6 (64 % 6 != 0), M = 128, Cin != C, C = 170 (not a multiple of 8), C = 272 (> 256).
-    for cin, cout, L in [(8, 8, 8), (48, 48, 8), (256, 256, 2), (16, 32, 8), (16, 32, 16), (170, 170, 85),
-                         (272, 272, 136)]:
+    # M = 1 at C = 8, M = 6 (64 % 6 != 0), M = 128, Cin != C, M = 4 at C = 20 (not a multiple of 8),
+    # C = 272 (> 256), C = 17 (odd: no channel pairs).
+    for cin, cout, L in [(8, 8, 8), (48, 48, 8), (256, 256, 2), (16, 32, 8), (16, 32, 16), (20, 20, 5),
+                         (272, 272, 136), (17, 17, 17)]:
         assert form(cin, cout, L, torch.float16, channels_last=True) not in (launchers.NHWC, launchers.NHWC_FMA), \
             (cin, cout, L)
     assert form(48, 48, 24, torch.float64, channels_last=True) is None
@@ -104,7 +107,7 @@ def test_fused_form_rule():
     # kernel (its primary: the nhwc or nhwc_gemm regime, which take every grouped conv of such an
     # input): the nhwc_pair form.
     for cin, cout, L in [(400, 400, 200), (3600, 3600, 450), (512, 512, 16), (1024, 2048, 16), (272, 272, 272),
-                         (256, 512, 16), (1024, 1024, 16), (900, 900, 450), (400, 800, 400), (170, 170, 85),
+                         (256, 512, 16), (1024, 1024, 16), (900, 900, 450), (400, 800, 400), (180, 360, 90),
                          (832, 832, 32)]:
         assert form(cin, cout, L, torch.bfloat16, channels_last=True) == launchers.NHWC_PAIR, (cin, cout, L)
         assert form(cin, cout, L, torch.bfloat16) != launchers.NHWC_PAIR
@@ -569,10 +572,12 @@ def test_forcing_an_nhwc_form_on_a_block_it_cannot_take_is_an_error(form, device
 # (C, L, H, W, stride, dilation, kernel): C = 48 (one chunk of pairs, padded to 32), C = 24 < 32
 # with stride 2 (padded to 16 pairs), M = 1 with dilation 2, a 5x5 kernel, a 1x1 kernel, C = 80
 # (two chunks, 32 + 8 pairs) with stride 2, M = 1 at C = 64, the widest (C = 200, one chunk padded
-# to 128 pairs), M = 1 in two chunks (C = 80), C = 72 (32 + 8: chunk B's last 4 pairs masked).
+# to 128 pairs), M = 1 in two chunks (C = 80), C = 72 (32 + 8: chunk B's last 4 pairs masked), C = 34
+# (not a multiple of 8: 17 pairs, pixels 4-byte aligned).
 NHWC_FMA_CASES = [(48, 24, 7, 6, 1, 1, 3), (24, 12, 5, 9, 2, 1, 3), (16, 16, 6, 5, 1, 2, 3), (40, 20, 6, 5, 1, 1, 5),
                   (32, 16, 4, 7, 1, 1, 1), (80, 40, 5, 6, 2, 1, 3), (64, 64, 5, 5, 1, 1, 3), (200, 100, 3, 4, 1, 1, 3),
-                  (32, 16, 7, 9, (2, 1), (1, 2), (5, 3)), (80, 80, 5, 6, 1, 1, 3), (72, 36, 4, 9, 1, 1, 3)]
+                  (32, 16, 7, 9, (2, 1), (1, 2), (5, 3)), (80, 80, 5, 6, 1, 1, 3), (72, 36, 4, 9, 1, 1, 3),
+                  (34, 17, 5, 6, 1, 1, 3)]
 
 
 @pytest.mark.parametrize("C,L,H,W,stride,dil,k", NHWC_FMA_CASES, ids=lambda v: str(v))

@@ -94,11 +94,13 @@ def test_unwritten_outputs_fail(device, monkeypatch):
 
 # (C, M, H, W, kernel (kh, kw), stride, padding, dilation, bias): depthwise and M = 2 (IGC's
 # primary), odd sizes, stride 2, dilation 2, a 5x5 and a non-square kernel, asymmetric
-# padding, C = 136 (68 pairs: a partial channel block), C = 8 (4 pairs, the narrowest).
+# padding, C = 136 (68 pairs: a partial channel block), C = 8 (4 pairs, the narrowest), C = 34 and
+# 20 (not multiples of 8: pixels 4- and 8-byte aligned; 17 pairs, masked in every block).
 NHWC_CONV_CASES = [(48, 2, 7, 9, (3, 3), 1, 1, 1, True), (16, 1, 6, 5, (3, 3), 2, 1, 1, False),
                    (40, 2, 6, 7, (5, 5), 1, 2, 1, True), (24, 1, 5, 9, (3, 3), 1, 2, 2, True),
                    (32, 2, 6, 6, (3, 2), (2, 1), (1, 0), (1, 2), False), (136, 2, 4, 5, (3, 3), 1, 1, 1, True),
-                   (8, 1, 5, 4, (3, 3), 1, 1, 1, True)]
+                   (8, 1, 5, 4, (3, 3), 1, 1, 1, True), (34, 2, 5, 6, (3, 3), 1, 1, 1, True),
+                   (20, 1, 4, 5, (3, 3), 2, 1, 1, False)]
 
 
 @pytest.mark.parametrize("C,M,H,W,k,stride,padding,dilation,bias", NHWC_CONV_CASES, ids=lambda v: str(v))
@@ -137,7 +139,8 @@ def test_nhwc_regime_rule():
     assert applies(48, 2) and applies(16, 1) and applies(8, 1) and applies(1024, 1)
     assert applies(48, 2, dtype=torch.float32) and applies(48, 2, dtype=torch.bfloat16)
     assert not applies(48, 2, layout="nchw") and not applies(48, 2, layout="strided")
-    assert not applies(48, 4) and not applies(48, 2, cout=96) and not applies(20, 2)  # M = 4; Cin != Cout; C % 8
+    assert applies(20, 2) and applies(34, 2) and applies(170, 1)  # C not a multiple of 8: narrower vectors
+    assert not applies(48, 4) and not applies(48, 2, cout=96) and not applies(9, 1)  # M = 4; Cin != Cout; odd C
     assert not applies(48, 2, dtype=torch.float64)
 
 
@@ -155,8 +158,8 @@ def test_forcing_the_nhwc_regime_on_a_conv_it_cannot_take_is_an_error(device):
 # channels doubled with stride 2, a 1x1 and a non-square kernel, dilation, one group (a regular
 # conv), a weight already channels_last (read as it is); and groups under 16 channels, joined
 # into block-diagonal super-groups: 4 channels (IGC's M = 4), 1 -> 2 channels (a transition
-# block's primary: the last super-group partial), 4 channels in 9 groups (partial), 2 channels
-# at C = 34 (not a multiple of 8: the nhwc regime's pairs cannot take it), 3 channels; groups
+# block's primary: the last super-group partial), 4 channels in 9 groups (partial), 2 -> 4
+# channels at C = 34 (not a multiple of 8, Cin != Cout: not the nhwc regime's), 3 channels; groups
 # whose channels do not start every 16 bytes, read through aligned windows (19 and 26 channels:
 # in fp32 windows of 24 and 28 from 4-channel boundaries; the last of 19 reaching past C, masked).
 NHWC_GEMM_CASES = [(32, 32, 2, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (48, 48, 2, 6, 5, (3, 3), 1, 2, 2, False, "nchw"),
@@ -165,7 +168,7 @@ NHWC_GEMM_CASES = [(32, 32, 2, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (48, 48, 2,
                    (64, 32, 2, 5, 4, (3, 3), 1, 1, 1, False, "channels_last"),
                    (32, 32, 8, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (20, 40, 20, 6, 5, (3, 3), 2, 1, 1, False, "nchw"),
                    (36, 36, 9, 5, 5, (3, 3), 1, 2, 2, True, "channels_last"),
-                   (34, 34, 17, 4, 4, (3, 3), 1, 1, 1, False, "nchw"), (24, 24, 8, 5, 4, (3, 3), 1, 1, 1, True, "nchw"),
+                   (34, 68, 17, 4, 4, (3, 3), 1, 1, 1, False, "nchw"), (24, 24, 8, 5, 4, (3, 3), 1, 1, 1, True, "nchw"),
                    (16, 16, 2, 4, 5, (3, 3), 1, 1, 1, True, "nchw"),  # 2 groups of 8: a super-group of both
                    (76, 76, 4, 5, 6, (3, 3), 1, 1, 1, True, "nchw"),
                    (104, 52, 4, 6, 5, (3, 3), 2, 1, 1, False, "channels_last")]
@@ -207,8 +210,8 @@ def test_nhwc_gemm_regime_rule(device):
         x = to_layout(torch.randn(1, C, 4, 4, dtype=dtype), layout)
         return launchers.nhwc_gemm_applies(x, C, cout or C, cin_g)
     assert applies(32, 16) and applies(512, 32) and applies(48, 24) and applies(32, 32, dtype=torch.bfloat16)
-    assert applies(32, 8) and applies(48, 4) and applies(20, 2) and applies(48, 1, cout=96)  # super-groups
-    assert not applies(48, 2) and not applies(64, 1)  # the nhwc regime's
+    assert applies(32, 8) and applies(48, 4) and applies(20, 2, cout=40) and applies(48, 1, cout=96)  # super-groups
+    assert not applies(48, 2) and not applies(64, 1) and not applies(20, 2)  # the nhwc regime's
     assert not applies(3, 3) and not applies(8, 4)  # under 16 input channels even joined: the FMA regime
     assert not applies(32, 16, layout="nchw") and not applies(32, 16, layout="strided")
     assert not applies(32, 16, dtype=torch.float64)

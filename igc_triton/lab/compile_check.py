@@ -147,7 +147,8 @@ def variants() -> list[Variant]:
     # C = 48 (one chunk of pairs, padded to 32) with M = 2, the default in every dtype, M = 1,
     # stride 2 and dilation 2 (the columns a thread shares change), the narrowest (C = 16: 16
     # pairs), C = 80 (two chunks, 32 + 8 pairs) and the widest (C = 256) blocks in the configs
-    # whose tiles the launcher allows there, and its weight layout kernel (one chunk, two).
+    # whose tiles the launcher allows there, C = 170 and 34 (not multiples of 8: narrower vectors),
+    # and its weight layout kernel (one chunk, two).
     def nhwc_fma(dt, C=48, M=2):
         ha, hb = tuning.nhwc_fma_chunks(C)
         return {**epilogue, "C": C, "HA": ha, "HB": hb, "M": M, "STRIDE_W": 1, "DIL_W": 1,
@@ -171,6 +172,9 @@ def variants() -> list[Variant]:
         dtypes=("bf16",), pointers=fp32_weights)
     add("igc_block_nhwc_fma_kernel", tuning.nhwc_fma_space(256, 32), lambda dt: nhwc_fma(dt, C=256),
         dtypes=("bf16",), pointers=fp32_weights)
+    for c in (170, 34):
+        add("igc_block_nhwc_fma_kernel", tuning.nhwc_fma_space(c, 32)[:1], lambda dt, c=c: nhwc_fma(dt, C=c),
+            dtypes=("fp32", "bf16"), pointers=fp32_weights)
     add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"HA": 32, "HB": 8, "M": 2, "KH": 3, "KW": 3}, dtypes=("fp16", "bf16"), pointers=fp32_weights)
     add("igc_block_nhwc_fma_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
@@ -191,6 +195,9 @@ def variants() -> list[Variant]:
                 pointers=fp32_weights)
     default = tuning.nhwc_conv_space(48, 32)[:1]
     add("grouped_conv2d_nhwc_kernel", default, nhwc_conv, dtypes=("fp32", "bf16"), pointers=fp32_weights)
+    for C in (900, 170):  # not multiples of 8: pixels 8- and 4-byte aligned
+        add("grouped_conv2d_nhwc_kernel", tuning.nhwc_conv_space(C, 32)[:1], lambda dt, C=C: nhwc_conv(dt, C=C),
+            dtypes=("fp32", "bf16"), pointers=fp32_weights)
     add("grouped_conv2d_nhwc_kernel", default,
         lambda dt: {**nhwc_conv(dt, M=1), "STRIDE_W": 2, "DIL_W": 2, "HAS_BIAS": False}, dtypes=("bf16",),
         pointers=fp32_weights)

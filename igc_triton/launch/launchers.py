@@ -75,9 +75,12 @@ def grouped_conv2d_regime(cin_per_group: int) -> str:
 def nhwc_conv_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) -> bool:
     """Whether ``grouped_conv2d_nhwc_kernel`` takes a grouped conv: a contiguous channels_last
     input in fp32/fp16/bf16, Cin == Cout, groups of 1 or 2 channels in and out (depthwise; IGC's
-    primary with Cin/L = M = 2), C a multiple of 8 (each pixel's channels start 16-byte aligned)."""
+    primary with Cin/L = M = 2), C even (channel pairs; with C a multiple of 8 each pixel's
+    channels start 16-byte aligned and load as 16-byte vectors, else as 8- or 4-byte ones:
+    inspect predicts C = 900, M = 2 at its memory floor, 2.3x faster than the nhwc_gemm regime's
+    block-diagonal super-groups, and C = 170 3.3x, bf16, h100 table)."""
     return (is_channels_last(x) and x.dtype in NHWC_DTYPES and cin == cout
-            and cin_per_group in (1, 2) and cin % 8 == 0)
+            and cin_per_group in (1, 2) and cin % 2 == 0)
 
 
 def nhwc_gemm_applies(x: torch.Tensor, cin: int, cout: int, cin_per_group: int) -> bool:
@@ -281,11 +284,11 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
 
 
 # Which fused kernel takes a block (kernels/igc_block_fwd.py, igc_block_nhwc.py, igc_block_nhwc_fma.py).
-# Contiguous channels_last blocks mapping C channels to C with C % 8 == 0, up to NHWC_MAX_CHANNELS:
-# with M = 1 or 2 (and C >= 16) the nhwc_fma form, the primary on CUDA cores (M multiply-adds
+# Contiguous channels_last blocks mapping C channels to C, up to NHWC_MAX_CHANNELS: with M = 1
+# or 2 (C even, >= 16) the nhwc_fma form, the primary on CUDA cores (M multiply-adds
 # per output and tap, on channel pairs unpacked from wide loads; inspect predicts it about 2x
-# faster than the nhwc form's block-diagonal product at M = 2); with other M dividing 64 the
-# nhwc form, the primary on tensor cores over wide channel-contiguous loads (a channel block of
+# faster than the nhwc form's block-diagonal product at M = 2); with other M dividing 64 (and
+# C % 8 == 0) the nhwc form, the primary on tensor cores over wide channel-contiguous loads (a channel block of
 # 16-64 holds whole partitions; the secondary runs one product per pair of blocks,
 # NHWC_MAX_BLOCKS blocks at most). Otherwise, small partitions
 # (Cin/L < 16): the primary on CUDA cores; the narrow form keeps all C channels of its pixels in registers (blocks up to
@@ -309,10 +312,11 @@ NHWC_FMA_M = (1, 2)
 
 def nhwc_fma_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
     """Whether the nhwc_fma kernel takes a block (given a contiguous channels_last input): C -> C
-    with M = 1 or 2, C a multiple of 8 (16-byte vectors per pixel), 16 <= C <= NHWC_MAX_CHANNELS."""
+    with M = 1 or 2, C even (channel pairs: 16-byte vectors per pixel where C is a multiple of
+    8, narrower ones else), 16 <= C <= NHWC_MAX_CHANNELS."""
     M = out_channels // L
     return (dtype in NHWC_DTYPES and in_channels == out_channels
-            and M in NHWC_FMA_M and out_channels % 8 == 0 and 16 <= out_channels <= NHWC_MAX_CHANNELS)
+            and M in NHWC_FMA_M and out_channels % 2 == 0 and 16 <= out_channels <= NHWC_MAX_CHANNELS)
 
 
 def nhwc_form_applies(in_channels: int, out_channels: int, L: int, dtype: torch.dtype) -> bool:
