@@ -25,8 +25,13 @@ over (tap, channel block):
   ``model.to(memory_format=torch.channels_last)`` leaves it). Groups of fewer channels (IGC's
   M = 4, 8, the transition blocks' channel doubling, C not a multiple of 8) are joined SG at a
   time into super-groups of 32 input channels or a multiple, whose weight is block-diagonal (zero
-  between the joined groups), laid out by ``grouped_conv2d_nhwc_gemm_weights_kernel`` in the same
-  launch sequence: SG times the useful multiply-adds, on tensor cores, for wide loads;
+  between the joined groups): SG times the useful multiply-adds, on tensor cores, for wide
+  loads. Its tile is built from the channels_last weight as given (``JOIN``): each output
+  channel's group is a run of channels of it, loaded as one vector (8 or 16 bytes at 4 and 8
+  channels), masked off outside the group, so no layout kernel runs (one launch less, about 2 us
+  of a 4-9 us call on the small layers); a window's weight (which shifts each group by its own
+  offset) is laid out by ``grouped_conv2d_nhwc_gemm_weights_kernel`` in the same launch
+  sequence;
 - loads feed ``tl.dot`` directly, so Triton's software pipeline copies them to shared memory
   ``num_stages`` steps ahead (cp.async) while the tensor cores work.
 
@@ -53,6 +58,7 @@ def grouped_conv2d_nhwc_gemm_kernel(
     GROUPS: tl.constexpr,  # (super-)groups; the last may reach past CIN and COUT
     KWIN: tl.constexpr,  # input channels a group's product reads: CIN_G, or its aligned window
     ALIGN: tl.constexpr,  # 1, or channels per 16 bytes: a group's window starts at a multiple of it
+    JOIN: tl.constexpr,  # > 1: the groups a super-group joins, w the channels_last weight as given (see below)
     KH: tl.constexpr,
     KW: tl.constexpr,
     HAS_BIAS: tl.constexpr,
@@ -82,7 +88,13 @@ def grouped_conv2d_nhwc_gemm_kernel(
         co_ok = co < COUT_G
     else:  # a partial last super-group
         co_ok = (co < COUT_G) & (g * COUT_G + co < COUT)
-    w_row = (g * COUT_G + co) * (KH * KW * KWIN)
+    if JOIN > 1:
+        GIN: tl.constexpr = CIN_G // JOIN
+        GOUT: tl.constexpr = COUT_G // JOIN
+        w_row = (g * COUT_G + co) * (KH * KW * GIN)
+        co_grp = co // GOUT
+    else:
+        w_row = (g * COUT_G + co) * (KH * KW * KWIN)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for i in range(KH * KW * KB):
         tap = i // KB
@@ -91,17 +103,27 @@ def grouped_conv2d_nhwc_gemm_kernel(
         dw = (tap % KW) * dil_w
         ok = p_ok & (ih0 >= -dh) & (ih0 < H - dh) & (iw0 >= -dw) & (iw0 < W - dw)
         x_off = x_row[:, None] + ((dh * W + dw) * CIN + k0 + k)[None, :]
-        w_off = w_row[:, None] + (tap * KWIN + k0 + k)[None, :]
+        if JOIN > 1:
+            # The block-diagonal tile from the weight as given: output co reads its own group's
+            # GIN channels (a run of them, one vector), zero from the other joined groups' (and
+            # past the super-group, which no output's group reaches).
+            w_off = w_row[:, None] + (tap * GIN + (k0 + k) % GIN)[None, :]
+            wv = tl.load(w_ptr + w_off, mask=co_ok[:, None] & (co_grp[:, None] == ((k0 + k) // GIN)[None, :]),
+                         other=0.0)
+        else:
+            w_off = w_row[:, None] + (tap * KWIN + k0 + k)[None, :]
         if KWIN % BLOCK_K == 0 and CIN % CIN_G == 0 and ALIGN == 1:
             xv = tl.load(x_ptr + x_off, mask=ok[:, None], other=0.0)
-            wv = tl.load(w_ptr + w_off, mask=co_ok[:, None], other=0.0)
+            if JOIN <= 1:
+                wv = tl.load(w_ptr + w_off, mask=co_ok[:, None], other=0.0)
         else:
             # Past the window (the last K step), or past the last channel (a window or a partial
             # super-group at the end): a whole 16-byte vector either way, as KWIN, c0, CIN are
             # multiples of ALIGN.
             k_ok = (k0 + k < KWIN) & (c0 + k0 + k < CIN)
             xv = tl.load(x_ptr + x_off, mask=ok[:, None] & k_ok[None, :], other=0.0)
-            wv = tl.load(w_ptr + w_off, mask=co_ok[:, None] & k_ok[None, :], other=0.0)
+            if JOIN <= 1:
+                wv = tl.load(w_ptr + w_off, mask=co_ok[:, None] & k_ok[None, :], other=0.0)
         # Stored [co, ci] (ci contiguous) and transposed here: K-major in shared memory, as wgmma needs.
         acc = tl.dot(xv, tl.trans(wv), acc, input_precision=DOT_PRECISION)
     if HAS_BIAS:

@@ -197,10 +197,13 @@ def test_nhwc_gemm_regime_matches_fp64_conv2d(cin, cout, G, H, W, k, stride, pad
         copies.clear()
         out = grouped_conv2d(to_layout(xi, "channels_last"), wi, bi, **geometry)
         assert kernels == ["grouped_conv2d_fwd_nhwc_gemm"], kernels
-        # The weight's layout: copied to channels_last unless it is already (a 1x1 kernel's is both);
-        # super-groups and windows lay theirs out in a kernel.
-        windowed = launchers.nhwc_gemm_window(cin, cin // G, xi.element_size())[1] > 1
-        assert copies == ([w_layout == "channels_last" or k == (1, 1)] if cin // G >= 16 and not windowed else [])
+        # The weight's layout: copied to channels_last unless it is already (a 1x1 kernel's, or one
+        # input channel's, is both), super-groups' too (their block-diagonal tile built from it);
+        # windows and super-groups of 16-bit single channels lay theirs out in a kernel.
+        sg = launchers.nhwc_gemm_supergroup(cin // G, G)
+        align = launchers.nhwc_gemm_window(cin, sg * cin // G, xi.element_size())[1]
+        laid_out = align > 1 or launchers.nhwc_gemm_join(cin // G, sg, align, xi.element_size()) < sg
+        assert copies == ([] if laid_out else [wi.is_contiguous(memory_format=torch.channels_last)])
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert_close(out, ref, dtype, k=cin // G * k[0] * k[1])
 

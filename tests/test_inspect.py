@@ -112,7 +112,7 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
 # op, in/out channels, L, kernel: which kernel each reaches is asserted below. In channels_last
 # the fused blocks take an nhwc form (and its weight layout kernel) instead: M = 2 the nhwc_fma
 # one, M = 16 and M = 8 the nhwc one, C = 320 with L = 32 the nhwc_pair form (its primary's 10
-# channels per group joined into super-groups), and so does C = 48 with L = 2 (groups of 24: the
+# channels per group joined into super-groups, their weight tile built in the kernel), and so does C = 48 with L = 2 (groups of 24: the
 # nhwc_gemm primary, the CUDA-core nhwc secondary; the tc form is left for one-pixel images, so
 # its case is one); the grouped conv with groups of 2 channels the nhwc one, with groups of 16
 # the nhwc_gemm one; the secondary with L = 16 the nhwc one, with L = 4 the nhwc_fma one.
@@ -132,8 +132,7 @@ CHANNELS_LAST = {"igc_block_nhwc": NHWC_KERNELS, "igc_block_nhwc_fma": NHWC_FMA_
                  "grouped_conv2d_fwd_fma": NHWC_CONV_KERNELS, "igc_secondary_fwd_gemm": ["igc_secondary_fwd_nhwc"],
                  "igc_secondary_fwd": ["igc_secondary_fwd_nhwc_fma"],
                  "grouped_conv2d_fwd_gemm": ["grouped_conv2d_fwd_nhwc_gemm"],
-                 "igc_block_fwd_wide": ["grouped_conv2d_nhwc_gemm_weights_kernel", "grouped_conv2d_fwd_nhwc_gemm",
-                                        "igc_secondary_fwd_nhwc"]}
+                 "igc_block_fwd_wide": ["grouped_conv2d_fwd_nhwc_gemm", "igc_secondary_fwd_nhwc"]}
 
 
 def expected_kernels(kernel, layout):

@@ -123,6 +123,15 @@ def nhwc_gemm_window(cin: int, group_channels: int, elem_bytes: int) -> tuple[in
     return tuning.cdiv(group_channels + align - math.gcd(group_channels, align), align) * align, align
 
 
+def nhwc_gemm_join(cin_per_group: int, supergroup: int, align: int, elem_bytes: int) -> int:
+    """The nhwc_gemm kernel's ``JOIN``: ``supergroup`` where it builds the super-group's
+    block-diagonal weight tile from the channels_last weight as given (no layout kernel: one
+    launch less), 1 where the weight is read as it is (plain groups) or laid out by the layout
+    kernel (windows; groups of one 16-bit channel, whose tile would be one load per element:
+    inspect predicts IGC's C=100 -> 200 transition 11% slower so, bf16, h100 table)."""
+    return supergroup if align == 1 and cin_per_group * elem_bytes >= 4 else 1
+
+
 def channels_last_takes_nchw_fma(x: torch.Tensor, cin: int, cout: int, cin_g: int) -> bool:
     """Whether a channels_last conv no nhwc kernel takes (a few channels in few groups, e.g. a
     3-channel stem) runs the FMA regime on an NCHW copy, its output copied back: the FMA
@@ -238,9 +247,9 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
 
 
 def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups, y):
-    """The nhwc_gemm regime (kernels/grouped_conv2d_nhwc_gemm.py). Groups of 16 or more input
-    channels, a multiple of 16 bytes: the weight read channels_last (copied so once per call
-    unless it is already); smaller groups, joined into block-diagonal super-groups, and groups
+    """The nhwc_gemm regime (kernels/grouped_conv2d_nhwc_gemm.py). The weight read channels_last
+    (copied so once per call unless it is already), by groups of 16 or more input channels as it
+    is, by smaller groups joined into block-diagonal super-groups as that tile's blocks; groups
     read through aligned windows (``nhwc_gemm_window``): their weight laid out by one small
     kernel from the weight as it is (no cache can go stale)."""
     from igc_triton.kernels.grouped_conv2d_nhwc_gemm import (
@@ -260,7 +269,8 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
     sg = nhwc_gemm_supergroup(cin_g, groups)
     supers = tuning.cdiv(groups, sg)
     kwin, align = nhwc_gemm_window(cin, sg * cin_g, x.element_size())
-    if sg == 1 and align == 1:
+    join = nhwc_gemm_join(cin_g, sg, align, x.element_size())
+    if align == 1 and (sg == 1 or join > 1):
         w = layout_copy(weight, torch.channels_last)
     else:
         w = torch.empty((supers * sg * cout_g, kh, kw, kwin), device=x.device, dtype=x.dtype)
@@ -276,7 +286,8 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
         grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_M"]), tuning.cdiv(sg * cout_g, cfg.kwargs["BLOCK_N"]), supers)
         tuning.kernel_call(grouped_conv2d_nhwc_gemm_kernel, grid, warmup)(
             x, w, b, y, H, W, OH, OW, pixels, *stride, *padding, *dilation, CIN=cin, COUT=cout, CIN_G=sg * cin_g,
-            COUT_G=sg * cout_g, GROUPS=supers, KWIN=kwin, ALIGN=align, KH=kh, KW=kw, HAS_BIAS=has_bias,
+            COUT_G=sg * cout_g, GROUPS=supers, KWIN=kwin, ALIGN=align, JOIN=join, KH=kh, KW=kw,
+            HAS_BIAS=has_bias,
             DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
         return y
     candidates = functools.partial(tuning.nhwc_gemm_candidates, kwin, sg * cout_g, x.element_size(), x.device)
