@@ -69,9 +69,9 @@ def grouped_conv2d_nhwc_kernel(
 
 @triton.jit
 def grouped_conv2d_nhwc_weights_kernel(
-    w_ptr,  # weight (C, M, KH, KW), contiguous
+    w_ptr,  # weight (C, M, KH, KW), strides sw_*: see nhwc_pairs.pair_weights
     wt_ptr,  # out, fp32: (KH * KW, 2 * M, C // 2)
-    C,
+    C, sw_c, sw_m, sw_h, sw_w,
     M: tl.constexpr,
     KH: tl.constexpr,
     KW: tl.constexpr,
@@ -79,4 +79,4 @@ def grouped_conv2d_nhwc_weights_kernel(
 ):
     """``nhwc_pairs.pair_weights`` of the weight, unpadded (C / 2 pairs per vector)."""
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    pair_weights(w_ptr, wt_ptr, e, C, C // 2, M, KH, KW)
+    pair_weights(w_ptr, wt_ptr, e, C, C // 2, sw_c, sw_m, sw_h, sw_w, M, KH, KW)

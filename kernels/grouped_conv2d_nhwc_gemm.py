@@ -134,13 +134,15 @@ def grouped_conv2d_nhwc_gemm_kernel(
 
 @triton.jit
 def grouped_conv2d_nhwc_gemm_weights_kernel(
-    w_ptr,  # weight (COUT, cin_g, KH, KW), contiguous
+    w_ptr,  # weight (COUT, cin_g, KH, KW), strides sw_* (contiguous or channels_last: read as it is)
     wbd_ptr,  # out: (SUPER * SG * cout_g, KH, KW, KWIN), the block-diagonal super-group weight
+    sw_o, sw_i, sw_h, sw_w,
     COUT: tl.constexpr,  # output channels; with cin_g, cout_g constants (as SIZE is), the divisions
     cin_g: tl.constexpr,  # below are multiplies: the layout costs a fraction of the launch
     cout_g: tl.constexpr,
     SG: tl.constexpr,  # groups per super-group
     TAPS: tl.constexpr,  # KH * KW
+    KW: tl.constexpr,
     SIZE: tl.constexpr,  # elements of wbd
     KWIN: tl.constexpr,  # the window of input channels per super-group (SG * cin_g, or more)
     ALIGN: tl.constexpr,  # 1, or the channels per 16 bytes the windows start at a multiple of
@@ -159,5 +161,5 @@ def grouped_conv2d_nhwc_gemm_weights_kernel(
     k = j - ((r // (SG * cout_g)) * SG * cin_g) % ALIGN
     co = r  # the output channel: super-groups hold SG * cout_g consecutive ones
     ok = (e < SIZE) & (k >= 0) & (k < SG * cin_g) & (o // cout_g == k // cin_g) & (co < COUT)
-    v = tl.load(w_ptr + (co * cin_g + k % cin_g) * TAPS + tap, mask=ok, other=0.0)
+    v = tl.load(w_ptr + co * sw_o + (k % cin_g) * sw_i + (tap // KW) * sw_h + (tap % KW) * sw_w, mask=ok, other=0.0)
     tl.store(wbd_ptr + e, v, mask=e < SIZE)

@@ -31,9 +31,12 @@ output pixels and every channel, and the data moves in wide pieces:
   output needs no copy back.
 
 Offsets inside an image are 32-bit (the launcher checks an image fits), the image base is
-64-bit. The two weights are laid out by ``igc_block_nhwc_weights_kernel`` in the same launch
-sequence, from the module's weights as they are now (nothing is cached: a weight changed
-in place, even through ``.data``, is always seen).
+64-bit. Both weights are read as they are now, in every program (nothing laid out, nothing
+cached: a weight changed in place, even through ``.data``, is always seen, and no layout kernel
+runs before this one: a launch less, 2 of the 9 us of C = 192 at 8x8, predicted): the
+primary's block-diagonal tile from the channels_last weight (each group a run of M channels),
+the folded secondary's from ws's rows (each output's partitions a run of T of them), spread
+over the positions in registers (about 2 instructions per output at C = 256, L = 4).
 """
 
 import triton
@@ -45,8 +48,8 @@ from igc_triton.kernels.nhwc_out import nhwc_block_out
 @triton.jit
 def igc_block_nhwc_kernel(
     x_ptr,  # input (N, H, W, C) contiguous
-    wbd_ptr,  # primary, block-diagonal: (NB, KH * KW, BC out, BC in), see the weights kernel
-    wf_ptr,  # folded secondary: (NB out blocks, NB in blocks, BC in, BC out)
+    wp_ptr,  # primary weight (C, M, KH, KW) in channels_last: (C, KH, KW, M) in memory
+    ws_ptr,  # secondary weight (C, L), contiguous: ws[m * L + l2, l]
     scale_ptr, shift_ptr,  # (C,), read when HAS_AFFINE
     res_ptr,  # residual in y's layout, read when HAS_RESIDUAL
     y_ptr,  # output (N, OH, OW, C) contiguous, or (N, C, OH, OW) with OUT_NCHW
@@ -54,6 +57,7 @@ def igc_block_nhwc_kernel(
     stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
     taps,  # KH * KW at run time: the tap loop stays a loop unless UNROLL (see below)
     C: tl.constexpr,  # channels in and out
+    M: tl.constexpr,  # channels per partition (L = C / M)
     KH: tl.constexpr,
     KW: tl.constexpr,
     HAS_AFFINE: tl.constexpr,
@@ -72,6 +76,8 @@ def igc_block_nhwc_kernel(
     # inside one, an annotated assignment does not compile for the GPU).
     NB: tl.constexpr = (C + BC - 1) // BC
     TAPS: tl.constexpr = KH * KW
+    L: tl.constexpr = C // M
+    T: tl.constexpr = BC // M  # partitions per block
     BLOCK_P: tl.constexpr = TILE_H * TILE_W
     tiles_w = tl.cdiv(OW, TILE_W)
     pid = tl.program_id(0)
@@ -89,9 +95,16 @@ def igc_block_nhwc_kernel(
     # Primary: one [BLOCK_P x BC] tile per channel block, kept (rounded to the storage dtype, as
     # the two-kernel path rounds t when it writes it) for the secondary.
     ts = ()
+    same_group = (cb // M)[:, None] == (cb // M)[None, :]
     for j in tl.static_range(NB):
         cin = j * BC + cb
         x_pix = pix[:, None] + cin[None, :]
+        # The block-diagonal weight [co, ci] of the block's groups, from the weight as given:
+        # output co's group is a run of M channels of it (one vector), zero off the group.
+        # (Written as row base + ci, not + ci % M, so that the compiler sees runs of contiguous,
+        # aligned channels: masked off the group, the other addresses are never read.)
+        w_at = wp_ptr + (cin * (TAPS * M) - (cb // M) * M)[:, None] + cb[None, :]
+        w_ok = same_group & (cin < C)[:, None]
         acc = tl.zeros((BLOCK_P, BC), dtype=tl.float32)
         for tap in tl.range(0, TAPS if UNROLL else taps):  # software-pipelined over num_stages taps
             dh = (tap // KW) * dil_h
@@ -102,60 +115,31 @@ def igc_block_nhwc_kernel(
             else:
                 m = ok[:, None] & (cin < C)[None, :]
             xv = tl.load(x_img + (dh * W + dw) * C + x_pix, mask=m, other=0.0)
-            # Stored [co, ci] and transposed here: K-major in shared memory, as TF32's wgmma needs
-            # (stored [ci, co], fp32 weights were copied 4 bytes at a time into a transposed buffer).
-            wv = tl.trans(tl.load(wbd_ptr + ((j * TAPS + tap) * BC + cb)[:, None] * BC + cb[None, :]))
+            # Read [co, ci] and transposed here: K-major in shared memory, as TF32's wgmma needs
+            # (read [ci, co], fp32 weights were copied 4 bytes at a time into a transposed buffer).
+            wv = tl.trans(tl.load(w_at + tap * M, mask=w_ok, other=0.0))
             acc = tl.dot(xv, wv, acc, input_precision=DOT_PRECISION)
         ts = ts + (acc.to(y_ptr.dtype.element_ty),)
     # Secondary, epilogue, store: one output block at a time.
     y_pix, y_c = nhwc_block_out(n, oh, ow, OH, OW, C, OUT_NCHW)  # residual and output share the layout
+    # The folded secondary weight from block j's channel k = t * M + m (partition j * T + t,
+    # position m) to block i's channel o: ws[m * L + l2, j * T + t] for o's partition l2 when o's
+    # position is m, else 0. Per output a run of T partitions of ws's row (a vector), read as a
+    # [BC x T] tile, transposed and spread over the positions in registers.
+    t = tl.arange(0, T)
+    same_position = (cb % M)[:, None] == (cb % M)[None, :]
     for i in tl.static_range(NB):
         co = i * BC + cb
+        ws_row = ((co % M) * L + co // M) * L
         y = tl.zeros((BLOCK_P, BC), dtype=tl.float32)
         for j in tl.static_range(NB):
-            wv = tl.load(wf_ptr + ((i * NB + j) * BC + cb)[:, None] * BC + cb[None, :])
+            if C % BC == 0:  # no mask along t, so a run of partitions is one vector
+                part = tl.trans(tl.load(ws_ptr + ws_row[:, None] + (j * T + t)[None, :]))
+            else:
+                part = tl.trans(tl.load(ws_ptr + ws_row[:, None] + (j * T + t)[None, :],
+                                        mask=(co < C)[:, None] & (j * T + t < L)[None, :], other=0.0))
+            wv = tl.reshape(tl.broadcast_to(part[:, None, :], (T, M, BC)), (BC, BC))
+            wv = tl.where(same_position, wv, tl.zeros_like(wv))
             y = tl.dot(ts[j], wv, y, input_precision=DOT_PRECISION)
         block_epilogue(y, co, co < C, p_ok, y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, y_c, y_c, HAS_AFFINE,
                        HAS_RESIDUAL, RELU)
-
-
-@triton.jit
-def igc_block_nhwc_weights_kernel(
-    wp_ptr,  # primary weight (C, M, KH, KW), contiguous
-    ws_ptr,  # secondary weight (C, L), contiguous: ws[m * L + l2, l]
-    wbd_ptr,  # out: (NB, KH * KW, BC out, BC in)
-    wf_ptr,  # out: (NB, NB, BC, BC)
-    C, L,
-    M: tl.constexpr,
-    KH: tl.constexpr,
-    KW: tl.constexpr,
-    BC: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """Both weights of ``igc_block_nhwc_kernel`` in one launch: element e < size(wbd) of wbd,
-    the rest of wf. wbd[j, tap, co, ci] = wp[j*BC + co, ci % M, tap] when ci and co are in the
-    same group (ci // M == co // M), else 0. wf[i, j, k, o] is
-    the folded secondary weight from input channel j*BC + k to output channel i*BC + o:
-    ws[m*L + l2, l] when the output is l2*M + m and the input l*M + m (the same position m)."""
-    NB = (C + BC - 1) // BC
-    n_bd = NB * (KH * KW) * BC * BC
-    e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    # Primary.
-    ci_l = e % BC
-    co_l = (e // BC) % BC
-    jt = e // (BC * BC)  # j * KH * KW + tap
-    tap = jt % (KH * KW)
-    co = (jt // (KH * KW)) * BC + co_l
-    ok = (e < n_bd) & (co < C) & (ci_l // M == co_l // M)
-    v = tl.load(wp_ptr + (co * M + ci_l % M) * (KH * KW) + tap, mask=ok, other=0.0)
-    tl.store(wbd_ptr + e, v, mask=e < n_bd)
-    # Folded secondary.
-    f = e - n_bd
-    o = f % BC
-    kk = (f // BC) % BC
-    ij = f // (BC * BC)  # i * NB + j
-    co = (ij // NB) * BC + o
-    ci = (ij % NB) * BC + kk
-    ok = (f >= 0) & (f < NB * NB * BC * BC) & (co < C) & (ci < C) & (co % M == ci % M)
-    v = tl.load(ws_ptr + ((co % M) * L + co // M) * L + ci // M, mask=ok, other=0.0)
-    tl.store(wf_ptr + f, v, mask=(f >= 0) & (f < NB * NB * BC * BC))

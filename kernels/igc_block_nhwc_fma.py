@@ -159,11 +159,11 @@ def igc_block_nhwc_fma_kernel(
 
 @triton.jit
 def igc_block_nhwc_fma_weights_kernel(
-    wp_ptr,  # primary weight (C, M, KH, KW), contiguous
+    wp_ptr,  # primary weight (C, M, KH, KW), strides sw_*: see nhwc_pairs.pair_weights
     ws_ptr,  # secondary weight (C, L), contiguous: ws[m * L + l2, l]
     wt_ptr,  # out, fp32: (KH * KW, 2 * M, HA + HB)
     wf_ptr,  # out: 4 (HA + HB)^2 elements, the folded secondary's blocks
-    C, L,
+    C, L, sw_c, sw_m, sw_h, sw_w,
     HA: tl.constexpr,
     HB: tl.constexpr,
     M: tl.constexpr,
@@ -181,7 +181,7 @@ def igc_block_nhwc_fma_weights_kernel(
     WP: tl.constexpr = HA + HB
     n_t = KH * KW * M * 2 * WP
     e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    pair_weights(wp_ptr, wt_ptr, e, C, WP, M, KH, KW)
+    pair_weights(wp_ptr, wt_ptr, e, C, WP, sw_c, sw_m, sw_h, sw_w, M, KH, KW)
     f = e - n_t
     AA: tl.constexpr = 4 * HA * HA
     BA: tl.constexpr = AA + 4 * HB * HA

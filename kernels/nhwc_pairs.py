@@ -16,7 +16,7 @@ channels_last kernels for groups of 1 or 2 channels (``igc_block_nhwc_fma.py``, 
   loaded and unpacked once per kernel row. One 64-bit pointer per thread and pixel group is made
   once; each column adds a constant (with unit dilation, an immediate of the load instruction).
 - **Weights**, laid out by ``pair_weights`` (in a small kernel of the same launch sequence, from
-  the weights as they are: nothing is cached, so a weight changed in place, even through
+  the weights as they are, in any layout: nothing is cached, so a weight changed in place, even through
   ``.data``, is always seen): fp32, per tap one contiguous vector over the pairs for each
   (output parity, input position), loaded as vectors.
 - **The kernel rows are a loop** Triton does not unroll: with the accumulators loop-carried,
@@ -212,15 +212,19 @@ def pair_conv_chunks(x_img, wt_ptr, g, ih0, iw0, u, ih0_u, iw0_u, H, W, dil_h,
 
 
 @triton.jit
-def pair_weights(w_ptr, wt_ptr, e, C, WP, M: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr):
+def pair_weights(w_ptr, wt_ptr, e, C, WP, sw_c, sw_m, sw_h, sw_w, M: tl.constexpr, KH: tl.constexpr,
+                 KW: tl.constexpr):
     """Elements ``e`` of wt, (KH * KW, 2M, WP) in fp32: wt[tap, u, g] = w[2g + u // M, u % M, tap]
-    for the weight w (C, M, KH, KW), 0 past C: per tap, 2M vectors over the pairs g, one per
-    (parity of the output channel, position of the input channel in its group) -- for M = 2,
-    pair g is group g and u = 0..3 its even<-even, even<-odd, odd<-even, odd<-odd weights."""
+    for the weight w (C, M, KH, KW) of strides ``sw_*`` (contiguous, or channels_last as a
+    channels_last model holds it: read as it is, no copy), 0 past C: per tap, 2M vectors over the
+    pairs g, one per (parity of the output channel, position of the input channel in its group)
+    -- for M = 2, pair g is group g and u = 0..3 its even<-even, even<-odd, odd<-even, odd<-odd
+    weights."""
     g = e % WP
     u = (e // WP) % (2 * M)
     tap = e // (WP * 2 * M)
     inside = e < KH * KW * 2 * M * WP
     c = 2 * g + u // M
-    v = tl.load(w_ptr + (c * M + u % M) * (KH * KW) + tap, mask=inside & (c < C), other=0.0)
+    v = tl.load(w_ptr + c * sw_c + (u % M) * sw_m + (tap // KW) * sw_h + (tap % KW) * sw_w, mask=inside & (c < C),
+                other=0.0)
     tl.store(wt_ptr + e, v.to(tl.float32), mask=inside)

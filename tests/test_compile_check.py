@@ -56,8 +56,7 @@ def test_variants_cover_every_config_and_kernel():
             dtypes = {v.dtype for v in vs if v.kernel == kernel and v.config == compile_check._cfg_name(cfg)}
             # Every config in fp16 (bf16 lowers the same way), the default in every dtype.
             assert dtypes >= ({"fp32", "fp16", "bf16"} if i == 0 else {"fp16"}), (kernel, cfg)
-    assert {v.kernel for v in vs} == {k for k, _, _ in spaces} | {"igc_block_nhwc_weights_kernel",
-                                                                   "igc_block_nhwc_fma_weights_kernel",
+    assert {v.kernel for v in vs} == {k for k, _, _ in spaces} | {"igc_block_nhwc_fma_weights_kernel",
                                                                    "grouped_conv2d_nhwc_weights_kernel",
                                                                    "grouped_conv2d_nhwc_gemm_weights_kernel"}
     # Its primary weights are fp32 whatever the activations' dtype: compiled so.

@@ -358,16 +358,27 @@ class _CountLaunches:
 @pytest.mark.parametrize("layout", ["channels_last", "nchw"])
 @pytest.mark.parametrize("C,L,form", [(16, 8, "nhwc_fma"), (32, 4, "nhwc")])
 def test_a_fused_model_lays_its_weights_out_once_while_they_stay_the_same(C, L, form, layout, device, monkeypatch):
-    """fuse_for_inference's blocks are snapshots: the nhwc forms' weights are laid out on the
-    first call and again only when a weight's storage or version changes (in-place update,
-    load_state_dict); the functional API lays them out on every call."""
+    """fuse_for_inference's blocks are snapshots: the nhwc forms' weights are laid out (nhwc_fma:
+    by its weights kernel; nhwc: the NCHW primary weight copied to channels_last, which its kernel
+    reads) on the first call and again only when a weight's storage or version changes (in-place
+    update, load_state_dict); the functional API lays them out on every call."""
     import importlib
     laid_out = []
-    module = importlib.import_module(f"igc_triton.kernels.igc_block_{form}")
-    name = f"igc_block_{form}_weights_kernel"
-    monkeypatch.setattr(module, name, _CountLaunches(getattr(module, name), laid_out))
     net = _randomise_bn(torch.nn.Sequential(it.IGCConv2d(C, C, 3, L=L), torch.nn.BatchNorm2d(C),
                                             torch.nn.ReLU())).to(device).eval()
+    if form == "nhwc_fma":
+        module = importlib.import_module(f"igc_triton.kernels.igc_block_{form}")
+        name = f"igc_block_{form}_weights_kernel"
+        monkeypatch.setattr(module, name, _CountLaunches(getattr(module, name), laid_out))
+    else:
+        real_copy = launchers.layout_copy
+
+        def layout_copy(t, *a):
+            out = real_copy(t, *a)
+            if t.shape == net[0].primary.weight.shape and out is not t:
+                laid_out.append(t.shape)
+            return out
+        monkeypatch.setattr(launchers, "layout_copy", layout_copy)
     x = to_layout(torch.randn(2, C, 6, 5, device=device), layout)
 
     def fused_call():  # (output, weight layouts it made)
@@ -469,8 +480,9 @@ def _hw(v):
 def _check_nhwc_block(kernel, kernels, C, L, H, W, stride, dil, k, seed, device, reduction=None):
     """Random block of C channels, L partitions, a k x k kernel on an H x W image (stride,
     dilation and k: one value, or (height, width)); fp32 with the epilogue, fp16 without (bf16
-    with, on a GPU), against the float64 reference of its rounded inputs; ``kernels`` (the
-    tuner's record) must show ``kernel`` alone."""
+    with, on a GPU), against the float64 reference of its rounded inputs, the primary weight
+    channels_last without the epilogue (as a channels_last model holds it: read as it is);
+    ``kernels`` (the tuner's record) must show ``kernel`` alone."""
     (sh, sw), (dh, dw), (kh, kw) = _hw(stride), _hw(dil), _hw(k)
     M, pad, stride, dil = C // L, (dh * (kh // 2), dw * (kw // 2)), (sh, sw), (dh, dw)
     oh, ow = (H + 2 * pad[0] - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pad[1] - dw * (kw - 1) - 1) // sw + 1
@@ -491,8 +503,8 @@ def _check_nhwc_block(kernel, kernels, C, L, H, W, stride, dil, k, seed, device,
         ref = _ref_geom(xr, wpr, wsr, L, stride, pad, dil, **{kk: (v.to(dtype).double() if isinstance(v, torch.Tensor)
                                                                    else v) for kk, v in epi.items()})
         kernels.clear()
-        out = it.igc_block(to_layout(x.to(dtype), "channels_last"), wp.to(dtype), ws.to(dtype), L, stride, pad, dil,
-                           **args)
+        wpi = to_layout(wp.to(dtype), "channels_last") if i % 2 else wp.to(dtype)
+        out = it.igc_block(to_layout(x.to(dtype), "channels_last"), wpi, ws.to(dtype), L, stride, pad, dil, **args)
         assert kernels == [kernel], kernels
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert_close(out, ref, dtype, k=reduction)
@@ -522,8 +534,9 @@ def test_nhwc_forms_take_an_nchw_residual_and_see_in_place_weight_changes(L, M, 
 @pytest.mark.parametrize("L,M", [(8, 4), (16, 2)], ids=["nhwc", "nhwc_fma"])
 def test_nchw_blocks_copy_their_input_not_their_output(L, M, res_layout, device, monkeypatch):
     """An NCHW block an nhwc form takes runs it on a channels_last copy of its input; the kernel
-    writes the NCHW output (and reads an NCHW residual) itself: the only other copy is a
-    channels_last residual's, to NCHW."""
+    writes the NCHW output (and reads an NCHW residual) itself: the only other copies are a
+    channels_last residual's, to NCHW, and for the nhwc form the NCHW primary weight's, to
+    channels_last (which its kernel reads; a channels_last model's is read as it is)."""
     C = L * M
     x = torch.randn(2, C, 5, 6, device=device)
     wp, ws = torch.randn(C, M, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
@@ -542,7 +555,8 @@ def test_nchw_blocks_copy_their_input_not_their_output(L, M, res_layout, device,
     assert_close(out, _ref(x.double(), wp.double(), ws.double(), L, 1, scale.double(), shift.double(), res.double(),
                            True), torch.float32)
     residual_copy = [(False, torch.contiguous_format)] if res_layout == "channels_last" else []
-    assert copies == [(True, torch.channels_last)] + residual_copy
+    weight_copy = [(False, torch.channels_last)] if M == 4 else []
+    assert copies == [(True, torch.channels_last)] + residual_copy + weight_copy
 
 
 @pytest.mark.parametrize("form", [launchers.NHWC, launchers.NHWC_FMA])

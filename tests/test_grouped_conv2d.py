@@ -108,7 +108,8 @@ NHWC_CONV_CASES = [(48, 2, 7, 9, (3, 3), 1, 1, 1, True), (16, 1, 6, 5, (3, 3), 2
 def test_nhwc_regime_matches_fp64_conv2d(C, M, H, W, k, stride, padding, dilation, bias, q, bp, device,
                                          monkeypatch):
     """Every number of shared columns per thread, with channel blocks of 4 to 32 pairs (several
-    per image at C = 136), on every case; outputs start as NaN, so an unwritten one fails."""
+    per image at C = 136), on every case, the weight channels_last at q = 2 (read as it is);
+    outputs start as NaN, so an unwritten one fails."""
     import triton
 
     from igc_triton.launch import tuning
@@ -126,7 +127,8 @@ def test_nhwc_regime_matches_fp64_conv2d(C, M, H, W, k, stride, padding, dilatio
         xi, wi, bi = x.to(dtype), w.to(dtype), None if b is None else b.to(dtype)
         ref = F.conv2d(xi.double(), wi.double(), None if bi is None else bi.double(), **geometry)
         kernels.clear()
-        out = grouped_conv2d(to_layout(xi, "channels_last"), wi, bi, **geometry)
+        out = grouped_conv2d(to_layout(xi, "channels_last"), to_layout(wi, "channels_last") if q == 2 else wi, bi,
+                             **geometry)
         assert kernels == ["grouped_conv2d_fwd_nhwc"], kernels
         assert out.is_contiguous(memory_format=torch.channels_last)
         assert_close(out, ref, dtype, k=M * k[0] * k[1])

@@ -122,10 +122,11 @@ def variants() -> list[Variant]:
     # The largest L the tc form takes (16), with the one config whose tile fits it.
     add("igc_block_fwd_tc_kernel", configs.FUSED_TC_CONFIGS[2:3],
         lambda dt: {**tc(dt), "M": 16, "L_PAD": 16, "DOT_PRECISION": "ieee"}, dtypes=("fp32",))
-    # The nhwc form: every config at C = 48 (three 16-channel blocks), the default in every dtype,
-    # the widest block, and its weight layout kernel.
-    def nhwc(dt):
-        return {**epilogue, "C": 48, "OUT_NCHW": False, "DOT_PRECISION": dot_precision(dt)}
+    # The nhwc form: every config at C = 48, M = 8 (three 16-channel blocks), the default in every
+    # dtype, the widest block, M = 2, 4 and 64 (the weight tiles' runs of M channels and of
+    # BC / M partitions).
+    def nhwc(dt, M=8):
+        return {**epilogue, "C": 48, "M": M, "OUT_NCHW": False, "DOT_PRECISION": dot_precision(dt)}
 
     add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS, nhwc, dtypes=("fp16",))
     add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS[:1], nhwc, dtypes=("fp32", "bf16"))
@@ -137,12 +138,9 @@ def variants() -> list[Variant]:
         lambda dt: {**nhwc(dt), "C": 256}, dtypes=("bf16",))
     # Four 64-channel blocks (C = 256, L = 4, M = 64) in every 64-channel config.
     add("igc_block_nhwc_kernel", [c for c in configs.NHWC_CONFIGS if c.kwargs["BC"] == 64],
-        lambda dt: {**nhwc(dt), "C": 256}, dtypes=("bf16",))
-    add("igc_block_nhwc_weights_kernel", [Config({"BC": bc, "BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)
-                                          for bc in (16, 32, 64)],
-        lambda dt: {"M": 2, "KH": 3, "KW": 3}, dtypes=("fp16",))
-    add("igc_block_nhwc_weights_kernel", [Config({"BC": 64, "BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
-        lambda dt: {"M": 64, "KH": 3, "KW": 3}, dtypes=("bf16",))
+        lambda dt: {**nhwc(dt, M=64), "C": 256}, dtypes=("bf16",))
+    for M in (2, 4):
+        add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS[:1], lambda dt, M=M: nhwc(dt, M=M), dtypes=("bf16", "fp32"))
     # The nhwc_fma form (M = 1, 2; its primary weights are fp32 in every dtype): every config at
     # C = 48 (one chunk of pairs, padded to 32) with M = 2, the default in every dtype, M = 1,
     # stride 2 and dilation 2 (the columns a thread shares change), the narrowest (C = 16: 16
@@ -228,10 +226,11 @@ def variants() -> list[Variant]:
         add("grouped_conv2d_nhwc_gemm_kernel", gemm_defaults,
             lambda dt, cin_g=cin_g, window=window: nhwc_gemm(dt, cin_g, cin_g, groups=32, window=window), dtypes=dts)
     add("grouped_conv2d_nhwc_gemm_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
-        lambda dt: {"COUT": 64, "cin_g": 4, "cout_g": 4, "SG": 8, "TAPS": 9, "SIZE": 64 * 9 * 32, "KWIN": 32,
+        lambda dt: {"COUT": 64, "cin_g": 4, "cout_g": 4, "SG": 8, "TAPS": 9, "KW": 3, "SIZE": 64 * 9 * 32, "KWIN": 32,
                     "ALIGN": 1}, dtypes=("fp16", "fp32"))
     add("grouped_conv2d_nhwc_gemm_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
-        lambda dt: {"COUT": 832, "cin_g": 26, "cout_g": 26, "SG": 1, "TAPS": 9, "SIZE": 832 * 9 * 32, "KWIN": 32,
+        lambda dt: {"COUT": 832, "cin_g": 26, "cout_g": 26, "SG": 1, "TAPS": 9, "KW": 3, "SIZE": 832 * 9 * 32,
+                    "KWIN": 32,
                     "ALIGN": 8}, dtypes=("bf16",))
     # The nhwc secondary: every config as the launcher adapts it at M = 2, L = 200 (fp16), the
     # default in every dtype and with 64-bit sizes, with the block's epilogue (the nhwc_pair form),

@@ -166,13 +166,14 @@ def grouped_conv2d_fwd(x, weight, bias, stride, padding, dilation, groups, out_h
         return y
     if regime is None and nhwc_gemm_applies(x, cin, cout, cin_g):
         regime = NHWC_GEMM
-    if regime == NHWC_GEMM:  # before the weight is made contiguous: it reads a channels_last one as it is
+    # Before the weight is made contiguous: these read a channels_last one (a channels_last model's) as it is.
+    if regime == NHWC_GEMM:
         return _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups, y)
-    weight = weight.contiguous()
     if regime is None and nhwc_conv_applies(x, cin, cout, cin_g):
         regime = NHWC_CONV
     if regime == NHWC_CONV:
         return _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y)
+    weight = layout_copy(weight)  # a channels_last model's copied (inspect records it)
     regime = regime or grouped_conv2d_regime(cin_g)
     has_bias = bias is not None
     b = bias.contiguous() if has_bias else weight  # placeholder pointer, never read
@@ -225,8 +226,8 @@ def _grouped_conv2d_nhwc(x, weight, bias, stride, padding, dilation, groups, y):
     _check_nhwc_image(C, H, W, OH, OW)
     wt = torch.empty((kh * kw, 2 * M, C // 2), device=x.device, dtype=torch.float32)
     block = WEIGHTS_BLOCK
-    grouped_conv2d_nhwc_weights_kernel[(tuning.cdiv(wt.numel(), block),)](weight, wt, C, M=M, KH=kh, KW=kw,
-                                                                           BLOCK=block)
+    grouped_conv2d_nhwc_weights_kernel[(tuning.cdiv(wt.numel(), block),)](weight, wt, C, *weight.stride(), M=M,
+                                                                           KH=kh, KW=kw, BLOCK=block)
     has_bias = bias is not None
     b = bias.contiguous() if has_bias else wt  # placeholder pointer, never read
     pixels = N * OH * OW
@@ -275,7 +276,7 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
     else:
         w = torch.empty((supers * sg * cout_g, kh, kw, kwin), device=x.device, dtype=x.dtype)
         grouped_conv2d_nhwc_gemm_weights_kernel[(tuning.cdiv(w.numel(), WEIGHTS_BLOCK),)](
-            weight.contiguous(), w, cout, cin_g, cout_g, SG=sg, TAPS=kh * kw, SIZE=w.numel(), KWIN=kwin,
+            weight, w, *weight.stride(), cout, cin_g, cout_g, SG=sg, TAPS=kh * kw, KW=kw, SIZE=w.numel(), KWIN=kwin,
             ALIGN=align, BLOCK=WEIGHTS_BLOCK)
     has_bias = bias is not None
     b = bias.contiguous() if has_bias else w  # placeholder pointer, never read
@@ -442,7 +443,7 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
         return _nhwc_secondary(t, ws.contiguous(), L, y, scale, shift, residual, relu)
     has_affine, has_res = scale is not None, residual is not None
     res = residual if has_res else y  # placeholder pointer, never read
-    wp, ws = wp.contiguous(), ws.contiguous()
+    wp, ws = layout_copy(wp), ws.contiguous()  # a channels_last model's wp copied (inspect records it)
     sc, sh = (scale.contiguous(), shift.contiguous()) if has_affine else (ws, ws)  # placeholders, never read
     pixels = N * OH * OW
     M = C // L
@@ -491,14 +492,15 @@ NHWC_MAX_IMAGE_ELEMENTS = 2**31 - 1
 
 def _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual):
     """What both nhwc block launchers prepare: whether y is written NCHW (it must be dense
-    channels_last or dense NCHW); contiguous weights; the epilogue's scale, shift and residual
-    (in y's layout), placeholder pointers, never read, for those absent."""
+    channels_last or dense NCHW); a contiguous ws; the epilogue's scale, shift and residual
+    (in y's layout), placeholder pointers, never read, for those absent. ``wp`` is returned as
+    given (the forms read it in its layout, and ``_laid_out`` knows a fused model's by identity)."""
     out_nchw = not y.is_contiguous(memory_format=torch.channels_last)
     if out_nchw and not y.is_contiguous():
         raise ValueError(f"the nhwc forms write a dense channels_last or NCHW output; got strides {y.stride()}")
     if residual is not None:
         residual = layout_copy(residual, torch.contiguous_format if out_nchw else torch.channels_last)
-    wp, ws = wp.contiguous(), ws.contiguous()
+    ws = ws.contiguous()
     sc, sh = (scale.contiguous(), shift.contiguous()) if scale is not None else (ws, ws)
     return out_nchw, wp, ws, sc, sh, residual if residual is not None else y
 
@@ -532,37 +534,22 @@ def _nhwc_static(form, x, wp, L, y, stride, padding, dilation):
 
 
 def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
-    """The nhwc form (kernels/igc_block_nhwc.py): its weights laid out by one small kernel from
-    the weights as they are (kept between calls only for a fused model: ``snapshot_weights``),
-    then the block."""
-    from igc_triton.kernels.igc_block_nhwc import igc_block_nhwc_kernel, igc_block_nhwc_weights_kernel
+    """The nhwc form (kernels/igc_block_nhwc.py): the primary weight read channels_last (copied so
+    unless it is already, as a channels_last model holds it; the copy kept between calls only for
+    a fused model: ``snapshot_weights``), both weights' tiles built in the block kernel."""
+    from igc_triton.kernels.igc_block_nhwc import igc_block_nhwc_kernel
 
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x.shape, wp.shape, y.shape[2:]
     has_affine, has_res = scale is not None, residual is not None
     key, candidates, _ = _nhwc_static(NHWC, x, wp, L, y, stride, padding, dilation)
     out_nchw, wp, ws, sc, sh, res = _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual)
-    weights = {}
-
-    def make(bc):
-        nb = tuning.cdiv(C, bc)
-        wbd = torch.empty((nb, kh * kw, bc, bc), device=x.device, dtype=x.dtype)
-        wf = torch.empty((nb, nb, bc, bc), device=x.device, dtype=x.dtype)
-        block = WEIGHTS_BLOCK
-        igc_block_nhwc_weights_kernel[(tuning.cdiv(wbd.numel() + wf.numel(), block),)](
-            wp, ws, wbd, wf, C, L, M=M, KH=kh, KW=kw, BC=bc, BLOCK=block)
-        return wbd, wf
-
-    def layout_weights(bc):
-        if bc not in weights:
-            weights[bc] = _laid_out(wp, ws, (NHWC, x.dtype, bc), functools.partial(make, bc))
-        return weights[bc]
+    w_cl = _laid_out(wp, ws, (NHWC, x.dtype), functools.partial(layout_copy, wp, torch.channels_last))
 
     def launch(cfg, warmup=False):
         kw_ = cfg.kwargs
-        wbd, wf = layout_weights(kw_["BC"])
         grid = (tuning.cdiv(OH, kw_["TILE_H"]) * tuning.cdiv(OW, kw_["TILE_W"]), N)
         tuning.kernel_call(igc_block_nhwc_kernel, grid, warmup)(
-            x, wbd, wf, sc, sh, res, y, H, W, OH, OW, *stride, *padding, *dilation, kh * kw, C=C, KH=kh, KW=kw,
+            x, w_cl, ws, sc, sh, res, y, H, W, OH, OW, *stride, *padding, *dilation, kh * kw, C=C, M=M, KH=kh, KW=kw,
             HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, OUT_NCHW=out_nchw,
             DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
         return y
@@ -595,16 +582,16 @@ def _igc_block_nhwc_fma(x, wp, ws, L, stride, padding, dilation, y, scale, shift
 
 def nhwc_fma_weights(wp, ws, L, dtype, ha, hb):
     """The nhwc_fma kernel's weights (``kernels/igc_block_nhwc_fma.py``) laid out by one small
-    kernel from contiguous ``wp``, ``ws``: (wt, fp32 per tap; wf, the folded secondary's blocks
-    between the channel chunks of ``ha`` and ``hb`` pairs (``tuning.nhwc_fma_chunks``) in
-    ``dtype``)."""
+    kernel from ``wp`` in any layout (read through its strides) and a contiguous ``ws``: (wt,
+    fp32 per tap; wf, the folded secondary's blocks between the channel chunks of ``ha`` and
+    ``hb`` pairs (``tuning.nhwc_fma_chunks``) in ``dtype``)."""
     from igc_triton.kernels.igc_block_nhwc_fma import igc_block_nhwc_fma_weights_kernel
     C, M, kh, kw = wp.shape
     wt = torch.empty((kh * kw, 2 * M, ha + hb), device=wp.device, dtype=torch.float32)
     wf = torch.empty(4 * (ha + hb) ** 2, device=wp.device, dtype=dtype)
     block = WEIGHTS_BLOCK
     igc_block_nhwc_fma_weights_kernel[(tuning.cdiv(wt.numel() + wf.numel(), block),)](
-        wp, ws, wt, wf, C, L, HA=ha, HB=hb, M=M, KH=kh, KW=kw, BLOCK=block)
+        wp, ws, wt, wf, C, L, *wp.stride(), HA=ha, HB=hb, M=M, KH=kh, KW=kw, BLOCK=block)
     return wt, wf
 
 

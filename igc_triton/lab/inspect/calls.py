@@ -48,7 +48,9 @@ def op_call(op: str, shape: Shape, dtype: str = "bf16", layout: str = "nchw"):
         return torch.empty(shape.batch, c, shape.hw, shape.hw, dtype=dt).contiguous(memory_format=fmt)
     label = f"{op} N={shape.batch} C={shape.cin}->{cout} {shape.hw}x{shape.hw} L={L} M={cout // L}" \
             f"{f' s{shape.stride}' if shape.stride != 1 else ''} {dtype} {layout}"
-    wp = torch.empty(cout, shape.cin // L, k, k, dtype=dt)
+    # The weights as a model in the layout holds them (Module.to(memory_format=...) converts its
+    # 4-D parameters), as the bench's layer tensors are.
+    wp = torch.empty(cout, shape.cin // L, k, k, dtype=dt).contiguous(memory_format=fmt)
     ws = torch.empty(cout, L, 1, 1, dtype=dt)
     pad = k // 2
     if op == "grouped_conv2d":
