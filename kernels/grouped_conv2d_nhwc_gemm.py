@@ -46,7 +46,7 @@ import triton.language as tl
 @triton.jit
 def grouped_conv2d_nhwc_gemm_kernel(
     x_ptr,  # input (N, H, W, CIN) contiguous
-    w_ptr,  # weight (GROUPS * COUT_G, KH, KW, KWIN) contiguous: per (super-)group, see the module docstring
+    w_ptr,  # weight (GROUPS * COUT_G, KH, KW, KWIN) contiguous, or with JOIN the channels_last weight as given
     b_ptr,  # bias (COUT,), read when HAS_BIAS
     y_ptr,  # output (N, OH, OW, COUT) contiguous
     H, W, OH, OW, P,  # P = N * OH * OW
