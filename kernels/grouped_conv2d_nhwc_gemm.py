@@ -30,8 +30,8 @@ over (tap, channel block):
   channel's group is a run of channels of it, loaded as one vector (8 or 16 bytes at 4 and 8
   channels), masked off outside the group, so no layout kernel runs (one launch less, about 2 us
   of a 4-9 us call on the small layers); a window's weight (which shifts each group by its own
-  offset) is laid out by ``grouped_conv2d_nhwc_gemm_weights_kernel`` in the same launch
-  sequence;
+  offset), and groups whose channels are no aligned vector (``launchers.nhwc_gemm_join``), are
+  laid out by ``grouped_conv2d_nhwc_gemm_weights_kernel`` in the same launch sequence;
 - loads feed ``tl.dot`` directly, so Triton's software pipeline copies them to shared memory
   ``num_stages`` steps ahead (cp.async) while the tensor cores work.
 

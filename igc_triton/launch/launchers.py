@@ -127,9 +127,12 @@ def nhwc_gemm_join(cin_per_group: int, supergroup: int, align: int, elem_bytes: 
     """The nhwc_gemm kernel's ``JOIN``: ``supergroup`` where it builds the super-group's
     block-diagonal weight tile from the channels_last weight as given (no layout kernel: one
     launch less), 1 where the weight is read as it is (plain groups) or laid out by the layout
-    kernel (windows; groups of one 16-bit channel, whose tile would be one load per element:
-    inspect predicts IGC's C=100 -> 200 transition 11% slower so, bf16, h100 table)."""
-    return supergroup if align == 1 and cin_per_group * elem_bytes >= 4 else 1
+    kernel: windows, and groups whose channels are not an aligned vector of 4 bytes or more (a
+    power of two of them): built in the kernel, inspect predicts (bf16, h100 table) IGC's C=100
+    -> 200 transition (one 16-bit channel per group: a load per tile element) 11% slower than
+    with the layout kernel, lm-sweep's L=6, M=9 58% and L=12, M=6 8% (runs of 9 and 6 channels)."""
+    pow2 = cin_per_group & (cin_per_group - 1) == 0
+    return supergroup if align == 1 and pow2 and cin_per_group * elem_bytes >= 4 else 1
 
 
 def channels_last_takes_nchw_fma(x: torch.Tensor, cin: int, cout: int, cin_g: int) -> bool:
