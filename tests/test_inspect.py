@@ -112,7 +112,8 @@ def test_a_spilling_config_is_reported_as_spilling(planted):
 # op, in/out channels, L, kernel: which kernel each reaches is asserted below. In channels_last
 # the fused blocks take an nhwc form instead: M = 2 the nhwc_fma one (and its weight layout
 # kernel), M = 16 and M = 8 the nhwc one, C = 320 with L = 32 the nhwc_pair form (its primary's
-# 10 channels per group joined into super-groups, their weight tile built in the kernel), and so
+# 10 channels per group joined into super-groups, their weight laid out: 10 channels are no
+# aligned vector to build the tile from in the kernel), and so
 # does C = 48 with L = 2 (groups of 24: the nhwc_gemm primary, the CUDA-core nhwc secondary; the
 # tc form is left for one-pixel images, so its case is one); the grouped conv with groups of 2
 # channels the nhwc one, with groups of 16 the nhwc_gemm one; the secondary with L = 16 the nhwc
@@ -133,7 +134,8 @@ CHANNELS_LAST = {"igc_block_nhwc": NHWC_KERNELS, "igc_block_nhwc_fma": NHWC_FMA_
                  "grouped_conv2d_fwd_fma": NHWC_CONV_KERNELS, "igc_secondary_fwd_gemm": ["igc_secondary_fwd_nhwc"],
                  "igc_secondary_fwd": ["igc_secondary_fwd_nhwc_fma"],
                  "grouped_conv2d_fwd_gemm": ["grouped_conv2d_fwd_nhwc_gemm"],
-                 "igc_block_fwd_wide": ["grouped_conv2d_fwd_nhwc_gemm", "igc_secondary_fwd_nhwc"]}
+                 "igc_block_fwd_wide": ["grouped_conv2d_nhwc_gemm_weights_kernel", "grouped_conv2d_fwd_nhwc_gemm",
+                                        "igc_secondary_fwd_nhwc"]}
 
 
 def expected_kernels(kernel, layout):
@@ -429,7 +431,7 @@ def test_nhwc_blocks_load_wide_do_not_spill_and_approach_the_memory_floor(nhwc_b
     4x of the memory floor. M = 8 and 64: the nhwc form, both steps on tensor cores, its taps a
     cp.async pipeline (LDGSTS) feeding wgmma from shared memory, within 5x (6x before the
     pipeline). These bounds hold for the machine code of the Triton this runs (3.9 in CI); with
-    the GPU image's Triton 3.6 the four are predicted at 2.4x, 2.6x, 2.6x and 4.6x (README). The
+    the GPU image's Triton 3.6 the four are predicted at 2.4x, 2.4x, 2.3x and 4.1x (README). The
     issue's target, 2x for all four, is not reached: the bounds are guards against regressions."""
     forms = {}
     for call in nhwc_blocks.calls:
@@ -447,7 +449,7 @@ def test_nhwc_blocks_load_wide_do_not_spill_and_approach_the_memory_floor(nhwc_b
         else:
             assert [r.launch.kernel for r in call.reports] == NHWC_KERNELS  # its weights read in the kernel
             assert row["fp32_per_out"] == 0, call.label
-            assert row["instr_per_out"] < 65, call.label
+            assert row["instr_per_out"] < 75, call.label  # 65 before its weight tiles were built in it (C=256: +9)
             assert row["ldgsts_share"] >= 0.8, call.label  # the taps' inputs go straight to shared memory
             assert call.predicted_us <= 5 * call.floor_us, (call.label, call.predicted_us, call.floor_us)
     assert forms == {"igc_block_nhwc_fma": 2, "igc_block_nhwc": 2}
