@@ -230,8 +230,7 @@ def variants() -> list[Variant]:
                     "ALIGN": 1}, dtypes=("fp16", "fp32"))
     add("grouped_conv2d_nhwc_gemm_weights_kernel", [Config({"BLOCK": WEIGHTS_BLOCK}, num_warps=4, num_stages=1)],
         lambda dt: {"COUT": 832, "cin_g": 26, "cout_g": 26, "SG": 1, "TAPS": 9, "KW": 3, "SIZE": 832 * 9 * 32,
-                    "KWIN": 32,
-                    "ALIGN": 8}, dtypes=("bf16",))
+                    "KWIN": 32, "ALIGN": 8}, dtypes=("bf16",))
     # The nhwc secondary: every config as the launcher adapts it at M = 2, L = 200 (fp16), the
     # default in every dtype and with 64-bit sizes, with the block's epilogue (the nhwc_pair form),
     # M = 1, 4, 8 (all positions in a program), 16 and 64 (blocks of 8), 26 (of 2), and L = 24 (K steps past

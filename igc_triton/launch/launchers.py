@@ -274,7 +274,7 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
     supers = tuning.cdiv(groups, sg)
     kwin, align = nhwc_gemm_window(cin, sg * cin_g, x.element_size())
     join = nhwc_gemm_join(cin_g, sg, align, x.element_size())
-    if align == 1 and (sg == 1 or join > 1):
+    if align == 1 and join == sg:  # read as given (plain groups, or the tile built in the kernel)
         w = layout_copy(weight, torch.channels_last)
     else:
         w = torch.empty((supers * sg * cout_g, kh, kw, kwin), device=x.device, dtype=x.dtype)

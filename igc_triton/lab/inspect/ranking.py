@@ -38,9 +38,11 @@ def rank(result, device) -> dict:
                               dram_bytes=r.dram_bytes)
             per = seen.setdefault(f"{r.launch.kernel}|{r.launch.key}", {})
             per[json.dumps(r.launch.config, sort_keys=True)] = (p.us, r.compiled.spills)
-    return {k: [{"config": json.loads(c), "us": round(us, 3)}
-                for c, (us, _) in sorted(v.items(), key=lambda cu: (round(cu[1][0] * (SPILL_PENALTY if cu[1][1] else 1),
-                                                                          3), cu[1][1]))]
+
+    def order(config_prediction):
+        us, spills = config_prediction[1]
+        return round(us * (SPILL_PENALTY if spills else 1), 3), spills
+    return {k: [{"config": json.loads(c), "us": round(us, 3)} for c, (us, _) in sorted(v.items(), key=order)]
             for k, v in sorted(seen.items())}
 
 
