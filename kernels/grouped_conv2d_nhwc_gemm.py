@@ -82,6 +82,10 @@ def grouped_conv2d_nhwc_gemm_kernel(
     c0 = (g * CIN_G) // ALIGN * ALIGN
     # Each pixel's input row offset, once: (img, ih0, iw0) in elements, 64-bit.
     x_row = (img.to(tl.int64) * H + ih0) * (W * CIN) + iw0 * CIN + c0
+    # Pixels past the last start at a row no tap reaches, so that a tap's mask is one unsigned
+    # comparison per axis (a chain of five conditions compiled to five selects per copy).
+    ih_ok = tl.where(p_ok, ih0, -(1 << 24)).to(tl.uint32)
+    iw_u = iw0.to(tl.uint32)
     k = tl.arange(0, BLOCK_K)
     co = n0 + tl.arange(0, BLOCK_N)
     if COUT % COUT_G == 0:
@@ -101,29 +105,28 @@ def grouped_conv2d_nhwc_gemm_kernel(
         k0 = (i - tap * KB) * BLOCK_K
         dh = (tap // KW) * dil_h
         dw = (tap % KW) * dil_w
-        ok = p_ok & (ih0 >= -dh) & (ih0 < H - dh) & (iw0 >= -dw) & (iw0 < W - dw)
+        ok = (ih_ok + dh < H) & (iw_u + dw < W)  # unsigned: a row or column before the first wraps past H, W
         x_off = x_row[:, None] + ((dh * W + dw) * CIN + k0 + k)[None, :]
+        x_ok = ok[:, None]
         if JOIN > 1:
             # The block-diagonal tile from the weight as given: output co reads its own group's
             # GIN channels (a run of them, one vector), zero from the other joined groups' (and
             # past the super-group, which no output's group reaches).
             w_off = w_row[:, None] + (tap * GIN + (k0 + k) % GIN)[None, :]
-            wv = tl.load(w_ptr + w_off, mask=co_ok[:, None] & (co_grp[:, None] == ((k0 + k) // GIN)[None, :]),
-                         other=0.0)
+            w_ok = co_ok[:, None] & (co_grp[:, None] == ((k0 + k) // GIN)[None, :])
         else:
             w_off = w_row[:, None] + (tap * KWIN + k0 + k)[None, :]
-        if KWIN % BLOCK_K == 0 and CIN % CIN_G == 0 and ALIGN == 1:
-            xv = tl.load(x_ptr + x_off, mask=ok[:, None], other=0.0)
-            if JOIN <= 1:
-                wv = tl.load(w_ptr + w_off, mask=co_ok[:, None], other=0.0)
-        else:
+            w_ok = co_ok[:, None]
+        if KWIN % BLOCK_K != 0 or CIN % CIN_G != 0 or ALIGN != 1:
             # Past the window (the last K step), or past the last channel (a window or a partial
             # super-group at the end): a whole 16-byte vector either way, as KWIN, c0, CIN are
             # multiples of ALIGN.
             k_ok = (k0 + k < KWIN) & (c0 + k0 + k < CIN)
-            xv = tl.load(x_ptr + x_off, mask=ok[:, None] & k_ok[None, :], other=0.0)
+            x_ok = x_ok & k_ok[None, :]
             if JOIN <= 1:
-                wv = tl.load(w_ptr + w_off, mask=co_ok[:, None] & k_ok[None, :], other=0.0)
+                w_ok = w_ok & k_ok[None, :]
+        xv = tl.load(x_ptr + x_off, mask=x_ok, other=0.0)
+        wv = tl.load(w_ptr + w_off, mask=w_ok, other=0.0)
         # Stored [co, ci] (ci contiguous) and transposed here: K-major in shared memory, as wgmma needs.
         acc = tl.dot(xv, tl.trans(wv), acc, input_precision=DOT_PRECISION)
     if HAS_BIAS:

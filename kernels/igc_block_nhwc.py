@@ -93,6 +93,10 @@ def igc_block_nhwc_kernel(
     cb = tl.arange(0, BC)
     # A tap shifts every pixel's input by the same offset: the per-pixel part is loop-invariant.
     pix = (ih0 * W + iw0) * C
+    # Pixels past the output's edge start at a row no tap reaches, so that a tap's mask is one
+    # unsigned comparison per axis (a chain of five conditions compiled to five selects per copy).
+    ih_ok = tl.where(p_ok, ih0, -(1 << 24)).to(tl.uint32)
+    iw_u = iw0.to(tl.uint32)
     # Primary: one [BLOCK_P x BC] tile per channel block, kept (rounded to the storage dtype, as
     # the two-kernel path rounds t when it writes it) for the secondary.
     ts = ()
@@ -110,7 +114,7 @@ def igc_block_nhwc_kernel(
         for tap in tl.range(0, TAPS if UNROLL else taps):  # software-pipelined over num_stages taps
             dh = (tap // KW) * dil_h
             dw = (tap % KW) * dil_w
-            ok = p_ok & (ih0 >= -dh) & (ih0 < H - dh) & (iw0 >= -dw) & (iw0 < W - dw)
+            ok = (ih_ok + dh < H) & (iw_u + dw < W)  # unsigned: a row or column before the first wraps past H, W
             if C % BC == 0:
                 m = ok[:, None]
             else:
