@@ -431,7 +431,7 @@ def test_nhwc_blocks_load_wide_do_not_spill_and_approach_the_memory_floor(nhwc_b
     4x of the memory floor. M = 8 and 64: the nhwc form, both steps on tensor cores, its taps a
     cp.async pipeline (LDGSTS) feeding wgmma from shared memory, within 5x (6x before the
     pipeline). These bounds hold for the machine code of the Triton this runs (3.9 in CI); with
-    the GPU image's Triton 3.6 the four are predicted at 2.4x, 2.4x, 2.3x and 4.1x (README). The
+    the GPU image's Triton 3.6 the four are predicted at 2.4x, 2.4x, 2.3x and 3.9x (README). The
     issue's target, 2x for all four, is not reached: the bounds are guards against regressions."""
     forms = {}
     for call in nhwc_blocks.calls:
