@@ -255,3 +255,27 @@ def test_a_few_channels_in_few_groups_run_the_fma_regime_on_an_nchw_copy(device,
     with pytest.raises(ValueError, match="the nhwc_gemm regime needs a contiguous channels_last input"):
         launchers.grouped_conv2d_fwd(torch.randn(1, 32, 4, 4, device=device), torch.randn(32, 16, 3, 3, device=device),
                                      None, (1, 1), (1, 1), (1, 1), 2, (4, 4), regime=launchers.NHWC_GEMM)
+
+
+# (channels, groups, layout, whether the kernel keeps an Inf in its own group): the nhwc pair
+# regime (2 channels a group), the nhwc_gemm regime on whole 16-channel groups, the generic NCHW
+# kernels -- exact; 4-channel groups joined into a block-diagonal super-group of 32 -- not.
+NON_FINITE_CASES = [(32, 16, "channels_last", True), (64, 4, "channels_last", True), (32, 8, "nchw", True),
+                    (32, 8, "channels_last", False)]
+
+
+@pytest.mark.parametrize("C,G,layout,exact", NON_FINITE_CASES, ids=lambda v: str(v))
+def test_non_finite_inputs_never_come_out_finite(C, G, layout, exact, device):
+    """An Inf and a NaN in the input: every output the reference makes non-finite is non-finite
+    here too. Where a product runs a block-diagonal weight over several groups (super-groups, the
+    nhwc block form, windows), a neighbouring group's Inf meets a zero weight (NaN): outputs of
+    the other groups of its super-group come out NaN as well (README, 'Non-finite inputs');
+    elsewhere the two sets are equal."""
+    g = torch.Generator(device=device).manual_seed(C + G)
+    x = torch.randn(2, C, 6, 5, dtype=torch.float16, device=device, generator=g)
+    x[0, 1, 2, 2], x[1, C - 1, 0, 4] = float("inf"), float("nan")
+    w = torch.randn(C, C // G, 3, 3, dtype=torch.float16, device=device, generator=g)
+    ref = ~torch.isfinite(F.conv2d(x.double(), w.double(), padding=1, groups=G))
+    got = ~torch.isfinite(grouped_conv2d(to_layout(x, layout), w, padding=1, groups=G).double())
+    assert ref.any() and not (ref & ~got).any()
+    assert torch.equal(got, ref) == exact
