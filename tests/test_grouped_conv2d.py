@@ -279,3 +279,24 @@ def test_non_finite_inputs_never_come_out_finite(C, G, layout, exact, device):
     got = ~torch.isfinite(grouped_conv2d(to_layout(x, layout), w, padding=1, groups=G).double())
     assert ref.any() and not (ref & ~got).any()
     assert torch.equal(got, ref) == exact
+
+
+@pytest.mark.parametrize("C,L,kernel", [(64, 8, "igc_block_nhwc"), (48, 24, "igc_block_nhwc_fma")],
+                         ids=lambda v: str(v))
+def test_non_finite_inputs_of_an_igc_block_come_out_where_the_references_do(C, L, kernel, device, monkeypatch):
+    """The fused block's block-diagonal primary (the nhwc form) spreads an Inf over its channel
+    block, but the secondary spreads it over every output of those pixels in the reference too:
+    the non-finite outputs are the reference's."""
+    from igc_triton import functional, reference
+    kernels = []
+    real = tuning.choose
+    monkeypatch.setattr(tuning, "choose", lambda name, *a: kernels.append(name) or real(name, *a))
+    g = torch.Generator(device=device).manual_seed(C)
+    x = torch.randn(2, C, 6, 5, dtype=torch.float16, device=device, generator=g)
+    x[0, 1, 2, 2] = float("inf")
+    wp = torch.randn(C, C // L, 3, 3, dtype=torch.float16, device=device, generator=g)
+    ws = torch.randn(C, L, 1, 1, dtype=torch.float16, device=device, generator=g)
+    ref = ~torch.isfinite(reference.igc_conv2d(x.double(), wp.double(), ws.double(), L, 1, 1))
+    got = ~torch.isfinite(functional.igc_block(to_layout(x, "channels_last"), wp, ws, L).double())
+    assert kernels[-1] == kernel, kernels
+    assert ref.any() and torch.equal(got, ref)
