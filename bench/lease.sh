@@ -14,7 +14,9 @@
 # that a call cut off keeps what finished.
 #
 #   OUT=runs/lease bench/lease.sh [BENCH_S=240] [TEST_S=150] [PROVIDERS]
-#   (TUNE_S=120; TESTS="tests/x.py::y ..." runs those tests only; WORKERS=16 xdist workers)
+#   (TUNE_S=120; TESTS="tests/x.py::y ..." runs those tests only; WORKERS=16 xdist workers;
+#   PRECOMPILED=runs/precompiled-roofline.tgz: kernels compiled beforehand on a CPU by
+#   bench/precompile.py build, carried along, installed into the Triton cache first)
 #
 # Autotuning is off in 2 (the first call would otherwise time 3 configs per problem, seconds
 # each) and so are NVML energy rows (>= 0.5 s per measurement); the bench stops itself within
@@ -37,6 +39,10 @@ step() { echo "== $(date +%T) $*"; }
   $PY -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -3
   $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
   nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1
+  if [ -n "${PRECOMPILED:-}" ]; then
+    export TRITON_CACHE_DIR=$(mktemp -d)  # not under $W: results.tgz packs $W
+    $PY bench/precompile.py install "$PRECOMPILED" --dir "$TRITON_CACHE_DIR"
+  fi
 
   step "host time per eager call"
   timeout 120 $PY bench/host_overhead.py --csv "$W/host.csv" --profile "$W/host_profile.txt"
