@@ -20,6 +20,7 @@ launches hit these entries is not verified without a GPU: a miss only compiles a
 """
 
 import argparse
+import csv
 import io
 import json
 import os
@@ -47,7 +48,8 @@ def build(args) -> int:
         if done.returncode:
             print(f"precompile: igc-lab inspect failed ({done.returncode})", file=sys.stderr)
             return done.returncode
-        triton = _triton_version(args.triton_python)
+        with open(os.path.join(cache, "inspect.csv"), newline="") as f:
+            triton = next(csv.DictReader(f), {}).get("triton") or "unknown"  # the compiling Triton's version
         kernels = pack(cache, args.out, {"suite": args.suite, "triton": triton, "arch": 90, "dtype": args.dtype,
                                          "layout": args.layout, "providers": args.providers})
     print(f"precompile: {kernels} kernels of {args.suite} for sm_90 with Triton {triton} -> {args.out} "
@@ -110,14 +112,6 @@ def install(archive: str, cache_dir: str) -> dict:
 
 def _safe(name: str) -> bool:
     return not (name.startswith("/") or ".." in name.split("/"))
-
-
-def _triton_version(python) -> str:
-    if not python:
-        import triton
-        return triton.__version__
-    out = subprocess.run([python, "-c", "import triton; print(triton.__version__)"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def main(argv=None) -> int:

@@ -24,16 +24,10 @@ def _precompile():
 # specialise it), with the cache folder of TRITON_CACHE_DIR: prints the files it wrote there.
 COMPILE = """
 import glob, json, os, sys
-import torch, triton
-from triton.backends.compiler import GPUTarget
+import triton
 from igc_triton.lab.inspect.capture import launch_from_dict
-from igc_triton.lab.inspect.compile import StandIn, _value, load_kernel, specialised_source
-launch = launch_from_dict(json.load(open(sys.argv[1])))
-kernel = load_kernel(launch.module, launch.function, launch.file)
-values = [StandIn(getattr(torch, v.dtype), v.storage_offset * v.element_size)
-          if v.__class__.__name__ == "TensorArg" else _value(v) for _, v in launch.params]
-target = GPUTarget("cuda", 90, 32)
-source, options = specialised_source(kernel, values, launch.num_warps, launch.num_stages, target)
+from igc_triton.lab.inspect.compile import launch_source
+source, options, target = launch_source(launch_from_dict(json.load(open(sys.argv[1]))), 90)
 cache = os.environ["TRITON_CACHE_DIR"]
 before = set(glob.glob(os.path.join(cache, "*", "*")))
 assert triton.compile(source, target=target, options=options).asm["cubin"]

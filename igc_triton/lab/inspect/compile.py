@@ -98,20 +98,27 @@ PTXAS_SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
 PTXAS_STACK = re.compile(r"(\d+) bytes stack frame")
 
 
+def launch_source(launch, arch: int = 90):
+    """(source, options, target) to ``triton.compile`` one ``capture.Launch`` for sm_``arch`` as a
+    GPU launch of it would (``specialised_source``)."""
+    import torch
+    from triton.backends.compiler import GPUTarget
+
+    fn = load_kernel(launch.module, launch.function, launch.file)
+    target = GPUTarget("cuda", arch, 32)
+    args = [StandIn(getattr(torch, v.dtype), v.storage_offset * v.element_size)
+            if v.__class__.__name__ == "TensorArg" else _value(v) for _, v in launch.params]
+    return (*specialised_source(fn, args, launch.num_warps, launch.num_stages, target), target)
+
+
 def compile_launch(launch, arch: int = 90) -> Compiled:
     """Compile one ``capture.Launch`` for sm_``arch``; a compiler error is returned, not raised."""
-    import torch
     import triton
-    from triton.backends.compiler import GPUTarget
 
     start = time.perf_counter()
     out = Compiled(triton=triton.__version__)
     try:
-        fn = load_kernel(launch.module, launch.function, launch.file)
-        target = GPUTarget("cuda", arch, 32)
-        args = [StandIn(getattr(torch, v.dtype), v.storage_offset * v.element_size)
-                if v.__class__.__name__ == "TensorArg" else _value(v) for _, v in launch.params]
-        source, options = specialised_source(fn, args, launch.num_warps, launch.num_stages, target)
+        source, options, target = launch_source(launch, arch)
         log = io.StringIO()
         knobs = triton.knobs
         saved = knobs.nvidia.dump_ptxas_log, knobs.compilation.always_compile
