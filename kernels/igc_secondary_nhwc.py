@@ -17,9 +17,18 @@ mask per pixel) and splits them into the MB positions (``_positions``: a reshape
 ``tl.split``, log2(MB) times), then runs one [BLOCK_P x BLOCK_K] x [BLOCK_K x BLOCK_N] product
 per position with that partition's weight, read from ``ws`` as it is (no laid-out copy, no extra
 launch; its [BLOCK_N x BLOCK_K] tile is amortised over BLOCK_P pixels). Only useful
-multiply-adds run. The accumulators are joined back the same way, so the output is one store of
-whole pieces, after the IGC block's epilogue (folded BatchNorm, residual, ReLU) where the block
-runs as this kernel after the nhwc primary (``launchers.NHWC_PAIR``).
+multiply-adds run. Where the weight's rows are long (L >= 256: a long K, so that the weight tiles
+are much of the traffic) and, in a 16-bit dtype, not whole 16-byte vectors (L = 450), its tile
+could only be read 4 bytes at a time, a row's piece of 32-64 bytes per cache line; there one small
+kernel first lays each position's [l2 x l] block out transposed, ``wt[m, l, l2]``, rows padded to
+WT elements (128 bytes: each tile row starts a cache line) with zeros past L, so that the tile is
+whole vectors of contiguous l2 (``igc-lab inspect``, Triton 3.6, bf16, h200, this kernel alone:
+C = 1800, L = 450, 16x16 103 -> 74 us; C = 900, L = 450 133 -> 103 us; rows already whole vectors
+gain less than the launch costs). Not in fp32: TF32's wgmma reads its B operand K-major, which
+this [l x l2] tile is not (paper-layers' L = 450 blocks predicted 1-15% slower there). The
+accumulators are joined back the same way, so the output is one store of whole pieces, after the
+IGC block's epilogue (folded BatchNorm, residual, ReLU) where the block runs as this kernel after
+the nhwc primary (``launchers.NHWC_PAIR``).
 
 Offsets inside a program's rows are 32-bit; its first row's offset is 64-bit.
 """
@@ -86,6 +95,7 @@ def igc_secondary_nhwc_kernel(
     BLOCK_P: tl.constexpr,  # pixels per program
     BLOCK_N: tl.constexpr,  # outputs l2 per position and program (>= 16, the product's N)
     BLOCK_K: tl.constexpr,  # inputs l per position and K step (>= 16, the product's K)
+    WT: tl.constexpr,  # 0: w_ptr is ws as stored; else w_ptr is wt[m, l, l2], rows of WT elements (the weights kernel)
 ):
     C: tl.constexpr = L * M
     pid_p = tl.program_id(0)
@@ -120,13 +130,16 @@ def igc_secondary_nhwc_kernel(
         else:
             x = tl.load(t_rows + ch[None, :], mask=row_ok[:, None] & (ch < k_last)[None, :], other=0.0)
         xs = _positions(x, BLOCK_P, BLOCK_K, MB)
-        l_ok = (k0 + kk < L)[None, :]
         new = ()
         for j in tl.static_range(MB):
-            # Partition m0 + j's weight, [l2, l] as stored (l contiguous), transposed to the product's [l x l2].
-            wv = tl.load(w_ptr + ((m0 + j) * L + n)[:, None] * L + (k0 + kk)[None, :],
-                         mask=(n < L)[:, None] & l_ok, other=0.0)
-            new = new + (tl.dot(xs[j], tl.trans(wv), accs[j], input_precision=DOT_PRECISION),)
+            # Partition m0 + j's weight as the product's [l x l2] tile.
+            if WT:  # [l x l2], l2 contiguous; masked at the padded width WT (zeros past L), so vectors stay whole
+                wv = tl.load(w_ptr + ((m0 + j) * L + k0 + kk)[:, None] * WT + n[None, :],
+                             mask=(k0 + kk < L)[:, None] & (n < WT)[None, :], other=0.0)
+            else:  # [l2, l] as stored (l contiguous), transposed to the product's [l x l2]
+                wv = tl.trans(tl.load(w_ptr + ((m0 + j) * L + n)[:, None] * L + (k0 + kk)[None, :],
+                                      mask=(n < L)[:, None] & (k0 + kk < L)[None, :], other=0.0))
+            new = new + (tl.dot(xs[j], wv, accs[j], input_precision=DOT_PRECISION),)
         accs = new
     y = _interleave(accs, BLOCK_P, BLOCK_N, MB)
     oc = tl.arange(0, BLOCK_N * MB)  # output l2 = n0 + oc // MB of position m0 + oc % MB
@@ -137,3 +150,22 @@ def igc_secondary_nhwc_kernel(
     y_pix = row0 + r * C
     block_epilogue(y, y_ch, y_ch < k_last, row_ok, y_pix, y_pix, scale_ptr, shift_ptr, res_ptr, y_ptr, 1, 1,
                    HAS_AFFINE, HAS_RESIDUAL, RELU)
+
+
+@triton.jit
+def igc_secondary_nhwc_weights_kernel(
+    ws_ptr,  # secondary weight (C, L, 1, 1), contiguous: ws[m * L + l2, l]
+    wt_ptr,  # out: (M, L, WT), wt[m, l, l2] = ws[m * L + l2, l], 0 for L <= l2 < WT
+    L: tl.constexpr,
+    WT: tl.constexpr,  # >= L, rows of 128 bytes
+    BLOCK: tl.constexpr,
+):
+    """``igc_secondary_nhwc_kernel``'s weight for WT > 0: each position's [l2 x l] block transposed,
+    a [BLOCK x BLOCK] tile per program (read along l, written along l2)."""
+    tiles: tl.constexpr = (WT + BLOCK - 1) // BLOCK
+    m = tl.program_id(0) // tiles
+    l2 = (tl.program_id(0) % tiles) * BLOCK + tl.arange(0, BLOCK)
+    l = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    v = tl.load(ws_ptr + (m * L + l2)[:, None] * L + l[None, :], mask=(l2 < L)[:, None] & (l < L)[None, :],
+                other=0.0)
+    tl.store(wt_ptr + (m * L + l)[:, None] * WT + l2[None, :], tl.trans(v), mask=(l < L)[:, None] & (l2 < WT)[None, :])

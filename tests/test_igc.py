@@ -31,9 +31,11 @@ def test_secondary_paths_match_reference(L, M, path, device):
 
 # The nhwc secondary: M = 1 .. 8 (all positions in a program), 16, 32 (blocks of 8), 3, 6, 12
 # (blocks of 1, 2, 4: the largest power of two dividing M), L from 16 (the products' K and N) to
-# values no K step divides (17, 24, 40: the last step masked), pixel counts no tile divides.
+# values no K step divides (17, 24, 40: the last step masked), pixel counts no tile divides; L >=
+# NHWC_SECONDARY_LAYOUT_MIN_L with 16-bit rows not whole 16-byte vectors, the weight laid out first
+# in fp16 (258, 260, and 257 with M = 3: a program per position), read as it is in fp32.
 NHWC_SECONDARY_LM = [(16, 1), (16, 2), (24, 4), (40, 2), (17, 8), (32, 8), (16, 16), (24, 32), (16, 3), (16, 6),
-                     (17, 12)]
+                     (17, 12), (258, 1), (260, 1), (257, 3)]
 
 
 def _check_channels_last_secondary(L, M, kernel, device, monkeypatch):
@@ -70,6 +72,11 @@ def test_nhwc_secondary_takes_only_what_it_can(device):
     assert [tuning.nhwc_secondary_positions(M) for M in (1, 2, 3, 4, 6, 8, 12, 16, 26, 52, 104, 256)] == \
         [1, 2, 1, 4, 2, 8, 4, 8, 2, 4, 8, 8]
     assert not launchers.nhwc_secondary_applies(t_of(8, 2), 8)  # K = 8 < 16
+    # Its weight laid out only for long 16-bit rows that are not whole 16-byte vectors, rows rounded up
+    # to 128 bytes; never in fp32 (TF32's products read the weight K-major, as stored).
+    assert [launchers.nhwc_secondary_weight_width(L, 2) for L in (200, 255, 256, 257, 260, 450)] == \
+        [0, 0, 0, 320, 320, 512]
+    assert [launchers.nhwc_secondary_weight_width(L, 4) for L in (257, 260, 450)] == [0, 0, 0]
     assert not launchers.nhwc_secondary_applies(t_of(16, 2)[:, :, :, :2], 16)  # strided
     assert not launchers.nhwc_secondary_applies(t_of(16, 2).double(), 16)
     with pytest.raises(ValueError, match="nhwc_secondary_applies"):

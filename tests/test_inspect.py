@@ -574,3 +574,30 @@ def test_large_channels_last_blocks_run_two_nhwc_kernels_near_the_floor(pair_blo
                 assert row["tensor_per_out"] > 0, (call.label, r.launch.kernel)
         assert call.predicted_us <= 4 * call.floor_us, (call.label, call.predicted_us, call.floor_us)
     assert [len(c.copies) for c in pair_blocks.calls] == [0, 0]  # weights channels_last already, as a model's
+
+
+def test_long_secondary_reads_its_laid_out_weight_in_whole_vectors(monkeypatch):
+    """L = 450 (900-byte weight rows, 16-bit): the nhwc secondary's weight is transposed first by
+    its weights kernel (rows of 128 bytes), so that the secondary's weight tiles are whole vectors
+    too: 128-bit loads (>= 80%; read as stored, runs of 2 elements, two thirds of its loads were
+    32-bit with Triton 3.6). Laid out only from NHWC_SECONDARY_LAYOUT_MIN_L: raised past 450, the
+    weights kernel is gone and the share drops."""
+    from igc_triton.lab.inspect import calls
+    from igc_triton.launch import launchers
+    shape = calls.Shape(2, 900, 900, 8, 450)
+
+    def inspect_secondary():
+        label, fn, args, kw = calls.op_call("igc_secondary", shape, "bf16", "channels_last")
+        [call] = ii.analyze_calls([(label, *ii.capture_call(fn, *args, label=label, **kw),
+                                    dict(dtype="bf16", macs=calls.op_macs("igc_secondary", shape)))], "h200").calls
+        return call
+
+    call = inspect_secondary()
+    assert [r.launch.kernel for r in call.reports] == ["igc_secondary_nhwc_weights_kernel", "igc_secondary_fwd_nhwc"]
+    row = call.reports[-1].row()
+    assert not row["error"] and not row["spills"]
+    assert row["ldg_wide_share"] >= 0.8, row["ldg_wide_share"]
+    monkeypatch.setattr(launchers, "NHWC_SECONDARY_LAYOUT_MIN_L", 451)
+    call = inspect_secondary()
+    assert [r.launch.kernel for r in call.reports] == ["igc_secondary_fwd_nhwc"]
+    assert call.reports[-1].row()["ldg_wide_share"] < 0.8

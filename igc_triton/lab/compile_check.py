@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from igc_triton.launch.launchers import WEIGHTS_BLOCK
+from igc_triton.launch.launchers import WEIGHTS_BLOCK, WEIGHTS_TILE, nhwc_secondary_weight_width
 from igc_triton.launch.tuning import _with, fused_tile, wgrad_fma_tile
 
 # The dtypes whose tensor-core lowering differs; float64 and 64-bit integer arguments (sizes or
@@ -234,10 +234,11 @@ def variants() -> list[Variant]:
     # The nhwc secondary: every config as the launcher adapts it at M = 2, L = 200 (fp16), the
     # default in every dtype and with 64-bit sizes, with the block's epilogue (the nhwc_pair form),
     # M = 1, 4, 8 (all positions in a program), 16 and 64 (blocks of 8), 26 (of 2), and L = 24 (K steps past
-    # L masked).
+    # L masked); L = 450 in 16-bit dtypes reads its weight laid out (rows not whole 16-byte vectors), by the
+    # weights kernel.
     def nhwc_secondary(dt, L=200, M=2, epi=False):
         return {"L": L, "M": M, "MB": tuning.nhwc_secondary_positions(M), "HAS_AFFINE": epi, "HAS_RESIDUAL": epi,
-                "RELU": epi, "DOT_PRECISION": dot_precision(dt)}
+                "RELU": epi, "DOT_PRECISION": dot_precision(dt), "WT": nhwc_secondary_weight_width(L, _bytes(dt))}
 
     sec_space = [tuning.nhwc_secondary_tile(c, 200, 2) for c in configs.NHWC_SECONDARY_CONFIGS]
     add_all("igc_secondary_nhwc_kernel", sec_space, nhwc_secondary, fp64=False)
@@ -245,6 +246,10 @@ def variants() -> list[Variant]:
     for L, M in ((128, 1), (450, 4), (450, 8), (16, 16), (16, 64), (24, 2), (32, 26)):
         add("igc_secondary_nhwc_kernel", [tuning.nhwc_secondary_tile(configs.NHWC_SECONDARY_CONFIGS[0], L, M)],
             lambda dt, L=L, M=M: nhwc_secondary(dt, L, M, epi=M == 64), dtypes=("bf16",))
+    add("igc_secondary_nhwc_kernel", [tuning.nhwc_secondary_tile(configs.NHWC_SECONDARY_CONFIGS[0], 450, 4)],
+        lambda dt: nhwc_secondary(dt, 450, 4, epi=True), dtypes=("fp32", "fp16"))
+    add("igc_secondary_nhwc_weights_kernel", [Config({"BLOCK": WEIGHTS_TILE}, num_warps=4, num_stages=1)],
+        lambda dt: {"L": 450, "WT": nhwc_secondary_weight_width(450, _bytes(dt))}, dtypes=("fp16", "bf16"))
     # The CUDA-core nhwc secondary (L < 16): every config as the launcher adapts it at L = 4,
     # M = 64 (fp16), the default in every dtype and with the block's epilogue; odd L (weights one
     # by one), M = 26 (a masked position block), L = 15, 8 with M = 2 (tiles of 2 positions).
@@ -295,6 +300,10 @@ def _kernel(name):
 
 
 TORCH_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "fp64": "float64"}
+
+
+def _bytes(dt: str) -> int:
+    return {"fp16": 2, "bf16": 2, "fp32": 4, "fp64": 8}[dt]
 
 
 def compile_variant(v: Variant, arch: int = 90) -> tuple[Variant, str | None]:

@@ -174,7 +174,8 @@ NHWC_CONV_CONFIGS = [
 # (BLOCK_C / M outputs of each of the M positions), BLOCK_KC input channels per K step (BLOCK_KC / M
 # per position). tuning.nhwc_secondary_candidates turns them into the kernel's BLOCK_N and BLOCK_K
 # (per position, 16 at least: the products' N and K) and prunes pipelines that overflow shared memory.
-# The default: the model's best or within 10% of it on every IGC layer of paper-layers (bf16, h200).
+# The default (where no model ranking covers a problem): the model's best or within 10% of it on every
+# IGC layer of paper-layers (bf16, h200) but the L = 450 ones, where the last config is (see there).
 NHWC_SECONDARY_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_C": 256, "BLOCK_KC": 64}, num_warps=8, num_stages=3),  # default
     Config({"BLOCK_P": 128, "BLOCK_C": 128, "BLOCK_KC": 64}, num_warps=8, num_stages=3),
@@ -184,6 +185,10 @@ NHWC_SECONDARY_CONFIGS = [
     Config({"BLOCK_P": 128, "BLOCK_C": 128, "BLOCK_KC": 128}, num_warps=8, num_stages=3),
     Config({"BLOCK_P": 64, "BLOCK_C": 64, "BLOCK_KC": 128}, num_warps=4, num_stages=3),
     Config({"BLOCK_P": 128, "BLOCK_C": 128, "BLOCK_KC": 32}, num_warps=4, num_stages=4),
+    # Long K (L = 450): K steps of 128 channels, 256 bytes of each pixel, so that the line a piece
+    # straddles (rows of 1800 or 3600 bytes do not start lines) is paid per 256 bytes, not 128
+    # (inspect, bf16, h200: C = 1800 74 -> 66 us, C = 900 103 -> 92 us; both with the weight laid out).
+    Config({"BLOCK_P": 128, "BLOCK_C": 256, "BLOCK_KC": 128}, num_warps=8, num_stages=3),
 ]
 
 # igc_secondary_nhwc_fma_kernel (L < 16): [BLOCK_P pixels x BLOCK_M positions], L input tiles of

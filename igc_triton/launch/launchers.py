@@ -27,6 +27,12 @@ GEMM_MIN_CIN_PER_GROUP = 16
 # Smallest L for which the secondary step runs on tensor cores (per position m, a GEMM with
 # K = L) rather than as L FMAs per output on CUDA cores.
 TENSOR_CORE_SECONDARY_MIN_L = 16
+# The nhwc secondary lays its weight out (one small kernel) only for L >= this and 16-bit rows that
+# are not whole 16-byte vectors. A long K (L) makes the weight tiles a large share of its L1 traffic: inspect
+# (Triton 3.6, bf16, h200, each side's best config) predicts 8-23 us saved on paper-layers' L = 450
+# secondaries (66-133 us), nothing at L = 85 and 100 (DRAM-bound), and no more than the launch
+# costs where rows are aligned (L = 200, 400, 800: 0-2.9 us).
+NHWC_SECONDARY_LAYOUT_MIN_L = 256
 
 # The dtypes of the channels_last (nhwc) kernels: they accumulate in fp32, so not float64.
 NHWC_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -36,6 +42,7 @@ NHWC_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # programs, not a handful of 8-element ones) keep more of the GPU on them. Predicted for C=48,
 # L=24 (h200): 3.2 -> 2.4 us for the nhwc_fma weights kernel; ``igc-lab inspect``.
 WEIGHTS_BLOCK = 256
+WEIGHTS_TILE = 32  # a transposing weights kernel's [WEIGHTS_TILE x WEIGHTS_TILE] tile per program
 
 
 def alloc_output(x: torch.Tensor, shape) -> torch.Tensor:
@@ -697,11 +704,26 @@ def _igc_secondary_nhwc_fma(t, weight, L, y, scale=None, shift=None, residual=No
     return launch(tuning.choose("igc_secondary_fwd_nhwc_fma", key, candidates, launch, t.device))
 
 
+def nhwc_secondary_weight_width(L: int, elem_bytes: int) -> int:
+    """The row width (elements) the nhwc secondary's weight is laid out with, ``wt[m, l, l2]``, or 0
+    where it reads the weight as it is: 16-bit rows of L >= ``NHWC_SECONDARY_LAYOUT_MIN_L`` elements
+    that are not whole 16-byte vectors get rows of L rounded up to 128 bytes, so that each row of a
+    weight tile starts a cache line (inspect, bf16, h200: C = 1800, L = 450 80.7 -> 74.3 us with
+    128-byte rows against 16-byte ones). Not fp32: TF32's wgmma reads B K-major, which the laid-out
+    [l x l2] tile is not (inspect predicted paper-layers' L = 450 blocks 1-15% slower with it)."""
+    if elem_bytes != 2 or L < NHWC_SECONDARY_LAYOUT_MIN_L or L * elem_bytes % 16 == 0:
+        return 0
+    line = 128 // elem_bytes
+    return (L + line - 1) // line * line
+
+
 def _igc_secondary_nhwc(t, weight, L, y, scale=None, shift=None, residual=None, relu=False):
     """The nhwc secondary (kernels/igc_secondary_nhwc.py): t and y [pixels x C] matrices, the
-    weight read as it is; with the block's epilogue when given (``residual`` in any layout: one
-    not channels_last is copied)."""
-    from igc_triton.kernels.igc_secondary_nhwc import igc_secondary_nhwc_kernel
+    weight (contiguous) read as it is, or laid out first where its rows are long and not whole
+    16-byte vectors (``nhwc_secondary_weight_width``; by one small kernel in every call, so no
+    cache can go stale); with the block's epilogue when given (``residual`` in any layout: one not
+    channels_last is copied)."""
+    from igc_triton.kernels.igc_secondary_nhwc import igc_secondary_nhwc_kernel, igc_secondary_nhwc_weights_kernel
     N, C, H, W = t.shape
     M = C // L
     pixels = N * H * W
@@ -709,11 +731,17 @@ def _igc_secondary_nhwc(t, weight, L, y, scale=None, shift=None, residual=None, 
     has_affine, has_res = scale is not None, residual is not None
     sc, sh, res = _secondary_epilogue_arguments(weight, y, scale, shift, residual)
     key = problem_key(t, pixels, C, L, M, (1, 1), (1, 1), (1, 1))
+    wt = nhwc_secondary_weight_width(L, weight.element_size())
+    if wt:
+        laid = torch.empty((M, L, wt), device=weight.device, dtype=weight.dtype)
+        igc_secondary_nhwc_weights_kernel[(M * tuning.cdiv(wt, WEIGHTS_TILE), tuning.cdiv(L, WEIGHTS_TILE))](
+            weight, laid, L=L, WT=wt, BLOCK=WEIGHTS_TILE)
+        weight = laid
 
     def launch(cfg, warmup=False):
         grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(L, cfg.kwargs["BLOCK_N"]) * (M // mb))
         tuning.kernel_call(igc_secondary_nhwc_kernel, grid, warmup)(
-            t, weight, sc, sh, res, y, pixels, L=L, M=M, MB=mb, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res,
+            t, weight, sc, sh, res, y, pixels, L=L, M=M, MB=mb, WT=wt, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res,
             RELU=relu, DOT_PRECISION=_dot_precision(t.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
             **cfg.kwargs)
         return y
