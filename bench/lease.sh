@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One call on a briefly lent GPU machine, in this order (the most wanted first):
 #   1. host time of an eager call, split (bench/host_overhead.py -> host.csv, host_profile.txt);
-#   2. the `roofline` suite timed with the shipped (model-ranked) configs (results.csv,
-#      env.json, bench.log), budget BENCH_S;
+#   2. the suite (SUITE, default `roofline`) timed with the shipped (model-ranked) configs
+#      (results.csv, env.json, bench.log), budget BENCH_S;
 #   3. latency-hiding A/B of the nhwc forms (bench/pipeline_ab.py -> pipeline_ab.csv: each block
 #      in its picked config against the same tile unpipelined / unrolling flipped (nhwc) and
 #      with the kernel-row prefetch flipped (nhwc_fma));
@@ -16,13 +16,17 @@
 #   OUT=runs/lease bench/lease.sh [BENCH_S=240] [TEST_S=150] [PROVIDERS]
 #   (TUNE_S=120; TESTS="tests/x.py::y ..." runs those tests only; WORKERS=16 xdist workers;
 #   PRECOMPILED=runs/precompiled-roofline.tgz: kernels compiled beforehand on a CPU by
-#   bench/precompile.py build, carried along, installed into the Triton cache first)
+#   bench/precompile.py build, carried along, installed into the Triton cache first;
+#   SUITE=paper-layers DTYPES=bf16 LAYOUTS=channels_last: another suite, or part of one (issue 12's
+#   acceptance is on paper-layers' IGC layers; a cut-off run continues with RESUME=DIR, the
+#   results folder of the run before, unpacked from its results.tgz))
 #
 # Autotuning is off in 2 (the first call would otherwise time 3 configs per problem, seconds
 # each) and so are NVML energy rows (>= 0.5 s per measurement); the bench stops itself within
 # its budget, the tuning and the tests are killed at theirs (their logs keep what finished).
 set -u
 OUT=${OUT:-runs/lease}
+SUITE=${SUITE:-roofline}
 BENCH_S=${1:-240}
 TEST_S=${2:-150}
 PROVIDERS=${3:-cudnn-regular,cudnn-igc-eager,cudnn-igc-folded,cudnn-igc-folded+graph,triton-igc,triton-igc-fused,triton-igc-fused+graph,triton-igc-module,triton-igc-module+graph,cudnn-grouped,triton-grouped}
@@ -47,9 +51,11 @@ step() { echo "== $(date +%T) $*"; }
   step "host time per eager call"
   timeout 120 $PY bench/host_overhead.py --csv "$W/host.csv" --profile "$W/host_profile.txt"
 
-  step "bench roofline (budget ${BENCH_S} s)"
-  timeout $((BENCH_S + 90)) $PY -m igc_triton.cli bench --suite roofline --out "$W" --device "${DEVICE:-cuda}" \
-    --budget-s "$BENCH_S" --no-report --providers "$PROVIDERS" > "$W/bench.log" 2>&1
+  step "bench $SUITE (budget ${BENCH_S} s)"
+  if [ -n "${RESUME:-}" ]; then cp -r "$RESUME"/. "$W"/; fi
+  timeout $((BENCH_S + 90)) $PY -m igc_triton.cli bench --suite "$SUITE" --out "$W" --device "${DEVICE:-cuda}" \
+    --budget-s "$BENCH_S" --no-report --providers "$PROVIDERS" ${DTYPES:+--dtype "$DTYPES"} \
+    ${LAYOUTS:+--layout "$LAYOUTS"} ${RESUME:+--resume} > "$W/bench.log" 2>&1
   echo "bench exit $?"; tail -4 "$W/bench.log"
   pack
   $PY - "$W/results.csv" <<'PYEOF'
@@ -69,15 +75,15 @@ print("median us\n", t.round(1).to_string())
 print(bad[["case", "provider", "dtype", "layout", "status", "detail"]].to_string() if len(bad) else "no wrong/error rows")
 PYEOF
   step "nhwc forms: latency-hiding A/B"
-  timeout 200 $PY bench/pipeline_ab.py --suite roofline --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
+  timeout 200 $PY bench/pipeline_ab.py --suite "$SUITE" --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
     $( [ "${DEVICE:-cuda}" = cpu ] && echo --dtype fp16 )
   echo "pipeline_ab exit $?"
   pack
 
-  step "every candidate config timed, roofline suite, channels_last bf16 (budget ${TUNE_S:-120} s)"
+  step "every candidate config timed, $SUITE suite, channels_last bf16 (budget ${TUNE_S:-120} s)"
   # The measured ranking of each problem's configs ("timed" in the tuning cache, kept as it
   # goes): what the cost model's ranking, the autotuner's default, is checked against.
-  IGC_TRITON_CACHE_DIR="$W/cache" timeout "${TUNE_S:-120}" $PY -m igc_triton.cli tune --suite roofline \
+  IGC_TRITON_CACHE_DIR="$W/cache" timeout "${TUNE_S:-120}" $PY -m igc_triton.cli tune --suite "$SUITE" \
     --layout channels_last --dtype bf16 --force > "$W/tune.log" 2>&1
   echo "tune exit $? (124: stopped at its budget)"; tail -3 "$W/tune.log"
   # Where `igc-lab inspect --validate RUN` scores the model's first choice against them.
