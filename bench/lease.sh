@@ -48,11 +48,13 @@ step() { echo "== $(date +%T) $*"; }
     $PY bench/precompile.py install "$PRECOMPILED" --dir "$TRITON_CACHE_DIR"
   fi
 
+  # The run before first, so that what this run measures (host.csv, logs) replaces its files.
+  if [ -n "${RESUME:-}" ]; then cp -r "$RESUME"/. "$W"/; fi
+
   step "host time per eager call"
   timeout 120 $PY bench/host_overhead.py --csv "$W/host.csv" --profile "$W/host_profile.txt"
 
   step "bench $SUITE (budget ${BENCH_S} s)"
-  if [ -n "${RESUME:-}" ]; then cp -r "$RESUME"/. "$W"/; fi
   timeout $((BENCH_S + 90)) $PY -m igc_triton.cli bench --suite "$SUITE" --out "$W" --device "${DEVICE:-cuda}" \
     --budget-s "$BENCH_S" --no-report --providers "$PROVIDERS" ${DTYPES:+--dtype "$DTYPES"} \
     ${LAYOUTS:+--layout "$LAYOUTS"} ${RESUME:+--resume} > "$W/bench.log" 2>&1
