@@ -303,7 +303,8 @@ TORCH_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "fp64"
 
 
 def _bytes(dt: str) -> int:
-    return {"fp16": 2, "bf16": 2, "fp32": 4, "fp64": 8}[dt]
+    import torch
+    return getattr(torch, TORCH_DTYPES[dt]).itemsize
 
 
 def compile_variant(v: Variant, arch: int = 90) -> tuple[Variant, str | None]:
