@@ -17,9 +17,13 @@
 #   (TUNE_S=120; TESTS="tests/x.py::y ..." runs those tests only; WORKERS=16 xdist workers;
 #   PRECOMPILED=runs/precompiled-roofline.tgz: kernels compiled beforehand on a CPU by
 #   bench/precompile.py build, carried along, installed into the Triton cache first;
-#   SUITE=paper-layers DTYPES=bf16 LAYOUTS=channels_last: another suite, or part of one (issue 12's
-#   acceptance is on paper-layers' IGC layers; a cut-off run continues with RESUME=DIR, the
-#   results folder of the run before, unpacked from its results.tgz))
+#   SUITE=paper-layers DTYPES=bf16 LAYOUTS=channels_last CASES='igc-*': another suite, or part of
+#   one (issue 12's acceptance is on paper-layers' IGC layers; a cut-off run continues with
+#   RESUME=DIR, the results folder of the run before, unpacked from its results.tgz);
+#   PASSES="bf16/channels_last/PROVIDERS/200 fp32/nchw/PROVIDERS/90 ...": step 2 as several bench
+#   runs into one results folder, each DTYPES/LAYOUTS/PROVIDERS/BUDGET_S, the most wanted first, so
+#   that a budget cut loses the least wanted (default: one pass of DTYPES, LAYOUTS, PROVIDERS,
+#   BENCH_S); STEPS="host bench ab tune tests" (the default) names the steps to run)
 #
 # Autotuning is off in 2 (the first call would otherwise time 3 configs per problem, seconds
 # each) and so are NVML energy rows (>= 0.5 s per measurement); the bench stops itself within
@@ -36,6 +40,7 @@ mkdir -p "$OUT"
 W=$(mktemp -d)
 
 pack() { tar -czf "$OUT/results.tgz" -C "$W" . ; }
+wants() { case " ${STEPS:-host bench ab tune tests} " in *" $1 "*) return 0 ;; esac; return 1; }
 step() { echo "== $(date +%T) $*"; }
 
 {
@@ -46,20 +51,31 @@ step() { echo "== $(date +%T) $*"; }
   if [ -n "${PRECOMPILED:-}" ]; then
     export TRITON_CACHE_DIR=$(mktemp -d)  # not under $W: results.tgz packs $W
     $PY bench/precompile.py install "$PRECOMPILED" --dir "$TRITON_CACHE_DIR"
+    PRE=$(ls "$TRITON_CACHE_DIR" | wc -l)
   fi
 
   # The run before first, so that what this run measures (host.csv, logs) replaces its files.
   if [ -n "${RESUME:-}" ]; then cp -r "$RESUME"/. "$W"/; fi
 
+  if wants host; then
   step "host time per eager call"
   timeout 120 $PY bench/host_overhead.py --csv "$W/host.csv" --profile "$W/host_profile.txt"
+  fi
 
-  step "bench $SUITE (budget ${BENCH_S} s)"
-  timeout $((BENCH_S + 90)) $PY -m igc_triton.cli bench --suite "$SUITE" --out "$W" --device "${DEVICE:-cuda}" \
-    --budget-s "$BENCH_S" --no-report --providers "$PROVIDERS" ${DTYPES:+--dtype "$DTYPES"} \
-    ${LAYOUTS:+--layout "$LAYOUTS"} ${RESUME:+--resume} > "$W/bench.log" 2>&1
-  echo "bench exit $?"; tail -4 "$W/bench.log"
-  pack
+  if wants bench; then
+  resume=${RESUME:+--resume}
+  for pass in ${PASSES:-"${DTYPES:-}/${LAYOUTS:-}/$PROVIDERS/$BENCH_S"}; do
+    IFS=/ read -r p_dtypes p_layouts p_providers p_budget <<< "$pass"
+    step "bench $SUITE ${CASES:+cases $CASES }${p_dtypes:-every dtype} ${p_layouts:-every layout} (budget ${p_budget} s)"
+    timeout $((p_budget + 90)) $PY -m igc_triton.cli bench --suite "$SUITE" --out "$W" --device "${DEVICE:-cuda}" \
+      --budget-s "$p_budget" --no-report --providers "$p_providers" ${p_dtypes:+--dtype "$p_dtypes"} \
+      ${p_layouts:+--layout "$p_layouts"} ${CASES:+--cases "$CASES"} $resume >> "$W/bench.log" 2>&1
+    echo "bench exit $?"; tail -3 "$W/bench.log"
+    # Folders the runs added: kernels compiled here (precompiled entries missed) and launchers (always built here).
+    [ -n "${PRE:-}" ] && echo "Triton cache: $(( $(ls "$TRITON_CACHE_DIR" | wc -l) - PRE )) folders added so far (kernels missed, launchers)"
+    resume=--resume  # the next pass adds to this one's results
+    pack
+  done
   $PY - "$W/results.csv" <<'PYEOF'
 import sys
 import pandas as pd
@@ -76,12 +92,17 @@ pd.set_option("display.width", 250, "display.max_columns", 20, "display.max_rows
 print("median us\n", t.round(1).to_string())
 print(bad[["case", "provider", "dtype", "layout", "status", "detail"]].to_string() if len(bad) else "no wrong/error rows")
 PYEOF
+  fi
+
+  if wants ab; then
   step "nhwc forms: latency-hiding A/B"
   timeout 200 $PY bench/pipeline_ab.py --suite "$SUITE" --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
     $( [ "${DEVICE:-cuda}" = cpu ] && echo --dtype fp16 )
   echo "pipeline_ab exit $?"
   pack
+  fi
 
+  if wants tune; then
   step "every candidate config timed, $SUITE suite, channels_last bf16 (budget ${TUNE_S:-120} s)"
   # The measured ranking of each problem's configs ("timed" in the tuning cache, kept as it
   # goes): what the cost model's ranking, the autotuner's default, is checked against.
@@ -91,7 +112,9 @@ PYEOF
   # Where `igc-lab inspect --validate RUN` scores the model's first choice against them.
   cp "$W"/cache/tuning/*.json "$W/tuning-timed.json" 2>/dev/null
   pack
+  fi
 
+  if wants tests; then
   step "compiled tests (budget ${TEST_S} s)"
   PER_TEST=$($PY -c "import pytest_timeout" 2>/dev/null && echo --timeout=120)
   IGC_TEST_FAILURES="$W/failures.txt" timeout "$TEST_S" $PY -m pytest -v -n "${WORKERS:-16}" -p no:cacheprovider $PER_TEST -rfE \
@@ -102,5 +125,6 @@ PYEOF
        "errors: $(grep -c ' ERROR ' "$W/tests.log")"
   tail -2 "$W/tests.log"
   pack
+  fi
   step done
 } 2>&1 | tee "$OUT/log"

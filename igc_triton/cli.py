@@ -122,6 +122,8 @@ def _cmd_bench(args) -> int:
     name = args.suite or ("paper-layers" if device.startswith("cuda") else "smoke")
     try:
         suite = suites.load(name)
+        if args.cases:
+            suite = suites.select(suite, args.cases)
         if args.providers:
             providers.parse_providers(args.providers)
         _check_dtypes_and_layouts(args)
@@ -324,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "timed and the Triton providers are checked under Triton's interpreter.")
     p.add_argument("--suite", help="suite name (smoke, paper-layers, lm-sweep, networks) or a .toml path "
                                    "(default: paper-layers on a GPU, smoke on a CPU)")
+    p.add_argument("--cases", type=lambda s: s.split(","), metavar="PATTERNS",
+                   help="comma-separated shell-style patterns of case names to run, e.g. 'igc-*' for the IGC "
+                        "layers alone (default: every case)")
     p.add_argument("--providers", type=lambda s: s.split(","), help="comma-separated provider names (default: all)")
     _add_dtype_and_layout_args(p)
     p.add_argument("--out", help="results folder (default runs/SUITE)")

@@ -237,6 +237,17 @@ def test_budget_stops_between_measurements_and_resume_completes(tmp_path, monkey
     assert len(keys) == len(set(keys)) == total
 
 
+def test_cases_runs_the_matching_cases_alone_and_resume_adds_the_rest(tmp_path):
+    suite = tiny_suite(tmp_path, layers=3)
+    out = str(tmp_path / "out")
+    base = ["bench", "--suite", suite, "--out", out, "--no-report", "--providers", "cudnn-regular"]
+    assert cli.main(base + ["--cases", "igc-0,igc-2"]) == 0
+    assert [k[0] for k in status_keys(read_rows(os.path.join(out, "results.csv")))] == ["igc-0"] * 2 + ["igc-2"] * 2
+    assert cli.main(base + ["--cases", "igc-*", "--resume"]) == 0
+    assert sorted({k[0] for k in status_keys(read_rows(os.path.join(out, "results.csv")))}) == ["igc-0", "igc-1",
+                                                                                                 "igc-2"]
+
+
 def test_existing_results_need_resume(tmp_path):
     suite = suites.load(tiny_suite(tmp_path, layers=1))
     out = str(tmp_path / "out")
@@ -323,6 +334,7 @@ def test_bad_suite_files(tmp_path, content, message):
     (["--providers", "cudnn-regular,warp-drive"], "unknown provider(s) warp-drive"),
     (["--dtype", "fp8"], "unknown --dtype fp8"),
     (["--layout", "nhwc"], "unknown --layout nhwc"),
+    (["--suite", "smoke", "--cases", "igc-nope*"], "no case matches igc-nope*"),
 ])
 def test_bad_arguments_exit_nonzero_with_one_line(tmp_path, capsys, argv, message):
     assert cli.main(["bench", "--out", str(tmp_path / "x"), *argv]) == 2
