@@ -248,6 +248,16 @@ def test_cases_runs_the_matching_cases_alone_and_resume_adds_the_rest(tmp_path):
                                                                                                  "igc-2"]
 
 
+def test_a_resumed_pass_of_another_dtype_adds_that_dtypes_gemm_ceiling_alone(tmp_path):
+    suite = suites.load(tiny_suite(tmp_path, layers=1))
+    out = str(tmp_path / "out")
+    harness.run(suite, out, ["cudnn-regular"], dtypes=["fp32"], layouts=["nchw"], progress=lambda s: None)
+    harness.run(suite, out, ["cudnn-regular"], dtypes=["bf16"], layouts=["nchw"], resume=True, progress=lambda s: None)
+    harness.run(suite, out, ["cudnn-regular"], dtypes=["bf16"], layouts=["nchw"], resume=True, progress=lambda s: None)
+    ceilings = [r["metric"] for r in read_rows(os.path.join(out, "results.csv")) if r["kind"] == "ceiling"]
+    assert sorted(ceilings) == ["copy_gbps", "gemm_tflops_bf16", "gemm_tflops_fp32"]
+
+
 def test_existing_results_need_resume(tmp_path):
     suite = suites.load(tiny_suite(tmp_path, layers=1))
     out = str(tmp_path / "out")

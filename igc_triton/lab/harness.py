@@ -316,10 +316,10 @@ def config_metrics(chosen: dict) -> list[tuple]:
             for (kernel, key), (cfg, source) in sorted(chosen.items(), key=lambda kv: kv[0])]
 
 
-def measure_ceilings(device: torch.device, dtypes) -> dict:
-    """Device copy bandwidth and dense GEMM rate per dtype, measured now (TF32 for fp32 when
-    cuDNN may use it, since that is what fp32 convolutions run on)."""
-    out = {"copy_gbps": timing.copy_bandwidth(device)}
+def measure_ceilings(device: torch.device, dtypes, copy: bool = True) -> dict:
+    """Device copy bandwidth (unless ``copy`` is false) and dense GEMM rate per dtype, measured
+    now (TF32 for fp32 when cuDNN may use it, since that is what fp32 convolutions run on)."""
+    out = {"copy_gbps": timing.copy_bandwidth(device)} if copy else {}
     for d in dtypes:
         prev = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32
@@ -399,12 +399,15 @@ def _run(suite, out_dir, provider_names, dtypes, layouts, resume, shard, device,
     todo = [m for i, m in enumerate(plan(suite, provider_names, dtypes, layouts)) if i % shard[1] == shard[0]]
     remaining = [m for m in todo if m.key not in results.done]
     dtypes_run = sorted({m.dtype for m in todo})
-    if results.has_ceilings:
-        ceilings = _read_ceilings(results.path)
-    else:
-        progress("measuring the ceilings (copy bandwidth, dense GEMM) ...")
-        ceilings = measure_ceilings(device, dtypes_run)
-        results.append(ceiling_rows(suite.name, device, ceilings) + claim_rows(suite, device))
+    ceilings = _read_ceilings(results.path) if results.has_ceilings else {}
+    # A resumed run that adds a dtype (one dtype per lease pass) measures that dtype's GEMM alone.
+    missing = [d for d in dtypes_run if f"gemm_tflops_{d}" not in ceilings]
+    if not ceilings or missing:
+        progress("measuring the ceilings (copy bandwidth, dense GEMM) ..." if not ceilings else
+                 f"measuring the dense GEMM ceiling of {', '.join(missing)} ...")
+        new = measure_ceilings(device, missing, copy=not ceilings)
+        results.append(ceiling_rows(suite.name, device, new) + ([] if ceilings else claim_rows(suite, device)))
+        ceilings.update(new)
     env["ceilings"] = ceilings
     with open(env_path, "w") as f:
         json.dump(env, f, indent=2)
