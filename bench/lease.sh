@@ -116,7 +116,7 @@ PYEOF
 
   if wants tests; then
   step "compiled tests (budget ${TEST_S} s)"
-  PER_TEST=$($PY -c "import pytest_timeout" 2>/dev/null && echo --timeout=120)
+  PER_TEST=$($PY -c "import pytest_timeout" 2>/dev/null && echo --timeout=300)
   IGC_TEST_FAILURES="$W/failures.txt" timeout "$TEST_S" $PY -m pytest -v -n "${WORKERS:-16}" -p no:cacheprovider $PER_TEST -rfE \
     --tb=short --junitxml="$W/junit.xml" ${TESTS:-tests} > "$W/tests.log" 2>&1
   echo "pytest exit $? (124: stopped at its budget)"

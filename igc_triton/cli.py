@@ -16,13 +16,13 @@ def _cmd_verify(args) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("igc-lab verify: --device cuda asked for, but no CUDA device is available", file=sys.stderr)
         return 2
-    if args.device == "cpu":
-        # The kernels are built on first use, so this still selects the interpreter here.
-        os.environ.setdefault("TRITON_INTERPRET", "1")
     dtypes = args.dtype or (["fp32", "fp16", "bf16"] if args.device == "cuda" else ["fp32", "fp16"])
     if args.device == "cpu" and "bf16" in dtypes:
         print("igc-lab verify: bf16 is not supported by Triton's CPU interpreter", file=sys.stderr)
         return 2
+    if args.device == "cpu":
+        # The kernels are built on first use, so this still selects the interpreter here.
+        os.environ.setdefault("TRITON_INTERPRET", "1")
 
     from igc_triton import runtime
     from igc_triton.lab import verify

@@ -41,7 +41,30 @@ def kernels_interpreted() -> bool:
     from triton.runtime.interpreter import InterpretedFunction
 
     from igc_triton.kernels.grouped_conv2d_fwd import grouped_conv2d_fwd_fma_kernel
-    return isinstance(grouped_conv2d_fwd_fma_kernel, InterpretedFunction)
+    interpreted = isinstance(grouped_conv2d_fwd_fma_kernel, InterpretedFunction)
+    if interpreted:
+        fix_interpreter_index()
+    return interpreted
+
+
+def fix_interpreter_index() -> None:
+    """Make Triton's interpreter take a scalar's index the way Triton 3.9 does.
+
+    Triton 3.6 (the GPU image's) turns a runtime loop bound (``range(n)``) into an int with
+    ``int()`` of a one-element 1-D array, which NumPy 2.5 (also the GPU image's) refuses
+    ("only 0-dimensional arrays can be converted"); 3.9 squeezes the array first. The
+    interpreter patches ``tl.tensor`` at each launch through ``_patch_lang_tensor``, so this
+    wraps that function once and sets ``__index__`` after it (restored with the rest)."""
+    from triton.runtime import interpreter
+    patch = getattr(interpreter, "_patch_lang_tensor", None)
+    if patch is None or getattr(patch, "igc_index_fix", False):
+        return
+
+    def patched(tensor, scope):
+        patch(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.squeeze()))
+    patched.igc_index_fix = True
+    interpreter._patch_lang_tensor = patched
 
 
 def backend_for(t: torch.Tensor) -> str:

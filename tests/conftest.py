@@ -23,6 +23,19 @@ else:
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
 
+@pytest.fixture(autouse=True)
+def _no_interpreter_left_on(monkeypatch):
+    """On a GPU, a test that runs a command with ``--device cpu`` in this process sets
+    TRITON_INTERPRET; left set, kernels imported later in the worker would be interpreted while
+    triton's own library functions stay compiled ("Cannot call @triton.jit'd outside of the
+    scope of a kernel"). Restored after each test."""
+    if not ON_GPU:
+        yield
+        return
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    yield
+
+
 @pytest.fixture
 def device():
     return torch.device("cuda" if ON_GPU else "cpu")

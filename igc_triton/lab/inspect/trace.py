@@ -85,6 +85,8 @@ def trace_launch(launch, sites: dict, vector_bytes: dict) -> Trace:
     from triton.runtime import interpreter
 
     from igc_triton.lab.inspect.compile import _value, load_kernel
+    from igc_triton.runtime import fix_interpreter_index
+    fix_interpreter_index()
 
     out = Trace()
     try:
