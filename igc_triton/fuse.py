@@ -73,9 +73,12 @@ class FusedBasicBlock(nn.Module):
 def fuse_for_inference(model: nn.Module) -> tuple[nn.Module, int]:
     """An eval-mode copy of ``model`` with its IGC blocks fused (see the module docstring),
     and the number of IGC blocks fused. The original model is left untouched. The copy is a
-    snapshot for inference: its BatchNorms are folded, and its IGC weights may be kept laid out
-    for the kernels (see ``FusedIGCBlock``)."""
-    fused = copy.deepcopy(model).eval()
+    snapshot for inference: its BatchNorms are folded, its parameters do not require grad, and
+    its IGC weights may be kept laid out for the kernels (see ``FusedIGCBlock``)."""
+    # Frozen: a weight that requires grad sends every call (outside torch.no_grad) to the
+    # differentiable two-kernel path; the H200 lease timed that, not the fused kernel. Gradients
+    # with respect to an input that requires them still flow.
+    fused = copy.deepcopy(model).eval().requires_grad_(False)
     count = 0
     for parent in list(fused.modules()):
         for name, child in list(parent.named_children()):

@@ -329,6 +329,28 @@ def test_fuse_for_inference_keeps_the_outputs(build, blocks, device):
     assert rel_error(out, expected) <= 1e-5
 
 
+def test_a_fused_model_runs_its_fused_kernel_with_autograd_on(device, monkeypatch):
+    """Called without torch.no_grad, a fused model's blocks still take the fused kernel (its
+    weights are frozen, so nothing asks for the differentiable two-kernel path); an input that
+    requires grad still gets its gradient."""
+    net = _randomise_bn(models.plain_cifar(8, L=8, M=2)).to(device).eval()
+    fused, _ = it.fuse_for_inference(net)
+    assert not any(p.requires_grad for p in fused.parameters())
+    assert all(p.requires_grad for p in net.parameters())  # the original is untouched
+    calls = []
+    for name in ("igc_block", "igc_block_eager"):
+        real = getattr(ops, name)
+        monkeypatch.setattr(ops, name, lambda *a, real=real: calls.append(1) or real(*a))
+    x = torch.randn(2, 3, 8, 8, device=device)
+    y = fused(x)
+    assert calls and y.grad_fn is None
+    with torch.no_grad():
+        assert rel_error(y, net(x)) <= 1e-5
+    x.requires_grad_(True)
+    fused(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 @pytest.mark.parametrize("L,M", [(4, 4), (16, 2)])
 def test_secondary_weight_is_read_fresh_on_every_call(L, M, device):
     """No folded weight is kept between calls: an in-place change of the secondary weight, even

@@ -172,7 +172,7 @@ def _fused_module(c: Layer, t: dict):
     with torch.no_grad():
         igc.primary.weight.copy_(t["wp"])
         igc.secondary.weight.copy_(t["ws"])
-    block = fuse.FusedIGCBlock(igc.eval(), None, relu=False)
+    block = fuse.FusedIGCBlock(igc.eval().requires_grad_(False), None, relu=False)  # frozen, as fuse_for_inference
     return lambda: block(t["x"])
 
 
