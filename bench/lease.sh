@@ -13,7 +13,7 @@
 # Everything goes under $OUT: `log` (streamed) and `results.tgz`, re-packed after each step so
 # that a call cut off keeps what finished.
 #
-#   OUT=runs/lease bench/lease.sh [BENCH_S=240] [TEST_S=150] [PROVIDERS]
+#   OUT=runs/lease bench/lease.sh [BENCH_S=240] [TEST_S=150] [PROVIDERS]   (the budgets also as variables)
 #   (TUNE_S=120; TESTS="tests/x.py::y ..." runs those tests only; WORKERS=16 xdist workers;
 #   PRECOMPILED=runs/precompiled-roofline.tgz: kernels compiled beforehand on a CPU by
 #   bench/precompile.py build, carried along, installed into the Triton cache first;
@@ -31,8 +31,8 @@
 set -u
 OUT=${OUT:-runs/lease}
 SUITE=${SUITE:-roofline}
-BENCH_S=${1:-240}
-TEST_S=${2:-150}
+BENCH_S=${1:-${BENCH_S:-240}}
+TEST_S=${2:-${TEST_S:-150}}
 PROVIDERS=${3:-cudnn-regular,cudnn-igc-eager,cudnn-igc-folded,cudnn-igc-folded+graph,triton-igc,triton-igc-fused,triton-igc-fused+graph,triton-igc-module,triton-igc-module+graph,cudnn-grouped,triton-grouped}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 IGC_LAB_ENERGY=off IGC_TRITON_AUTOTUNE=off

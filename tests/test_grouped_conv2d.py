@@ -163,7 +163,9 @@ def test_forcing_the_nhwc_regime_on_a_conv_it_cannot_take_is_an_error(device):
 # block's primary: the last super-group partial), 4 channels in 9 groups (partial), 2 -> 4
 # channels at C = 34 (not a multiple of 8, Cin != Cout: not the nhwc regime's), 3 channels; groups
 # whose channels do not start every 16 bytes, read through aligned windows (19 and 26 channels:
-# in fp32 windows of 24 and 28 from 4-channel boundaries; the last of 19 reaching past C, masked).
+# in fp32 windows of 24 and 28 from 4-channel boundaries; the last of 19 reaching past C, masked);
+# in 16-bit types groups of 16 and 32 channels joined into 128-byte super-groups (the last partial
+# at 6 groups of 16).
 NHWC_GEMM_CASES = [(32, 32, 2, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (48, 48, 2, 6, 5, (3, 3), 1, 2, 2, False, "nchw"),
                    (32, 64, 2, 7, 6, (3, 3), 2, 1, 1, True, "nchw"), (64, 64, 2, 4, 5, (1, 1), 1, 0, 1, False, "nchw"),
                    (16, 16, 1, 5, 5, (3, 2), (2, 1), (1, 0), 1, True, "channels_last"),
@@ -173,7 +175,8 @@ NHWC_GEMM_CASES = [(32, 32, 2, 5, 7, (3, 3), 1, 1, 1, True, "nchw"), (48, 48, 2,
                    (34, 68, 17, 4, 4, (3, 3), 1, 1, 1, False, "nchw"), (24, 24, 8, 5, 4, (3, 3), 1, 1, 1, True, "nchw"),
                    (16, 16, 2, 4, 5, (3, 3), 1, 1, 1, True, "nchw"),  # 2 groups of 8: a super-group of both
                    (76, 76, 4, 5, 6, (3, 3), 1, 1, 1, True, "nchw"),
-                   (104, 52, 4, 6, 5, (3, 3), 2, 1, 1, False, "channels_last")]
+                   (104, 52, 4, 6, 5, (3, 3), 2, 1, 1, False, "channels_last"),
+                   (96, 96, 6, 5, 4, (3, 3), 1, 1, 1, True, "channels_last")]  # 16-bit: 4 + 2 groups of 16 joined
 
 
 @pytest.mark.parametrize("cin,cout,G,H,W,k,stride,padding,dilation,bias,w_layout", NHWC_GEMM_CASES,
@@ -202,7 +205,7 @@ def test_nhwc_gemm_regime_matches_fp64_conv2d(cin, cout, G, H, W, k, stride, pad
         # The weight's layout: copied to channels_last unless it is already (a 1x1 kernel's, or one
         # input channel's, is both), super-groups' too (their block-diagonal tile built from it);
         # windows and super-groups of 16-bit single channels lay theirs out in a kernel.
-        sg = launchers.nhwc_gemm_supergroup(cin // G, G)
+        sg = launchers.nhwc_gemm_supergroup(cin // G, G, cout // G, xi.element_size())
         align = launchers.nhwc_gemm_window(cin, sg * cin // G, xi.element_size())[1]
         laid_out = align > 1 or launchers.nhwc_gemm_join(cin // G, sg, align, xi.element_size()) < sg
         assert copies == ([] if laid_out else [wi.is_contiguous(memory_format=torch.channels_last)])
@@ -222,6 +225,11 @@ def test_nhwc_gemm_regime_rule(device):
     assert not applies(32, 16, dtype=torch.float64)
     assert [launchers.nhwc_gemm_supergroup(c, 64) for c in (1, 2, 3, 4, 8, 12, 16, 24)] == [32, 16, 32, 8, 4, 8, 1, 1]
     assert [launchers.nhwc_gemm_supergroup(c, 2) for c in (1, 8, 16)] == [2, 2, 1]  # no more than the groups
+    # 16-bit groups of 16 and 32 channels fill 128 bytes of each pixel unless they have 64 outputs;
+    # fp32 and groups whose rows do not divide 128 bytes stay as they are.
+    assert [launchers.nhwc_gemm_supergroup(c, 64, o, 2) for c, o in
+            ((16, 16), (16, 32), (32, 32), (32, 64), (64, 64), (24, 24), (26, 26))] == [4, 4, 2, 1, 1, 1, 1]
+    assert launchers.nhwc_gemm_supergroup(16, 16, 16, 4) == 1 and launchers.nhwc_gemm_supergroup(16, 2, 16, 2) == 2
 
 
 def test_nhwc_gemm_windows_cover_every_group_from_an_aligned_start():

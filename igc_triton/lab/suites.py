@@ -7,11 +7,11 @@ given, else a regular convolution) and ``[[network]]`` cases (an IGC network and
 default ``dtypes``, ``layouts`` and ``modes`` to run them in.
 """
 
-import dataclasses
 import fnmatch
 import importlib.resources
 import pathlib
 import tomllib
+from dataclasses import dataclass, field, replace
 
 from igc_triton import models
 
@@ -26,7 +26,7 @@ class SuiteError(ValueError):
     """A suite file that cannot be used; the message names the file and the problem."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Layer:
     name: str
     source: str
@@ -46,7 +46,7 @@ class Layer:
         return (self.hw - 1) // self.stride + 1
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class NetSpec:
     builder: str
     args: tuple  # sorted (key, value) pairs
@@ -55,7 +55,7 @@ class NetSpec:
         return getattr(models, self.builder)(**dict(self.args))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Network:
     name: str
     source: str
@@ -66,7 +66,7 @@ class Network:
     paper: tuple = ()  # ((side, network name in igc_triton.lab.paper_tables.NETWORKS), ...)
 
 
-@dataclasses.dataclass
+@dataclass
 class Suite:
     name: str
     description: str
@@ -74,8 +74,8 @@ class Suite:
     layouts: list[str]
     modes: list[str]
     network_modes: list[str]
-    layers: list[Layer] = dataclasses.field(default_factory=list)
-    networks: list[Network] = dataclasses.field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
+    networks: list[Network] = field(default_factory=list)
 
 
 def available() -> list[str]:
@@ -107,9 +107,9 @@ def load(name_or_path: str) -> Suite:
 def select(suite: Suite, patterns: list[str]) -> Suite:
     """The cases of ``suite`` whose names match any of the shell-style ``patterns`` (``igc-*``),
     in the suite's order; a SuiteError when none does."""
-    keep = lambda case: any(fnmatch.fnmatchcase(case.name, p) for p in patterns)  # noqa: E731
-    out = dataclasses.replace(suite, layers=[c for c in suite.layers if keep(c)],
-                              networks=[c for c in suite.networks if keep(c)])
+    def keep(case) -> bool:
+        return any(fnmatch.fnmatchcase(case.name, p) for p in patterns)
+    out = replace(suite, layers=[c for c in suite.layers if keep(c)], networks=[c for c in suite.networks if keep(c)])
     if not out.layers and not out.networks:
         raise SuiteError(f"suite {suite.name}: no case matches {', '.join(patterns)}")
     return out

@@ -107,14 +107,26 @@ def _nhwc_gemm_takes(x: torch.Tensor, cin_per_group: int, groups: int) -> bool:
             and nhwc_gemm_supergroup(cin_per_group, groups) * cin_per_group >= GEMM_MIN_CIN_PER_GROUP)
 
 
-def nhwc_gemm_supergroup(cin_per_group: int, groups: int) -> int:
-    """Groups the nhwc_gemm kernel joins into one block-diagonal super-group: 1 for groups of 16
-    or more input channels, else the fewest whose input channels are a multiple of 32 (64 bytes
-    of each pixel in 16-bit types; with 16, the product's least K, inspect predicts IGC's small
-    partitions 1.1-1.6x slower, bf16 on an h200), but no more than there are groups."""
-    if cin_per_group >= GEMM_MIN_CIN_PER_GROUP:
-        return 1
-    return min(32 // math.gcd(cin_per_group, 32), groups)
+def nhwc_gemm_supergroup(cin_per_group: int, groups: int, cout_per_group: int = 0, elem_bytes: int = 4) -> int:
+    """Groups the nhwc_gemm kernel joins into one block-diagonal super-group, no more than there
+    are groups. Groups of fewer than 16 input channels: the fewest whose input channels are a
+    multiple of 32 (64 bytes of each pixel in 16-bit types; with 16, the product's least K,
+    inspect predicts IGC's small partitions 1.1-1.6x slower, bf16 on an h200). 16-bit groups of
+    16 or 32 channels with at most 32 outputs each: as many as fill 128 bytes of each pixel, a
+    whole line per pixel and K step (inspect, bf16, h200, with the 128 x 64 x 64 tile: the
+    primary of C=256 L=16 M=16 56x56 196 -> 95 us, C=512 L=16 M=32 1.3x, C=128 L=4 M=32 1.3x,
+    the measured H200 run's slowest layers against cuDNN; with 64 outputs per group the
+    block-diagonal product's waste costs more than the lines save: 0.88x). Others: 1."""
+    if cin_per_group < GEMM_MIN_CIN_PER_GROUP:
+        return min(32 // math.gcd(cin_per_group, 32), groups)
+    row = cin_per_group * elem_bytes
+    if elem_bytes == 2 and row < NHWC_GEMM_JOIN_BYTES and NHWC_GEMM_JOIN_BYTES % row == 0 \
+            and cout_per_group * elem_bytes <= NHWC_GEMM_JOIN_BYTES // 2:
+        return min(NHWC_GEMM_JOIN_BYTES // row, groups)
+    return 1
+
+
+NHWC_GEMM_JOIN_BYTES = 128
 
 
 def nhwc_gemm_window(cin: int, group_channels: int, elem_bytes: int) -> tuple[int, int]:
@@ -277,7 +289,7 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
                          f"(launchers.nhwc_gemm_applies); got {tuple(x.shape)}, strides {x.stride()}, {x.dtype}, "
                          f"weight {tuple(weight.shape)}, groups={groups}")
     cout_g = cout // groups
-    sg = nhwc_gemm_supergroup(cin_g, groups)
+    sg = nhwc_gemm_supergroup(cin_g, groups, cout // groups, x.element_size())
     supers = tuning.cdiv(groups, sg)
     kwin, align = nhwc_gemm_window(cin, sg * cin_g, x.element_size())
     join = nhwc_gemm_join(cin_g, sg, align, x.element_size())
