@@ -23,16 +23,20 @@ else:
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
 
+_INTERPRET_AT_START = os.environ.get("TRITON_INTERPRET")
+
+
 @pytest.fixture(autouse=True)
-def _no_interpreter_left_on(monkeypatch):
+def _interpreter_setting_kept(monkeypatch):
     """On a GPU, a test that runs a command with ``--device cpu`` in this process sets
     TRITON_INTERPRET; left set, kernels imported later in the worker would be interpreted while
     triton's own library functions stay compiled ("Cannot call @triton.jit'd outside of the
-    scope of a kernel"). Restored after each test."""
-    if not ON_GPU:
-        yield
-        return
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    scope of a kernel"). Each test ends with the setting the session started with."""
+    if ON_GPU:
+        if _INTERPRET_AT_START is None:
+            monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+        else:
+            monkeypatch.setenv("TRITON_INTERPRET", _INTERPRET_AT_START)
     yield
 
 
