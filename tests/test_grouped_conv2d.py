@@ -268,8 +268,8 @@ def test_a_few_channels_in_few_groups_run_the_fma_regime_on_an_nchw_copy(device,
 # (channels, groups, layout, whether the kernel keeps an Inf in its own group): the nhwc pair
 # regime (2 channels a group), the nhwc_gemm regime on whole 16-channel groups, the generic NCHW
 # kernels -- exact; 4-channel groups joined into a block-diagonal super-group of 32 -- not.
-NON_FINITE_CASES = [(32, 16, "channels_last", True), (64, 4, "channels_last", True), (32, 8, "nchw", True),
-                    (32, 8, "channels_last", False)]
+NON_FINITE_CASES = [(32, 16, "channels_last", True), (128, 2, "channels_last", True), (32, 8, "nchw", True),
+                    (32, 8, "channels_last", False), (64, 4, "channels_last", False)]  # 16-bit groups of 16 joined
 
 
 @pytest.mark.parametrize("C,G,layout,exact", NON_FINITE_CASES, ids=lambda v: str(v))
