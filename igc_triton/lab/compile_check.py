@@ -204,8 +204,9 @@ def variants() -> list[Variant]:
     # The nhwc implicit GEMM: every config at 16 groups of 32 (IGC's L = 16, M = 32), the first in
     # every dtype and with 64-bit sizes, its defaults (tuning.nhwc_gemm_candidates) in the other
     # dtypes, a group no K step divides (24), channels doubled, a 1x1 kernel; super-groups of
-    # small groups (8 of 4 channels, 4 of 8: K = 32), a partial last one (C = 900 in groups of 2), groups
-    # read through aligned windows (IGC-L32M26's 26 and 52 channels), and their weight layout kernel.
+    # small groups (8 of 4 channels, 4 of 8: K = 32), a partial last one (C = 900 in groups of 2),
+    # 128 bytes of 16-bit groups of 16 and 32, groups read through aligned windows (IGC-L32M26's 26
+    # and 52 channels), and their weight layout kernel.
     def nhwc_gemm(dt, cin_g=32, cout_g=32, k=3, groups=16, cin=None, cout=None, window=(None, 1), join=1):
         return {"CIN_G": cin_g, "COUT_G": cout_g, "GROUPS": groups, "CIN": cin or cin_g * groups,
                 "COUT": cout or cout_g * groups, "KWIN": window[0] or cin_g, "ALIGN": window[1], "JOIN": join,
@@ -222,6 +223,11 @@ def variants() -> list[Variant]:
             dtypes=("bf16", "fp32"))
     add("grouped_conv2d_nhwc_gemm_kernel", [gemm[4]],
         lambda dt: nhwc_gemm(dt, groups=29, cin=900, cout=900, join=16), dtypes=("bf16", "fp32"))
+    # 16-bit groups of 16 and 32 channels in 128-byte super-groups (launchers.nhwc_gemm_supergroup),
+    # with the 128-byte K step made for them.
+    for gin in (16, 32):
+        add("grouped_conv2d_nhwc_gemm_kernel", [gemm[6]] + gemm_defaults,
+            lambda dt, gin=gin: nhwc_gemm(dt, 64, 64, groups=4, join=64 // gin), dtypes=("bf16", "fp16"))
     for cin_g, window, dts in ((26, (32, 8), ("bf16",)), (52, (56, 8), ("bf16",)), (26, (28, 4), ("fp32",))):
         add("grouped_conv2d_nhwc_gemm_kernel", gemm_defaults,
             lambda dt, cin_g=cin_g, window=window: nhwc_gemm(dt, cin_g, cin_g, groups=32, window=window), dtypes=dts)
