@@ -107,6 +107,10 @@ def _nhwc_gemm_takes(x: torch.Tensor, cin_per_group: int, groups: int) -> bool:
             and nhwc_gemm_supergroup(cin_per_group, groups) * cin_per_group >= GEMM_MIN_CIN_PER_GROUP)
 
 
+# 16-bit groups of 16 and 32 channels are joined until a super-group spans this many bytes of a pixel.
+NHWC_GEMM_JOIN_BYTES = 128
+
+
 def nhwc_gemm_supergroup(cin_per_group: int, groups: int, cout_per_group: int = 0, elem_bytes: int = 4) -> int:
     """Groups the nhwc_gemm kernel joins into one block-diagonal super-group, no more than there
     are groups. Groups of fewer than 16 input channels: the fewest whose input channels are a
@@ -124,9 +128,6 @@ def nhwc_gemm_supergroup(cin_per_group: int, groups: int, cout_per_group: int = 
             and cout_per_group * elem_bytes <= NHWC_GEMM_JOIN_BYTES // 2:
         return min(NHWC_GEMM_JOIN_BYTES // row, groups)
     return 1
-
-
-NHWC_GEMM_JOIN_BYTES = 128
 
 
 def nhwc_gemm_window(cin: int, group_channels: int, elem_bytes: int) -> tuple[int, int]:
@@ -726,7 +727,7 @@ def nhwc_secondary_weight_width(L: int, elem_bytes: int) -> int:
     if elem_bytes != 2 or L < NHWC_SECONDARY_LAYOUT_MIN_L or L * elem_bytes % 16 == 0:
         return 0
     line = 128 // elem_bytes
-    return (L + line - 1) // line * line
+    return tuning.cdiv(L, line) * line
 
 
 def _igc_secondary_nhwc(t, weight, L, y, scale=None, shift=None, residual=None, relu=False):
