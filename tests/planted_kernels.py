@@ -55,3 +55,18 @@ def two_tiles_kernel(x_ptr, out_ptr, K, N, BLOCK: tl.constexpr):
         acc_small += _row_load(x_ptr, k, N, small)
     tl.store(out_ptr + offs, acc)
     tl.store(out_ptr + N + small, acc_small)
+
+
+@triton.jit
+def tiled_rows_kernel(x_ptr, out_ptr, TILES: tl.constexpr, COLS: tl.constexpr, BLOCK: tl.constexpr,
+                      FLAT: tl.constexpr):
+    # out[r, t] = (t + 1) * sum_j x[r, j]: the TILES programs of a row block read the same rows.
+    if FLAT:  # one grid axis, a row block's tiles next to each other in launch order
+        rb = tl.program_id(0) // TILES
+        t = tl.program_id(0) % TILES
+    else:  # the tiles on the second axis: each sweeps every row block before the next begins
+        rb = tl.program_id(0)
+        t = tl.program_id(1)
+    r = rb * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + r[:, None] * COLS + tl.arange(0, COLS)[None, :])
+    tl.store(out_ptr + r * TILES + t, tl.sum(x, axis=1) * (t + 1))

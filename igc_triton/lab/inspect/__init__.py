@@ -112,7 +112,7 @@ def analyze_calls(calls: list, gpu=None, arch=None, jobs: int = 2, python=None, 
                 r = analyze.KernelReport(**{**r.__dict__, "launch": lc})
             rs.append(r)
         if floor is None:  # a network: each kernel's own floor
-            floor = sum(r.dram_bytes for r in rs)
+            floor = sum(r.once_bytes for r in rs)
         meta = meta[0] if meta else {}
         copies = [(c, copy_us(c.nbytes, device)) for c in getattr(launches, "copies", ())]
         result.calls.append(Call(label, rs, floor, floor / (device.dram_gbps * 1e9) * 1e6, meta,

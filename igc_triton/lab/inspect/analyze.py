@@ -19,7 +19,9 @@ class KernelReport:
     unsolved_loops: list = field(default_factory=list)
     moved_lines: list = field(default_factory=list)  # SASS line info put back on the TTGIR's lines
     solve_residual: float = 0.0
-    dram_bytes: int = 0
+    dram_bytes: int = 0  # the DRAM traffic modelled: each tensor once, re-reads that miss L2 again
+    once_bytes: int = 0  # each tensor once (the kernel's memory floor)
+    floor_us: float = math.nan
     prediction: model.Prediction | None = None
     device: str = ""
 
@@ -87,7 +89,7 @@ class KernelReport:
         r["loops"] = " ".join(f"{line}x{trip:g}" for line, trip in self.loops)
         r["unsolved_loops"] = " ".join(self.unsolved_loops)
         r["dram_mb"] = self.dram_bytes / 1e6
-        r["floor_us"] = p.terms.get("dram", math.nan)
+        r["floor_us"] = self.floor_us
         r["predicted_us"] = p.us
         r["bound"] = p.bound
         for term, us in p.terms.items():
@@ -125,13 +127,32 @@ def align_lines(code: sass.Sass, sites: dict) -> list[str]:
     return sorted(moved)
 
 
-def _dram_bytes(launch: Launch, trace: Trace) -> int:
+def reread_factor(trace: Trace, ident: int, l2_bytes: int) -> float:
+    """How many times a tensor is read from DRAM. Along a slower grid axis whose neighbouring
+    programs read a share ``f`` of the same sectors but are launched so far apart that the
+    programs between them move more than the L2 holds (their footprints, read and written), the
+    shared sectors have left L2 and are read again: ``extent`` programs along it read ``extent``
+    footprints where ``1 + (extent - 1) * (1 - f)`` are distinct (each adds what its neighbour did
+    not read: all of them the same footprint at f = 1, ``extent`` times the reads; overlapping
+    windows, a little more than once). Programs next to each other in launch order share through
+    L2, taken as free."""
+    per_program = sum(trace.footprint.values()) + trace.written_bytes
+    factor = 1.0
+    for r in trace.rereads.values():
+        f = r["overlap"].get(ident, 0.0)
+        if f > 0 and r["distance"] * per_program > l2_bytes:
+            factor *= r["extent"] / (1 + (r["extent"] - 1) * (1 - f))
+    return factor
+
+
+def dram_bytes(launch: Launch, trace: Trace, l2_bytes: int) -> int:
     seen: dict = {}
     for _, t in launch.tensors():
         if t.ident in trace.read or t.ident in trace.written:
-            n = t.nbytes * ((t.ident in trace.read) + (t.ident in trace.written))
+            reads = t.nbytes * reread_factor(trace, t.ident, l2_bytes) if t.ident in trace.read else 0
+            n = reads + t.nbytes * (t.ident in trace.written)
             seen[t.ident] = max(seen.get(t.ident, 0), n)
-    return sum(seen.values())
+    return int(sum(seen.values()))
 
 
 def analyze(launches: list, device, arch: int | None = None, jobs: int = 2, progress=None, python=None,
@@ -177,7 +198,9 @@ def analyze(launches: list, device, arch: int | None = None, jobs: int = 2, prog
         r.loops = [(f"{lp.file}:{lp.line}", lp.trip) for lp in code.loops]
         r.unsolved_loops, r.solve_residual = code.unsolved, code.residual
         r.counts = sass.count(code)
-        r.dram_bytes = _dram_bytes(r.launch, tr)
+        r.dram_bytes = dram_bytes(r.launch, tr, device.l2_bytes)
+        r.once_bytes = dram_bytes(r.launch, tr, math.inf)
+        r.floor_us = r.once_bytes / (device.dram_gbps * 1e9) * 1e6
         lines = sum(st.lines for st in tr.sites.values())
         r.prediction = model.predict(device, programs=r.launch.programs, num_warps=r.launch.num_warps,
                                      regs=r.compiled.regs, smem=r.compiled.smem, counts=r.counts,

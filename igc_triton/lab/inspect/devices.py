@@ -33,6 +33,7 @@ class Device:
     max_threads_per_sm: int = 2048
     max_blocks_per_sm: int = 32
     launch_us: float = 2.0  # launch, ramp-up and tail of one kernel: an order of magnitude, the same for all
+    l2_bytes: int = 50 << 20  # datasheet: H100 SXM5's 50 MB (the H200 is the same chip and configuration)
 
     @property
     def clock_hz(self) -> float:
@@ -46,7 +47,7 @@ DEVICES = {
                    "measured copy, ../shared/gpu-runs/2026-11-26-h200 (datasheet 4800)"),
     "a100": Device("a100", ("NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe", "NVIDIA A100-SXM4-40GB"), 80, 108, 1.41,
                    2039.0, "datasheet (not measured)", tensor_macs_per_clk=1024, mma_sync_efficiency=1.0,
-                   fp32_per_clk=0.5, smem_per_sm=167936, smem_per_block=166912),
+                   fp32_per_clk=0.5, smem_per_sm=167936, smem_per_block=166912, l2_bytes=40 << 20),
 }
 DEFAULT_GPU = "h100"
 

@@ -12,11 +12,15 @@ measurement; the constants are the device table's):
 - ``l1``: 128-byte lines of every warp's global loads and stores plus shared-memory and spill
   (local memory) wavefronts, one per clock per SM (the path every byte takes between
   L1/shared memory and registers);
-- ``dram``: each tensor the kernel reads or writes, once, at the measured copy bandwidth.
+- ``dram``: each tensor the kernel reads or writes, once, at the measured copy bandwidth; a
+  tensor that programs far apart in launch order read again (a slower grid axis's neighbours
+  reading the same sectors, with more than the L2 moved in between: ``analyze.reread_factor``)
+  as many times as it leaves L2.
 
 Work per SM is the busiest SM's: ``ceil(programs / SMs)`` programs. The prediction is the
 largest term plus a fixed launch cost; the bound names that term. What the model does not
-see: L1 and L2 hit rates (a re-read line is assumed to come from L1 at one line per clock),
+see: L1 and L2 hit rates within the L2's reach (a re-read line is assumed to come from L1 at one
+line per clock, and data re-read by programs launched close together from L2 for free),
 shared-memory bank conflicts, instruction latency beyond the occupancy factor, and overlap
 between kernels.
 """

@@ -14,7 +14,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from igc_triton.lab.inspect import devices, model
+from igc_triton.lab.inspect import analyze, devices, model
 
 # A config that spills registers ranks as if this much slower: the model counts its local-memory
 # traffic, not the latency of the reloads on the critical path, and issue 12 asks for no spills
@@ -26,7 +26,9 @@ SPILL_PENALTY = 1.1
 def rank(result, device) -> dict:
     """``{"kernel|key": [{"config", "us"}, ...]}``, fastest predicted first, for ``device``; a
     config that spills ranked as if ``SPILL_PENALTY`` times slower, and among configs predicted
-    equally fast (a memory-bound problem), those that spill last."""
+    equally fast (a memory-bound problem), those that spill last, then in the order the recording
+    gave the candidates (the default it ran with first, the config space's order after): a
+    ranking made again keeps its first choice where nothing tells the new one apart."""
     seen: dict = {}
     for call in result.calls:
         for r in call.reports:
@@ -35,15 +37,23 @@ def rank(result, device) -> dict:
             p = model.predict(device, programs=r.launch.programs, num_warps=r.launch.num_warps, regs=r.compiled.regs,
                               smem=r.compiled.smem, counts=r.counts,
                               lines_per_program=sum(st.lines for st in r.trace.sites.values()),
-                              dram_bytes=r.dram_bytes)
+                              dram_bytes=analyze.dram_bytes(r.launch, r.trace, device.l2_bytes))
             per = seen.setdefault(f"{r.launch.kernel}|{r.launch.key}", {})
-            per[json.dumps(r.launch.config, sort_keys=True)] = (p.us, r.compiled.spills)
+            per[json.dumps(r.launch.config, sort_keys=True)] = (p.us, r.compiled.spills,
+                                                                 candidate_index(r.launch.config_source))
 
     def order(config_prediction):
-        us, spills = config_prediction[1]
-        return round(us * (SPILL_PENALTY if spills else 1), 3), spills
-    return {k: [{"config": json.loads(c), "us": round(us, 3)} for c, (us, _) in sorted(v.items(), key=order)]
+        us, spills, index = config_prediction[1]
+        return round(us * (SPILL_PENALTY if spills else 1), 3), spills, index
+    return {k: [{"config": json.loads(c), "us": round(us, 3)} for c, (us, *_) in sorted(v.items(), key=order)]
             for k, v in sorted(seen.items())}
+
+
+def candidate_index(source: str) -> int:
+    """The place ``capture.recording(config="all")`` gave a candidate ("candidate 3/12" -> 3; the
+    default is 1); any other source after them."""
+    m = re.match(r"candidate (\d+)/", source)
+    return int(m.group(1)) if m else 1 << 30
 
 
 KEEP = 4  # ranked configs kept per problem: the autotuner times the first 3

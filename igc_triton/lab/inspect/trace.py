@@ -12,11 +12,16 @@ Runs in worker processes with ``TRITON_INTERPRET=1`` set before triton is import
 ``trace_all`` starts them (``workers``).
 """
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
 
 ALIGN = 512  # bytes: what CUDA's caching allocator guarantees
+SECTOR = 32  # bytes: the unit L2 and DRAM move
+# A neighbour along a slower grid axis is traced only when the programs launched between the two
+# move more than this: below every L2 of the device table, so a smaller sweep keeps its data there.
+REREAD_MIN_SWEEP_BYTES = 16 << 20
 
 
 @dataclass
@@ -43,6 +48,14 @@ class Trace:
     read: set = field(default_factory=set)  # TensorArg idents loaded from
     written: set = field(default_factory=set)
     error: str | None = None
+    # Distinct bytes (whole 32-byte sectors) the program reads per tensor ident, and writes in all.
+    footprint: dict = field(default_factory=dict)
+    written_bytes: int = 0
+    # Per slower grid axis (1, 2) whose neighbour program was traced: {"distance": programs launched
+    # between the two (the faster axes' extents), "extent": the axis's, "overlap": {ident: share of
+    # this program's sectors of the tensor that the neighbour reads too}}. Empty: none traced (a
+    # sweep small enough to stay in every L2, or a trace frozen before this was kept).
+    rereads: dict = field(default_factory=dict)
 
 
 def _allocate(arg, buffers: dict):
@@ -116,20 +129,56 @@ def trace_launch(launch, sites: dict, vector_bytes: dict) -> Trace:
 
         builder.create_masked_load, builder.create_masked_store = load, store
         builder.set_grid_dim = lambda *g: saved["set_grid_dim"](*launch.grid)
-        builder.set_grid_idx = lambda *i: saved["set_grid_idx"](*program)
+        at = [program]
+        builder.set_grid_idx = lambda *i: saved["set_grid_idx"](*at[0])
         try:
             kernel[(1,)](**args)
+            out.program = program
+            match = match_sites({(kind, where) for kind, where, *_ in records}, sites)
+            for kind, where, ptrs, mask, es in records:
+                _accumulate(out, kind, where, ptrs, np.asarray(mask, dtype=bool), es, match.get((kind, where)),
+                            vector_bytes.get(where[:2], es), launch.num_warps, ranges)
+            mine = _sectors(records, "load", ranges)
+            out.footprint = {ident: int(s.size) * SECTOR for ident, s in mine.items()}
+            out.written_bytes = sum(int(s.size) * SECTOR for s in _sectors(records, "store", ranges).values())
+            per_program = sum(out.footprint.values()) + out.written_bytes
+            for axis in (1, 2):
+                distance = math.prod(launch.grid[:axis])
+                if launch.grid[axis] < 2 or distance * per_program <= REREAD_MIN_SWEEP_BYTES or not mine:
+                    continue
+                nb = list(program)
+                nb[axis] += 1 if nb[axis] + 1 < launch.grid[axis] else -1
+                records.clear()
+                at[0] = tuple(nb)
+                kernel[(1,)](**args)
+                theirs = _sectors(records, "load", ranges)
+                out.rereads[axis] = {
+                    "distance": distance, "extent": launch.grid[axis],
+                    "overlap": {ident: float(np.intersect1d(s, theirs[ident], assume_unique=True).size / s.size)
+                                if ident in theirs else 0.0 for ident, s in mine.items()}}
         finally:
             for n, f in saved.items():
                 setattr(builder, n, f)
-        out.program = program
-        match = match_sites({(kind, where) for kind, where, *_ in records}, sites)
-        for kind, where, ptrs, mask, es in records:
-            _accumulate(out, kind, where, ptrs, np.asarray(mask, dtype=bool), es, match.get((kind, where)),
-                        vector_bytes.get(where[:2], es), launch.num_warps, ranges)
     except Exception as e:  # noqa: BLE001 - reported with the launch
         out.error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:400]
     return out
+
+
+def _sectors(records, kind: str, ranges) -> dict:
+    """{tensor ident: sorted distinct 32-byte sectors} the ``kind`` accesses of ``records`` touch."""
+    import numpy as np
+    found: dict = {}
+    for k, _, ptrs, mask, es in records:
+        if k != kind:
+            continue
+        a = ptrs.reshape(-1).astype(np.int64)[np.asarray(mask, dtype=bool).reshape(-1)]
+        if not a.size:
+            continue
+        lo = int(a.min())
+        ident = next((i for i, start, end in ranges if start <= lo < end), None)
+        if ident is not None:
+            found.setdefault(ident, []).extend((a // SECTOR, (a + es - 1) // SECTOR))
+    return {i: np.unique(np.concatenate(v)) for i, v in found.items()}
 
 
 def match_sites(traced: set, sites: dict) -> dict:
@@ -230,13 +279,20 @@ def trace_all(jobs_list, jobs: int = 1, progress=None) -> list[Trace]:
 
 
 def trace_to_dict(t: Trace) -> dict:
+    # JSON keys are strings: tensor idents and axes as [key, value] pairs instead.
     return {"program": list(t.program), "outputs": t.outputs, "read": sorted(t.read), "written": sorted(t.written),
-            "error": t.error, "sites": [[f, line, col, st.__dict__] for (f, line, col), st in t.sites.items()]}
+            "error": t.error, "sites": [[f, line, col, st.__dict__] for (f, line, col), st in t.sites.items()],
+            "footprint": sorted(t.footprint.items()), "written_bytes": t.written_bytes,
+            "rereads": [[axis, {**r, "overlap": sorted(r["overlap"].items())}]
+                        for axis, r in sorted(t.rereads.items())]}
 
 
 def trace_from_dict(d: dict) -> Trace:
+    # Traces frozen before footprints and re-reads were kept have none: no re-read is modelled for them.
     return Trace(tuple(d["program"]), {(f, line, col): _site_stats(st) for f, line, col, st in d["sites"]},
-                 d["outputs"], set(d["read"]), set(d["written"]), d["error"])
+                 d["outputs"], set(d["read"]), set(d["written"]), d["error"],
+                 {int(i): b for i, b in d.get("footprint", [])}, d.get("written_bytes", 0),
+                 {int(a): {**r, "overlap": {int(i): f for i, f in r["overlap"]}} for a, r in d.get("rereads", [])})
 
 
 def _site_stats(st: dict) -> SiteStats:
