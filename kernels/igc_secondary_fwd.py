@@ -31,8 +31,12 @@ def igc_secondary_fwd_kernel(
     BLOCK_P: tl.constexpr,  # pixels (flattened n, h, w) per program
     BLOCK_C: tl.constexpr,  # output channels per program
 ):
-    pid_p = tl.program_id(0)
-    pid_c = tl.program_id(1)
+    # One grid axis, a pixel block's channel blocks next to each other in launch order: each reads
+    # every position m its channels have (all of t's channels once BLOCK_C >= M), so they share
+    # through L2; on an axis of their own, a t past the L2's size came from DRAM once per block.
+    tiles_c = tl.cdiv(C, BLOCK_C)
+    pid_p = tl.program_id(0) // tiles_c
+    pid_c = tl.program_id(0) % tiles_c
     p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
     co = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     p_mask = p < N * H * W

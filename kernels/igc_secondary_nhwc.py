@@ -98,13 +98,19 @@ def igc_secondary_nhwc_kernel(
     WT: tl.constexpr,  # 0: w_ptr is ws as stored; else w_ptr is wt[m, l, l2], rows of WT elements (the weights kernel)
 ):
     C: tl.constexpr = L * M
-    pid_p = tl.program_id(0)
+    # One grid axis, a pixel block's TILES programs (output tiles x blocks of MB positions) next to
+    # each other: they read the same rows of t, so all but the first find them in L2. With the
+    # tiles on a second axis, each tile swept every pixel block before the next began, and a t
+    # larger than L2 (C = 832 at 32x32, batch 64: 109 MB, 13 tiles) came from DRAM once per tile.
+    TILES: tl.constexpr = (L + BLOCK_N - 1) // BLOCK_N * (M // MB)
+    pid_p = tl.program_id(0) // TILES
+    tile = tl.program_id(0) % TILES
     if MB == M:
         m0 = 0
-        n0 = tl.program_id(1) * BLOCK_N
-    else:  # the second grid axis runs over (output tile, block of MB positions)
-        m0 = (tl.program_id(1) % (M // MB)) * MB
-        n0 = (tl.program_id(1) // (M // MB)) * BLOCK_N
+        n0 = tile * BLOCK_N
+    else:  # a tile is (output tile, block of MB positions), the positions first
+        m0 = (tile % (M // MB)) * MB
+        n0 = (tile // (M // MB)) * BLOCK_N
     row0 = (pid_p * BLOCK_P).to(tl.int64) * C
     r = tl.arange(0, BLOCK_P)
     row_ok = pid_p * BLOCK_P + r < P

@@ -43,11 +43,16 @@ def igc_secondary_nhwc_fma_kernel(
     BLOCK_M: tl.constexpr,  # positions per program
 ):
     C: tl.constexpr = L * M
-    p0 = tl.program_id(0).to(tl.int64) * BLOCK_P
+    # One grid axis, a pixel block's position blocks next to each other: they read pieces of the
+    # same rows of t (BLOCK_M channels per l, 32 bytes at 16 positions of 16 bits), so all but the
+    # first find them in L2; on a second axis each block swept every pixel before the next began,
+    # and a t larger than L2 was fetched from DRAM again for each (sectors of the same lines).
+    MT: tl.constexpr = (M + BLOCK_M - 1) // BLOCK_M
+    p0 = (tl.program_id(0) // MT).to(tl.int64) * BLOCK_P
     row0 = p0 * C
     r = tl.arange(0, BLOCK_P)
     row_ok = p0 + r < P
-    m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
+    m = (tl.program_id(0) % MT) * BLOCK_M + tl.arange(0, BLOCK_M)
     m_ok = m < M
     mask = row_ok[:, None] & m_ok[None, :]
     y_pix = row0 + r * C

@@ -29,6 +29,18 @@ def test_secondary_paths_match_reference(L, M, path, device):
             assert out.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("path", ["fma", "gemm"])
+def test_secondary_tiles_of_a_pixel_block_share_one_grid_axis(path, device):
+    """330 pixels and C = 160 (L = 80): two pixel blocks of the interpreter's tiles, each split into
+    two l2 blocks (gemm) or three channel blocks (fma) on the same grid axis (adjacent in launch
+    order): every (pixel, channel) tile computed once, in its place."""
+    L, M = 80, 2
+    t = torch.randn(2, L * M, 15, 11, dtype=torch.float64, device=device)
+    ws = torch.randn(L * M, L, 1, 1, dtype=torch.float64, device=device)
+    out = launchers.igc_secondary_fwd(t.float(), ws.float(), L, path=path)
+    assert_close(out, reference.igc_secondary(t, ws, L), torch.float32)
+
+
 # The nhwc secondary: M = 1 .. 8 (all positions in a program), 16, 32 (blocks of 8), 3, 6, 12
 # (blocks of 1, 2, 4: the largest power of two dividing M), L from 16 (the products' K and N) to
 # values no K step divides (17, 24, 40: the last step masked), pixel counts no tile divides; L >=

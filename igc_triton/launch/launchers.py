@@ -487,7 +487,7 @@ def igc_block_fwd(x, wp, ws, L, stride, padding, dilation, out_hw, scale=None, s
     elif form == WIDE:
 
         def launch(cfg, warmup=False):
-            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, tuning.cdiv(L, cfg.kwargs["BLOCK_N"]))
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]) * tuning.cdiv(L, cfg.kwargs["BLOCK_N"]), C // L)
             tuning.kernel_call(igc_block_fwd_wide_kernel, grid, warmup)(
                 x, wp, ws, sc, sh, res, y, N, H, W, OH, OW, L, *geometry, **flags, CIN_G=cin_g, PRIMARY=True,
                 ACC_DTYPE=_acc_dtype(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
@@ -707,7 +707,8 @@ def _igc_secondary_nhwc_fma(t, weight, L, y, scale=None, shift=None, residual=No
     key = problem_key(t, pixels, C, L, M, (1, 1), (1, 1), (1, 1))
 
     def launch(cfg, warmup=False):
-        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(M, cfg.kwargs["BLOCK_M"]))
+        # One axis, a pixel block's position blocks adjacent (the kernel splits the program id)
+        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]) * tuning.cdiv(M, cfg.kwargs["BLOCK_M"]),)
         tuning.kernel_call(igc_secondary_nhwc_fma_kernel, grid, warmup)(
             t, weight, sc, sh, res, y, pixels, L=L, M=M, HAS_AFFINE=scale is not None,
             HAS_RESIDUAL=residual is not None, RELU=relu, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
@@ -752,7 +753,8 @@ def _igc_secondary_nhwc(t, weight, L, y, scale=None, shift=None, residual=None, 
         weight = laid
 
     def launch(cfg, warmup=False):
-        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(L, cfg.kwargs["BLOCK_N"]) * (M // mb))
+        # One axis, a pixel block's tiles adjacent (the kernel splits the program id)
+        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]) * tuning.cdiv(L, cfg.kwargs["BLOCK_N"]) * (M // mb),)
         tuning.kernel_call(igc_secondary_nhwc_kernel, grid, warmup)(
             t, weight, sc, sh, res, y, pixels, L=L, M=M, MB=mb, WT=wt, HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res,
             RELU=relu, DOT_PRECISION=_dot_precision(t.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
@@ -801,7 +803,7 @@ def igc_secondary_fwd(t, weight, L, path=None):
             return y
 
         def launch_gemm(cfg, warmup=False):
-            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), C // L, tuning.cdiv(L, cfg.kwargs["BLOCK_N"]))
+            grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]) * tuning.cdiv(L, cfg.kwargs["BLOCK_N"]), C // L)
             tuning.kernel_call(igc_block_fwd_wide_kernel, grid, warmup)(
                 t, weight, weight, weight, weight, y, y, N, H, W, H, W, L, *t.stride(), *y.stride(), *y.stride(),
                 1, 1, 0, 0, 1, 1, CIN_G=1, M=C // L, KH=1, KW=1, HAS_AFFINE=False, HAS_RESIDUAL=False, RELU=False,
@@ -817,7 +819,7 @@ def igc_secondary_fwd(t, weight, L, path=None):
         return y
 
     def launch(cfg, warmup=False):
-        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]), tuning.cdiv(C, cfg.kwargs["BLOCK_C"]))
+        grid = (tuning.cdiv(pixels, cfg.kwargs["BLOCK_P"]) * tuning.cdiv(C, cfg.kwargs["BLOCK_C"]),)
         tuning.kernel_call(igc_secondary_fwd_kernel, grid, warmup)(
             t, weight, y, N, H, W, C, *t.stride(), *y.stride(),
             L=L, M=C // L, ACC_DTYPE=_acc_dtype(t.dtype),
