@@ -108,6 +108,10 @@ def ship(result, path=None, command: str = "") -> Path:
         entry["cuda_names"] = list(d.cuda_names)
         for problem, ranked in rank(result, d).items():
             entry["entries"][problem] = [ref(r["config"]) for r in ranked[:KEEP]]
+    # A kernel whose sources changed and that this inspection did not reach has no entries left:
+    # no record of its sources either (the autotuner reads a recorded kernel as ranked).
+    with_entries = {p.partition("|")[0] for gpu in gpus.values() for p in gpu["entries"]}
+    sources = {k: v for k, v in sources.items() if k in with_entries}
     command = re.sub(r"\s--out \S+", "", re.sub(r"--triton-python \S+", "--triton-python PYTHON", command))
     commands = [c for c in data.get("commands", []) if c != command] + ([command] if command else [])
     data.pop("command", None)
