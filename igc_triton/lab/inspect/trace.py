@@ -164,6 +164,11 @@ def trace_launch(launch, sites: dict, vector_bytes: dict) -> Trace:
     return out
 
 
+def _owner(address: int, ranges):
+    """The ident of the tensor whose allocation holds ``address`` (None: none of them)."""
+    return next((i for i, start, end in ranges if start <= address < end), None)
+
+
 def _sectors(records, kind: str, ranges) -> dict:
     """{tensor ident: sorted distinct 32-byte sectors} the ``kind`` accesses of ``records`` touch."""
     import numpy as np
@@ -174,8 +179,7 @@ def _sectors(records, kind: str, ranges) -> dict:
         a = ptrs.reshape(-1).astype(np.int64)[np.asarray(mask, dtype=bool).reshape(-1)]
         if not a.size:
             continue
-        lo = int(a.min())
-        ident = next((i for i, start, end in ranges if start <= lo < end), None)
+        ident = _owner(int(a.min()), ranges)
         if ident is not None:
             found.setdefault(ident, []).extend((a // SECTOR, (a + es - 1) // SECTOR))
     return {i: np.unique(np.concatenate(v)) for i, v in found.items()}
@@ -217,10 +221,9 @@ def _accumulate(out: Trace, kind, where, ptrs, mask, es, site, vbytes, num_warps
     st.calls += 1
     st.active_elements += int(active.size)
     if active.size:
-        lo = int(active.min())
-        for ident, start, end in ranges:
-            if start <= lo < end:
-                (out.read if kind == "load" else out.written).add(ident)
+        ident = _owner(int(active.min()), ranges)
+        if ident is not None:
+            (out.read if kind == "load" else out.written).add(ident)
     if kind == "store":
         out.outputs += int(active.size)
     if site is not None and not (site.shape == () and ptrs.size == 1):
