@@ -3,9 +3,11 @@
 #   1. host time of an eager call, split (bench/host_overhead.py -> host.csv, host_profile.txt);
 #   2. the suite (SUITE, default `roofline`) timed with the shipped (model-ranked) configs
 #      (results.csv, env.json, bench.log), budget BENCH_S;
-#   3. latency-hiding A/B of the nhwc forms (bench/pipeline_ab.py -> pipeline_ab.csv: each block
-#      in its picked config against the same tile unpipelined / unrolling flipped (nhwc) and
-#      with the kernel-row prefetch flipped (nhwc_fma));
+#   3. latency-hiding and L1-reuse A/B of the tensor-core forms (bench/pipeline_ab.py ->
+#      pipeline_ab.csv: each block in its picked config against the same tile unpipelined /
+#      unrolling flipped / input in L1-kept 8-byte copies (nhwc), with the kernel-row prefetch
+#      flipped (nhwc_fma), and the two-kernel call's nhwc_gemm primary with TAPS_L1 flipped, with
+#      and without the pipeline; AB_FORMS narrows the forms, CASES the layers);
 #   4. every candidate config of the suite's channels_last bf16 problems timed (tune.log and
 #      tuning-timed.json, "timed" per problem, which `igc-lab inspect --validate` scores the
 #      cost model's first choices against), budget TUNE_S;
@@ -14,7 +16,7 @@
 # that a call cut off keeps what finished.
 #
 #   OUT=runs/lease bench/lease.sh [BENCH_S=240] [TEST_S=150] [PROVIDERS]   (the budgets also as variables)
-#   (TUNE_S=120; TESTS="tests/x.py::y ..." runs those tests only; WORKERS=16 xdist workers;
+#   (TUNE_S=120, AB_S=200; TESTS="tests/x.py::y ..." runs those tests only; WORKERS=16 xdist workers;
 #   PRECOMPILED=runs/precompiled-roofline.tgz: kernels compiled beforehand on a CPU by
 #   bench/precompile.py build, carried along, installed into the Triton cache first;
 #   SUITE=paper-layers DTYPES=bf16 LAYOUTS=channels_last CASES='igc-*': another suite, or part of
@@ -95,9 +97,9 @@ PYEOF
   fi
 
   if wants ab; then
-  step "nhwc forms: latency-hiding A/B"
-  timeout 200 $PY bench/pipeline_ab.py --suite "$SUITE" --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
-    $( [ "${DEVICE:-cuda}" = cpu ] && echo --dtype fp16 )
+  step "tensor-core forms: latency-hiding and L1-reuse A/B"
+  timeout ${AB_S:-200} $PY bench/pipeline_ab.py --suite "$SUITE" --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
+    ${AB_FORMS:+--forms "$AB_FORMS"} ${CASES:+--cases "$CASES"} $( [ "${DEVICE:-cuda}" = cpu ] && echo --dtype fp16 )
   echo "pipeline_ab exit $?"
   pack
   fi

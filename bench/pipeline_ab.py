@@ -1,24 +1,31 @@
-"""Latency hiding in the channels_last fused forms, A/B, on a GPU machine: every block of a suite
-that an nhwc form takes, the fused block (weights layout and block kernel) timed as CUDA graph
-replays in the config the code picks (model-ranked, autotuning off) and in variants of it. The
-*nhwc* form (M >= 4): the same tile and channel block without the tap pipeline (num_stages=1:
-each tap loaded into registers, then staged through shared memory for the tensor cores) and
-with the tap loop's unrolling flipped. The *nhwc_fma* form (M = 1, 2): with its kernel-row
-prefetch flipped (PREFETCH). Checked against the float64 reference first. Prints a table;
-``--csv PATH`` also writes it.
+"""Latency hiding and L1 reuse in the channels_last tensor-core kernels, A/B, on a GPU machine:
+every layer of a suite that they take, timed as CUDA graph replays in the config the code picks
+(model-ranked, autotuning off) and in variants of it. The fused *nhwc* form (M >= 4): the same
+tile and channel block without the tap pipeline (num_stages=1: each tap loaded into registers,
+then staged through shared memory for the tensor cores), with the tap loop's unrolling flipped,
+and with the input copied in 8-byte pieces that L1 keeps (TAPS_L1=1: 16-byte cp.async bypasses
+L1, so each tap re-reads its tile from L2). The *nhwc_fma* form (M = 1, 2): with its kernel-row
+prefetch flipped (PREFETCH). The *primary* of the two-kernel call where the nhwc_gemm kernel
+takes it (the call timed whole, its secondary unchanged): TAPS_L1 flipped, without the
+pipeline, and both. Checked against the float64 reference first. Prints a table; ``--csv PATH``
+also writes it.
 
-    python3 bench/pipeline_ab.py [--suite roofline] [--dtype bf16] [--csv ab.csv]
+    python3 bench/pipeline_ab.py [--suite roofline] [--dtype bf16] [--forms nhwc,primary] [--cases 'igc-*'] [--csv ab.csv]
 
 ``--device cpu`` (with TRITON_INTERPRET=1) is a dry run of the script itself: one image, at most
 8x8, timed on the CPU; its times mean nothing.
 
 Why: the cost model assumes latency hidden (it predicts the pipeline 1.1-1.5x faster, the prefetch
 no faster); measured on an H100, the unpipelined nhwc kernel ran at 2-5x the model's time and the
-nhwc_fma one at about 2x (reports/2026-11-26-h100-roofline).
+nhwc_fma one at about 2x (reports/2026-11-26-h100-roofline). It has no L2 term: the tensor-core
+kernels whose taps come from L2 (LDGSTS.E.BYPASS.128 in their machine code) ran at about 2x
+their predictions on the H200 (reports/2026-11-27-h200-paper-layers), which an L2 bound would
+explain; TAPS_L1 is the variant that would show it.
 """
 
 import argparse
 import csv
+import fnmatch
 import os
 import sys
 
@@ -34,7 +41,10 @@ from igc_triton.launch import autotune, launchers, timing, tuning  # noqa: E402
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-FORMS = {"nhwc": ("igc_block_nhwc", "nhwc_candidates"), "nhwc_fma": ("igc_block_nhwc_fma", "nhwc_fma_candidates")}
+# form -> (its kernel, the tuning function giving its candidates, the call that runs it)
+FORMS = {"nhwc": ("igc_block_nhwc", "nhwc_candidates", functional.igc_block),
+         "nhwc_fma": ("igc_block_nhwc_fma", "nhwc_fma_candidates", functional.igc_block),
+         "primary": ("grouped_conv2d_fwd_nhwc_gemm", "nhwc_gemm_candidates", functional.igc_conv2d)}
 
 
 def variants(form: str, cfg: triton.Config) -> list[tuple[str, triton.Config]]:
@@ -46,9 +56,14 @@ def variants(form: str, cfg: triton.Config) -> list[tuple[str, triton.Config]]:
     if form == "nhwc_fma":
         return [("picked", cfg), ("prefetch flipped", make(PREFETCH=1 - kw["PREFETCH"]))]
     out = [("picked", cfg)]
+    l1 = 1 - kw.get("TAPS_L1", 0)
     if cfg.num_stages != 1:
         out.append(("no pipeline (num_stages=1)", make(1)))
-    out.append(("unroll flipped", make(UNROLL=1 - kw["UNROLL"])))
+    if form == "nhwc":
+        out.append(("unroll flipped", make(UNROLL=1 - kw["UNROLL"])))
+    out.append((f"TAPS_L1={l1}", make(TAPS_L1=l1)))
+    if form == "primary" and cfg.num_stages > 2:
+        out.append((f"TAPS_L1={l1}, num_stages=2", make(2, TAPS_L1=l1)))
     return out
 
 
@@ -56,7 +71,7 @@ def picked_config(form, x, wp, ws, L) -> triton.Config | None:
     """The config the block's call picks for the form's kernel; None if the call ran no such kernel
     (on a CPU without TRITON_INTERPRET=1 it runs the PyTorch reference)."""
     with autotune.TUNER.record() as seen:
-        functional.igc_block(x, wp, ws, L)
+        FORMS[form][2](x, wp, ws, L)
     return next((cfg for (kernel, _), (cfg, _) in seen.items() if kernel == FORMS[form][0]), None)
 
 
@@ -68,7 +83,7 @@ def run_forced(form, cfg, x, wp, ws, L, device):
     autotune.TUNER = autotune.Tuner()
 
     def fn():
-        return functional.igc_block(x, wp, ws, L)
+        return FORMS[form][2](x, wp, ws, L)
     try:
         out = fn()
         t = timing.time_cuda(fn, graph=True) if device.type == "cuda" else timing.time_cpu(fn, 0, 1)
@@ -82,6 +97,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default="roofline")
     ap.add_argument("--dtype", default="bf16", choices=sorted(DTYPES))
+    ap.add_argument("--forms", default="nhwc,nhwc_fma,primary",
+                    help=f"comma-separated, of {', '.join(FORMS)} (default: all)")
+    ap.add_argument("--cases", help="only the layers whose names match these comma-separated shell patterns")
     ap.add_argument("--csv", help="also write the rows here")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu: a dry run under TRITON_INTERPRET=1")
     args = ap.parse_args(argv)
@@ -89,9 +107,21 @@ def main(argv=None) -> int:
     if dev.type == "cuda" and not torch.cuda.is_available():
         print("pipeline_ab.py needs a CUDA GPU (or --device cpu for a dry run)", file=sys.stderr)
         return 2
-    layers = [(ly, launchers.fused_block_form(ly.cin, ly.cout, ly.L, dt, True)) for ly in suites.load(args.suite).layers
-              if ly.L and ly.stride == 1]
-    layers = [(ly, form) for ly, form in layers if form in FORMS]
+    forms = [f.strip() for f in args.forms.split(",") if f.strip()]
+    unknown = [f for f in forms if f not in FORMS]
+    if unknown:
+        ap.error(f"unknown form(s) {', '.join(unknown)}; choose from {', '.join(FORMS)}")
+    patterns = [p.strip() for p in (args.cases or "*").split(",") if p.strip()]
+    layers = []
+    for ly in suites.load(args.suite).layers:
+        if not (ly.L and ly.stride == 1 and any(fnmatch.fnmatchcase(ly.name, p) for p in patterns)):
+            continue
+        fused = launchers.fused_block_form(ly.cin, ly.cout, ly.L, dt, True)
+        # The primary's kernel is known once it ran (picked_config): every layer is tried.
+        layers += [(ly, form) for form in forms if form == fused or form == "primary"]
+    if not layers:
+        print(f"no layer of {args.suite} matches {args.cases or '*'} in the forms {', '.join(forms)}", file=sys.stderr)
+        return 2
     rows = []
     with torch.no_grad():
         for ly, form in layers:

@@ -33,7 +33,13 @@ over (tap, channel block):
   offset), and groups whose channels are no aligned vector (``launchers.nhwc_gemm_join``), are
   laid out by ``grouped_conv2d_nhwc_gemm_weights_kernel`` in the same launch sequence;
 - loads feed ``tl.dot`` directly, so Triton's software pipeline copies them to shared memory
-  ``num_stages`` steps ahead (cp.async) while the tensor cores work.
+  ``num_stages`` steps ahead (cp.async) while the tensor cores work. A 16-byte cp.async is
+  emitted as ``cp.async.cg`` (``LDGSTS.E.BYPASS.128``: L1 not allocated; Triton picks .cg for 16
+  bytes and .ca for 8 and 4), so the taps' overlapping input tiles come from L2 each time, about
+  9x the input per K step. ``TAPS_L1`` = 1 caps the contiguity the compiler sees at 8 bytes: the
+  input tile is copied by twice as many 8-byte ``cp.async.ca`` (``LDGSTS.E.64``), which allocate in
+  L1, so a tap can find its neighbour's lines there (what L1 holds beside the shared memory the
+  stages take decides how many; not measured yet: ``bench/pipeline_ab.py`` times both).
 
 Its configs are the generic GEMM kernel's, 4 warps (the same flattened tap loop; see
 ``grouped_conv2d_fwd.py`` on pytorch#173068).
@@ -66,6 +72,7 @@ def grouped_conv2d_nhwc_gemm_kernel(
     BLOCK_M: tl.constexpr,  # pixels per program
     BLOCK_N: tl.constexpr,  # output channels per program (of one group)
     BLOCK_K: tl.constexpr,  # input channels per step (of the group)
+    TAPS_L1: tl.constexpr,  # 1: the input tile copied in 8-byte pieces, which L1 keeps (see above)
 ):
     KB: tl.constexpr = (KWIN + BLOCK_K - 1) // BLOCK_K
     pid_m = tl.program_id(0)
@@ -125,6 +132,8 @@ def grouped_conv2d_nhwc_gemm_kernel(
             x_ok = x_ok & k_ok[None, :]
             if JOIN <= 1:
                 w_ok = w_ok & k_ok[None, :]
+        if TAPS_L1:
+            x_off = tl.max_contiguous(x_off, [1, 64 // x_ptr.dtype.element_ty.primitive_bitwidth])
         xv = tl.load(x_ptr + x_off, mask=x_ok, other=0.0)
         wv = tl.load(w_ptr + w_off, mask=w_ok, other=0.0)
         # Stored [co, ci] (ci contiguous) and transposed here: K-major in shared memory, as wgmma needs.

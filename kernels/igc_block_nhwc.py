@@ -14,7 +14,11 @@ output pixels and every channel, and the data moves in wide pieces:
 - **The taps are a software pipeline.** The tap loop is a loop (``tl.range``), so Triton
   copies each tap's input tile and weight straight from global to shared memory (cp.async,
   ``num_stages`` taps in flight) while the tensor cores work on an earlier tap, and wgmma
-  reads both operands from shared memory. Unrolled taps (the first version of this kernel)
+  reads both operands from shared memory. Those copies are 16 bytes, which Triton emits as
+  ``cp.async.cg``: L1 bypassed, each tap's tile read from L2 although it overlaps the last tap's
+  (a 4 x 32 tile's 9 taps read 1152 pixel rows for 204 distinct). ``TAPS_L1`` = 1 copies the
+  input in 8-byte ``cp.async.ca`` pieces, which allocate in L1 (twice the copy instructions;
+  whether L1 then serves the next taps is not measured yet: ``bench/pipeline_ab.py``). Unrolled taps (the first version of this kernel)
   went load -> registers -> shared memory -> barrier -> product -> wait, one tap after the
   other; on an H100 its blocks ran at 2-5x the cost model's time (which assumes latency
   hidden), worst on small grids (C = 192 at 8x8: 41 us, one program per SM).
@@ -72,6 +76,7 @@ def igc_block_nhwc_kernel(
     UNROLL: tl.constexpr,  # 1: the tap loop's trip count a constant, which LLVM/ptxas unroll (the SASS has
     # no loop left): no loop overhead, but later taps' addresses are hoisted into registers (C = 256 at
     # BC = 64 spills)
+    TAPS_L1: tl.constexpr,  # 1: the input tile copied in 8-byte pieces, which L1 keeps (see above)
 ):
     # Annotated so that the interpreter treats them as constexprs too (outside any static_range:
     # inside one, an annotated assignment does not compile for the GPU).
@@ -119,7 +124,11 @@ def igc_block_nhwc_kernel(
                 m = ok[:, None]
             else:
                 m = ok[:, None] & (cin < C)[None, :]
-            xv = tl.load(x_img + (dh * W + dw) * C + x_pix, mask=m, other=0.0)
+            if TAPS_L1:
+                x_off = tl.max_contiguous((dh * W + dw) * C + x_pix, [1, 64 // x_ptr.dtype.element_ty.primitive_bitwidth])
+                xv = tl.load(x_img + x_off, mask=m, other=0.0)
+            else:
+                xv = tl.load(x_img + (dh * W + dw) * C + x_pix, mask=m, other=0.0)
             # Read [co, ci] and transposed here: K-major in shared memory, as TF32's wgmma needs
             # (read [ci, co], fp32 weights were copied 4 bytes at a time into a transposed buffer).
             wv = tl.trans(tl.load(w_at + tap * M, mask=w_ok, other=0.0))

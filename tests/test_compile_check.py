@@ -43,7 +43,7 @@ def test_variants_cover_every_config_and_kernel():
               ("igc_block_nhwc_fma_kernel", configs.NHWC_FMA_CONFIGS, True),
               ("grouped_conv2d_nhwc_kernel", configs.NHWC_CONV_CONFIGS, False),
               ("igc_secondary_nhwc_kernel", configs.NHWC_SECONDARY_CONFIGS, True),
-              ("grouped_conv2d_nhwc_gemm_kernel", configs.GEMM_CONFIGS, True),
+              ("grouped_conv2d_nhwc_gemm_kernel", configs.NHWC_GEMM_CONFIGS, True),
               ("igc_secondary_nhwc_fma_kernel", configs.NHWC_FMA_SECONDARY_CONFIGS, True)]
     for kernel, space, _ in spaces:
         if kernel == "grouped_conv2d_nhwc_kernel":  # compiled as the launcher adapts it, C = 48 first

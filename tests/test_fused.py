@@ -473,10 +473,12 @@ def _nhwc_config(bc):
     import triton
     # Compiled on a GPU these are different programs (interpreted, the same): the tap loop
     # unrolled at BC = 32; at BC = 64 an 8x8 tile, 64 rows, whose products are wgmma on
-    # operands cp.async put in shared memory (under 64 rows: mma.sync), three taps in flight.
+    # operands cp.async put in shared memory (under 64 rows: mma.sync), three taps in flight; at
+    # BC = 16 the input copied in 8-byte pieces (TAPS_L1).
     if bc == 64:
         return triton.Config({"BC": bc, "TILE_H": 8, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3)
-    return triton.Config({"BC": bc, "TILE_H": 4, "TILE_W": 8, "UNROLL": int(bc == 32)}, num_warps=4, num_stages=2)
+    return triton.Config({"BC": bc, "TILE_H": 4, "TILE_W": 8, "UNROLL": int(bc == 32), "TAPS_L1": int(bc == 16)},
+                         num_warps=4, num_stages=2)
 
 
 @pytest.mark.parametrize("C,L,H,W,stride,dil,k", NHWC_CASES, ids=lambda v: str(v))

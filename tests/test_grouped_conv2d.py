@@ -213,6 +213,30 @@ def test_nhwc_gemm_regime_matches_fp64_conv2d(cin, cout, G, H, W, k, stride, pad
         assert_close(out, ref, dtype, k=cin // G * k[0] * k[1])
 
 
+@pytest.mark.parametrize("case", [NHWC_GEMM_CASES[0], NHWC_GEMM_CASES[6], NHWC_GEMM_CASES[13], NHWC_GEMM_CASES[14]],
+                         ids=lambda v: str(v))
+def test_nhwc_gemm_input_in_l1_copies_matches_fp64_conv2d(case, device, monkeypatch):
+    """The configs that copy the input tile in 8-byte pieces (TAPS_L1; on a GPU another program,
+    interpreted the same) on plain groups, super-groups, windows and 128-byte super-groups."""
+    from igc_triton.launch import autotune, configs, tuning
+    cin, cout, G, H, W, k, stride, padding, dilation, bias, w_layout = case
+    g = torch.Generator(device=device).manual_seed(cin * 10 + cout)
+    x = torch.randn(2, cin, H, W, dtype=torch.float64, device=device, generator=g)
+    w = torch.randn(cout, cin // G, *k, dtype=torch.float64, device=device, generator=g)
+    b = torch.randn(cout, dtype=torch.float64, device=device, generator=g) if bias else None
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=G)
+    l1 = [c for c in configs.NHWC_GEMM_CONFIGS if c.kwargs.get("TAPS_L1")]
+    assert l1
+    for cfg in l1[-1:] if device.type == "cpu" else l1:
+        monkeypatch.setattr(tuning, "nhwc_gemm_candidates", lambda *a, cfg=cfg: [cfg])
+        monkeypatch.setattr(autotune, "TUNER", autotune.Tuner())  # no choice remembered from another config
+        for dtype in _dtypes(device):
+            xi, wi, bi = x.to(dtype), to_layout(w.to(dtype), w_layout), None if b is None else b.to(dtype)
+            ref = F.conv2d(xi.double(), wi.double(), None if bi is None else bi.double(), **geometry)
+            out = grouped_conv2d(to_layout(xi, "channels_last"), wi, bi, **geometry)
+            assert_close(out, ref, dtype, k=cin // G * k[0] * k[1])
+
+
 def test_nhwc_gemm_regime_rule(device):
     def applies(C, cin_g, layout="channels_last", dtype=torch.float16, cout=None):
         x = to_layout(torch.randn(1, C, 4, 4, dtype=dtype), layout)

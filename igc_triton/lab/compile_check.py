@@ -126,7 +126,7 @@ def variants() -> list[Variant]:
     # dtype, the widest block, M = 2, 4 and 64 (the weight tiles' runs of M channels and of
     # BC / M partitions).
     def nhwc(dt, M=8):
-        return {**epilogue, "C": 48, "M": M, "OUT_NCHW": False, "DOT_PRECISION": dot_precision(dt)}
+        return {**epilogue, "C": 48, "M": M, "OUT_NCHW": False, "DOT_PRECISION": dot_precision(dt), "TAPS_L1": 0}
 
     add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS, nhwc, dtypes=("fp16",))
     add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS[:1], nhwc, dtypes=("fp32", "bf16"))
@@ -141,6 +141,9 @@ def variants() -> list[Variant]:
         lambda dt: {**nhwc(dt, M=64), "C": 256}, dtypes=("bf16",))
     for M in (2, 4):
         add("igc_block_nhwc_kernel", configs.NHWC_CONFIGS[:1], lambda dt, M=M: nhwc(dt, M=M), dtypes=("bf16", "fp32"))
+    # The input in 8-byte copies (TAPS_L1): 4 16-bit or 2 fp32 channels each, at C = 256, M = 16.
+    add("igc_block_nhwc_kernel", [c for c in configs.NHWC_CONFIGS if c.kwargs.get("TAPS_L1")],
+        lambda dt: {**nhwc(dt, M=16), "C": 256}, dtypes=("bf16", "fp32"))
     # The nhwc_fma form (M = 1, 2; its primary weights are fp32 in every dtype): every config at
     # C = 48 (one chunk of pairs, padded to 32) with M = 2, the default in every dtype, M = 1,
     # stride 2 and dilation 2 (the columns a thread shares change), the narrowest (C = 16: 16
@@ -210,14 +213,16 @@ def variants() -> list[Variant]:
     def nhwc_gemm(dt, cin_g=32, cout_g=32, k=3, groups=16, cin=None, cout=None, window=(None, 1), join=1):
         return {"CIN_G": cin_g, "COUT_G": cout_g, "GROUPS": groups, "CIN": cin or cin_g * groups,
                 "COUT": cout or cout_g * groups, "KWIN": window[0] or cin_g, "ALIGN": window[1], "JOIN": join,
-                "KH": k, "KW": k, "HAS_BIAS": True, "DOT_PRECISION": dot_precision(dt)}
+                "KH": k, "KW": k, "HAS_BIAS": True, "DOT_PRECISION": dot_precision(dt), "TAPS_L1": 0}
 
-    add_all("grouped_conv2d_nhwc_gemm_kernel", gemm, nhwc_gemm, fp64=False)
+    add_all("grouped_conv2d_nhwc_gemm_kernel", configs.NHWC_GEMM_CONFIGS, nhwc_gemm, fp64=False)
     gemm_defaults = [gemm[4], gemm[1], gemm[5]]
     add("grouped_conv2d_nhwc_gemm_kernel", gemm_defaults, nhwc_gemm, dtypes=("fp32", "bf16"))
     add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, cin_g=24, cout_g=24), dtypes=("bf16",))
     add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, cout_g=64), dtypes=("bf16",))
     add("grouped_conv2d_nhwc_gemm_kernel", gemm[:1], lambda dt: nhwc_gemm(dt, k=1), dtypes=("bf16",))
+    add("grouped_conv2d_nhwc_gemm_kernel", [c for c in configs.NHWC_GEMM_CONFIGS if c.kwargs.get("TAPS_L1")],
+        nhwc_gemm, dtypes=("fp32", "bf16"))
     for join in (8, 4):  # 8 groups of 4 channels (IGC's M = 4), 4 of 8, the block-diagonal tile built in the kernel
         add("grouped_conv2d_nhwc_gemm_kernel", gemm_defaults, lambda dt, join=join: nhwc_gemm(dt, groups=8, join=join),
             dtypes=("bf16", "fp32"))

@@ -35,6 +35,18 @@ GEMM_CONFIGS = [
     Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 64}, num_warps=4, num_stages=3),
 ]
 
+# grouped_conv2d_nhwc_gemm_kernel: the GEMM space, then the input tile in 8-byte copies that L1
+# keeps for the next taps (TAPS_L1, see the kernel; 16-byte ones bypass L1). With fewer stages
+# (less shared memory: more of the SM's 256 KB left to L1) and in the tiles the cost model ranks
+# first on IGC's large partitions. Not ranked above the others by the model (it has no L2 term
+# until an L2 bandwidth is measured), so they are for timing: tuning, bench/pipeline_ab.py.
+NHWC_GEMM_CONFIGS = GEMM_CONFIGS + [
+    Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 64, "TAPS_L1": 1}, num_warps=4, num_stages=3),
+    Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 64, "TAPS_L1": 1}, num_warps=4, num_stages=2),
+    Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32, "TAPS_L1": 1}, num_warps=4, num_stages=3),
+    Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "TAPS_L1": 1}, num_warps=4, num_stages=2),
+]
+
 # Backward kernels. dgrad tiles are [input pixels x input channels] like the forward's;
 # wgrad and bias tiles reduce BLOCK_P pixels of [pixels x output channels] per step, or
 # (GEMM) a [BLOCK_M out-channels x BLOCK_K pixels] . [BLOCK_K pixels x BLOCK_N in-channels] dot.
@@ -119,6 +131,12 @@ NHWC_CONFIGS = [
     Config({"BC": 32, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
     Config({"BC": 64, "TILE_H": 4, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
     Config({"BC": 64, "TILE_H": 2, "TILE_W": 8, "UNROLL": 0}, num_warps=4, num_stages=3),
+    # The input in 8-byte copies that L1 keeps for the next taps (TAPS_L1, see the kernel), in the
+    # tiles the cost model ranks first on IGC's large partitions; for timing, as NHWC_GEMM_CONFIGS'.
+    Config({"BC": 64, "TILE_H": 4, "TILE_W": 32, "UNROLL": 0, "TAPS_L1": 1}, num_warps=8, num_stages=3),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 32, "UNROLL": 0, "TAPS_L1": 1}, num_warps=8, num_stages=2),
+    Config({"BC": 32, "TILE_H": 4, "TILE_W": 32, "UNROLL": 0, "TAPS_L1": 1}, num_warps=8, num_stages=3),
+    Config({"BC": 64, "TILE_H": 8, "TILE_W": 16, "UNROLL": 0, "TAPS_L1": 1}, num_warps=8, num_stages=2),
 ]
 
 # igc_block_nhwc_fma_kernel: TILE_H x TILE_W output pixels of one image, all CP channels; each

@@ -312,7 +312,8 @@ def _grouped_conv2d_nhwc_gemm(x, weight, bias, stride, padding, dilation, groups
             x, w, b, y, H, W, OH, OW, pixels, *stride, *padding, *dilation, CIN=cin, COUT=cout, CIN_G=sg * cin_g,
             COUT_G=sg * cout_g, GROUPS=supers, KWIN=kwin, ALIGN=align, JOIN=join, KH=kh, KW=kw,
             HAS_BIAS=has_bias,
-            DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **cfg.kwargs)
+            DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            **{"TAPS_L1": 0, **cfg.kwargs})
         return y
     candidates = functools.partial(tuning.nhwc_gemm_candidates, kwin, sg * cout_g, x.element_size(), x.device)
     return launch(tuning.choose("grouped_conv2d_fwd_nhwc_gemm", key, candidates, launch, x.device))
@@ -574,7 +575,8 @@ def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, re
         tuning.kernel_call(igc_block_nhwc_kernel, grid, warmup)(
             x, w_cl, ws, sc, sh, res, y, H, W, OH, OW, *stride, *padding, *dilation, kh * kw, C=C, M=M, KH=kh, KW=kw,
             HAS_AFFINE=has_affine, HAS_RESIDUAL=has_res, RELU=relu, OUT_NCHW=out_nchw,
-            DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages, **kw_)
+            DOT_PRECISION=_dot_precision(x.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            **{"TAPS_L1": 0, **kw_})
         return y
     return launch(tuning.choose("igc_block_nhwc", key, candidates, launch, x.device))
 

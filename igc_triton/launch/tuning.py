@@ -130,7 +130,7 @@ def nhwc_gemm_candidates(cin_per_group: int, cout_per_group: int, elem_bytes: in
     if runtime.kernels_interpreted():
         return _interpreted(configs.INTERPRET_GEMM, "BLOCK_N", cout_per_group)
     smem = smem_bytes(device)
-    space = configs.GEMM_CONFIGS
+    space = configs.NHWC_GEMM_CONFIGS
     prefer = [space[4], space[1], space[5]] if cout_per_group <= 32 else \
         [space[1], space[5]] if cout_per_group <= 64 else [space[5], space[1]]
     fits = [c for c in prefer if _gemm_fits(c, cin_per_group, cout_per_group, elem_bytes, smem)]
