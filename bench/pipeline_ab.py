@@ -10,7 +10,8 @@ takes it (the call timed whole, its secondary unchanged): TAPS_L1 flipped, witho
 pipeline, and both. Checked against the float64 reference first. Prints a table; ``--csv PATH``
 also writes it.
 
-    python3 bench/pipeline_ab.py [--suite roofline] [--dtype bf16] [--forms nhwc,primary] [--cases 'igc-*'] [--csv ab.csv]
+    python3 bench/pipeline_ab.py [--suite roofline] [--dtype bf16] [--forms nhwc,primary] [--cases 'igc-*']
+                                 [--csv ab.csv]
 
 ``--device cpu`` (with TRITON_INTERPRET=1) is a dry run of the script itself: one image, at most
 8x8, timed on the CPU; its times mean nothing.

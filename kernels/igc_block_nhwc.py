@@ -18,10 +18,11 @@ output pixels and every channel, and the data moves in wide pieces:
   ``cp.async.cg``: L1 bypassed, each tap's tile read from L2 although it overlaps the last tap's
   (a 4 x 32 tile's 9 taps read 1152 pixel rows for 204 distinct). ``TAPS_L1`` = 1 copies the
   input in 8-byte ``cp.async.ca`` pieces, which allocate in L1 (twice the copy instructions;
-  whether L1 then serves the next taps is not measured yet: ``bench/pipeline_ab.py``). Unrolled taps (the first version of this kernel)
-  went load -> registers -> shared memory -> barrier -> product -> wait, one tap after the
-  other; on an H100 its blocks ran at 2-5x the cost model's time (which assumes latency
-  hidden), worst on small grids (C = 192 at 8x8: 41 us, one program per SM).
+  whether L1 then serves the next taps is not measured yet: ``bench/pipeline_ab.py``).
+  Unrolled taps (the first version of this kernel) went load -> registers -> shared memory ->
+  barrier -> product -> wait, one tap after the other; on an H100 its blocks ran at 2-5x the
+  cost model's time (which assumes latency hidden), worst on small grids (C = 192 at 8x8: 41 us,
+  one program per SM).
 - **Secondary with the folded weight.** ``y_i = sum_j t_j @ Wf[i, j]``, the interleave,
   1x1 group convolution and permute-back in one dense product per block pair (the folded
   weight is block-sparse inside, dense across blocks). For large partitions (M = 32, 64 in a
@@ -85,6 +86,7 @@ def igc_block_nhwc_kernel(
     L: tl.constexpr = C // M
     T: tl.constexpr = BC // M  # partitions per block
     BLOCK_P: tl.constexpr = TILE_H * TILE_W
+    VEC8: tl.constexpr = 64 // x_ptr.dtype.element_ty.primitive_bitwidth  # channels per 8 bytes (TAPS_L1)
     tiles_w = tl.cdiv(OW, TILE_W)
     pid = tl.program_id(0)
     n = tl.program_id(1).to(tl.int64)
@@ -125,7 +127,7 @@ def igc_block_nhwc_kernel(
             else:
                 m = ok[:, None] & (cin < C)[None, :]
             if TAPS_L1:
-                x_off = tl.max_contiguous((dh * W + dw) * C + x_pix, [1, 64 // x_ptr.dtype.element_ty.primitive_bitwidth])
+                x_off = tl.max_contiguous((dh * W + dw) * C + x_pix, [1, VEC8])
                 xv = tl.load(x_img + x_off, mask=m, other=0.0)
             else:
                 xv = tl.load(x_img + (dh * W + dw) * C + x_pix, mask=m, other=0.0)
