@@ -488,3 +488,25 @@ def test_report_of_a_run_cut_off_by_its_budget(tmp_path):
     row = next(line for line in text.split("## Triton against cuDNN's IGC")[1].splitlines()
                if line.startswith("| igc-192"))
     assert [c.strip() for c in row.strip("|").split("|")][1:4] == [f"{ratio:.2f}", "-", "-"]
+
+
+def test_l2_read_kernel_reads_each_block_once_per_pass_shifted(device):
+    """The L2 ceiling's kernel (timing.l2_read_bandwidth): program p sums blocks p, p + P, ... of
+    every pass, pass r shifted by r blocks, so the bytes it times are every block once per pass."""
+    from igc_triton.kernels.l2_read import l2_read_kernel
+    n_blocks, block, programs, passes = 5, 16, 3, 2
+    x = torch.arange(n_blocks * block, dtype=torch.float32, device=device)
+    out = torch.full((programs * block,), float("nan"), device=device)
+    l2_read_kernel[(programs,)](x, out, n_blocks, PASSES=passes, BLOCK=block)
+    xb = x.view(n_blocks, block).cpu()
+    want = torch.stack([sum(xb[(b + r) % n_blocks] for r in range(passes) for b in range(p, n_blocks, programs))
+                        for p in range(programs)])
+    assert torch.equal(out.view(programs, block).cpu(), want)
+    assert out.sum().item() == passes * x.sum().item()
+
+
+def test_l2_ceiling_is_a_gpu_measurement_with_its_method_in_the_row():
+    from igc_triton.launch import timing
+    assert timing.l2_read_bandwidth(torch.device("cpu")) is None
+    [row] = harness.ceiling_rows("s", torch.device("cuda"), {"l2_read_gbps": 7000.0})
+    assert row["unit"] == "GB/s" and "L2" in row["detail"] and "L1 bypassed" in row["detail"]

@@ -59,7 +59,8 @@ def test_variants_cover_every_config_and_kernel():
     assert {v.kernel for v in vs} == {k for k, _, _ in spaces} | {"igc_block_nhwc_fma_weights_kernel",
                                                                    "grouped_conv2d_nhwc_weights_kernel",
                                                                    "grouped_conv2d_nhwc_gemm_weights_kernel",
-                                                                   "igc_secondary_nhwc_weights_kernel"}
+                                                                   "igc_secondary_nhwc_weights_kernel",
+                                                                   "l2_read_kernel"}
     # Its primary weights are fp32 whatever the activations' dtype: compiled so.
     assert all(dict(v.pointer_dtypes).get("wt_ptr") == "fp32" for v in vs
                if v.kernel in ("igc_block_nhwc_fma_kernel", "grouped_conv2d_nhwc_kernel"))

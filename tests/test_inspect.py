@@ -316,7 +316,58 @@ def test_device_table_and_its_errors():
         devices.for_arch(70)
 
 
-def test_launches_survive_a_round_trip_through_json():
+def test_l2_term_counts_bypassed_sectors_each_time_and_cached_ones_once():
+    """analyze.l2_bytes per program: every sector of a load that skips L1 (16-byte cp.async), the
+    footprint's share of the others (L1 serves a program's re-reads), every stored sector; the
+    model's l2 term only where the device has an L2 bandwidth (none measured: none by default)."""
+    from igc_triton.lab.inspect import analyze
+    from igc_triton.lab.inspect.trace import SiteStats, Trace
+
+    def site(kind, sectors):
+        return SiteStats(kind, 2, sectors=sectors)
+    tr = Trace(sites={("k.py", 10, 1): site("load", 900), ("k.py", 11, 1): site("load", 300),
+                      ("k.py", 20, 1): site("store", 50)},
+               footprint={1: 100 * 32, 2: 60 * 32})
+
+    class Launch:
+        programs = 4
+    # Line 10 bypasses L1 (each of its 900 sectors from L2), line 11 does not: its 300 sectors are a
+    # quarter of the loads', so a quarter of the 160-sector footprint, 40; 50 sectors stored.
+    assert analyze.l2_bytes(Launch, tr, {("k.py", 10): 1.0}) == 4 * (900 + 40 + 50) * 32
+    assert analyze.l2_bytes(Launch, tr, {}) == 4 * (160 + 50) * 32  # all cached: the footprint
+    # A line whose bytes skip L1 for two thirds (another statement's copies given its line): 600
+    # sectors from L2 each time, 300 + 300 cached, half the footprint.
+    assert analyze.l2_bytes(Launch, tr, {("k.py", 10): 2 / 3}) == 4 * (600 + 80 + 50) * 32
+    h200 = devices.get("h200")
+    assert h200.l2_gbps is None and devices.l2_note(h200) == ""
+    kw = dict(programs=132, num_warps=4, regs=64, smem=0, counts=model_counts(), lines_per_program=1,
+              dram_bytes=1e6, l2_bytes=7e8)
+    assert "l2" not in model.predict(h200, **kw).terms
+    p = model.predict(devices.with_l2(h200, 7000), **kw)
+    assert p.terms["l2"] == pytest.approx(100.0) and p.bound == "l2"
+    assert "assumed" in devices.l2_note(devices.with_l2(h200, 7000))
+    with pytest.raises(ValueError, match="must be positive"):
+        devices.with_l2(h200, -1)
+
+
+def model_counts():
+    from igc_triton.lab.inspect import sass
+    return sass.Counts(total=10.0, by_class={"alu": 2.0})
+
+
+def test_the_h200_runs_tap_tiles_bypass_l1_and_an_assumed_l2_bandwidth_bounds_them():
+    """In the frozen H200 run's machine code, the nhwc fused block and the nhwc_gemm primary copy
+    their taps with LDGSTS.E.BYPASS (cp.async.cg): at an assumed L2 read bandwidth their L2 bytes
+    bound them (C = 256, L = 16, M = 16); without one (the device table's, none measured) nothing
+    is l2-bound."""
+    v = validate.evaluate(PAPER_LAYERS_RUN, devices.get("h200"))
+    assert v.l2 == "" and not any("l2" in b for _, _, b in v.rows)
+    v5 = validate.evaluate(PAPER_LAYERS_RUN, devices.with_l2(devices.get("h200"), 5000))
+    assert "assumed" in v5.l2 and "assumed" in validate.render(v5).splitlines()[0]
+    bound = {m.name: b for m, _, b in v5.rows}
+    assert bound["triton-igc-fused+graph igc-256-256-56px-L16M16 channels_last bf16"] == "l2"
+    assert bound["triton-igc+graph igc-256-256-56px-L16M16 channels_last fp32"].startswith("l2+")
+
     x = torch.empty(1, 12, 8, 8)  # C % 8 != 0: one launch, the generic fused kernel
     launches, _ = ii.capture_call(igc_triton.igc_block, x, torch.empty(12, 2, 3, 3), torch.empty(12, 6, 1, 1), 6)
     [lc] = launches
@@ -380,7 +431,8 @@ def test_the_ranking_puts_spilling_configs_last_among_equally_fast_ones(monkeypa
     def report(a, us, spills, source="tuned"):
         return NS(prediction=us, launch=NS(kernel="k", key="p", config={"A": a}, programs=1, num_warps=4,
                                            config_source=source),
-                  compiled=NS(regs=32, smem=0, spills=spills), counts=None, trace=NS(sites={}), dram_bytes=0)
+                  compiled=NS(regs=32, smem=0, spills=spills), counts=None, trace=NS(sites={}), dram_bytes=0,
+                  l2_bytes=0)
     reports = [report(1, 5.0, True), report(2, 5.0, False), report(3, 4.0, True), report(4, 4.8, True),
                report(5, 6.0, False, "candidate 3/4"), report(6, 6.0, False, "candidate 1/4 (default)"),
                report(7, 6.0, False, "candidate 2/4")]
@@ -415,6 +467,9 @@ def test_cli_ranks_a_suites_triton_cases(capsys, tmp_path):
     (["inspect", "igc_block", "--cin", "16"], "needs --L"),
     (["inspect", "igc_block", "--L", "4", "--dtype", "fp8"], "unknown --dtype fp8"),
     (["inspect", "igc_block", "--L", "4", "--ship-ranking"], "--ship-ranking needs --config all"),
+    (["inspect", "igc_block", "--L", "4", "--l2-gbps", "0"], "--l2-gbps must be positive"),
+    (["inspect", "igc_block", "--L", "4", "--config", "all", "--ship-ranking", "--l2-gbps", "7000"],
+     "no --ship-ranking with it"),
     (["inspect"], "give exactly one of OP"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):

@@ -320,6 +320,9 @@ def measure_ceilings(device: torch.device, dtypes, copy: bool = True) -> dict:
     """Device copy bandwidth (unless ``copy`` is false) and dense GEMM rate per dtype, measured
     now (TF32 for fp32 when cuDNN may use it, since that is what fp32 convolutions run on)."""
     out = {"copy_gbps": timing.copy_bandwidth(device)} if copy else {}
+    l2 = timing.l2_read_bandwidth(device) if copy else None
+    if l2 is not None:
+        out["l2_read_gbps"] = l2
     for d in dtypes:
         prev = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32
@@ -333,10 +336,12 @@ def measure_ceilings(device: torch.device, dtypes, copy: bool = True) -> dict:
 def ceiling_rows(suite: str, device: torch.device, ceilings: dict) -> list[dict]:
     rows = []
     for name, v in ceilings.items():
-        unit = "GB/s" if name == "copy_gbps" else "TFLOP/s"
+        unit = "GB/s" if name.endswith("_gbps") else "TFLOP/s"
         dtype = name.rsplit("_", 1)[1] if name.startswith("gemm") else ""
-        detail = ("device-to-device copy, bytes read + written" if name == "copy_gbps"
-                  else f"dense {'8192' if device.type == 'cuda' else '1024'}^3 matmul")
+        detail = {"copy_gbps": "device-to-device copy, bytes read + written",
+                  "l2_read_gbps": f"reads of a {timing.L2_READ_BYTES >> 20} MB buffer held in L2, L1 bypassed, "
+                                  f"every SM (kernels/l2_read.py)"}.get(
+            name, f"dense {'8192' if device.type == 'cuda' else '1024'}^3 matmul")
         rows.append({k: _fmt(v) for k, v in dict(suite=suite, case="ceiling", kind="ceiling", provider=name,
                                                   dtype=dtype, device=device.type, status=OK, metric=name, value=v,
                                                   unit=unit, detail=detail).items()})

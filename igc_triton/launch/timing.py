@@ -111,6 +111,42 @@ def copy_bandwidth(device: torch.device) -> float:
     return 2 * n / (t.p50 * 1e-3) / 1e9
 
 
+L2_READ_BYTES = 16 << 20  # a third of the smallest L2 of the cost model's GPUs (A100: 40 MB)
+L2_READ_PASSES = (8, 72)
+
+
+def l2_read_bandwidth(device: torch.device) -> float | None:
+    """Measured rate, GB/s, at which every SM together reads a buffer held in L2, with L1
+    bypassed (``kernels/l2_read.py``): (72 - 8) passes over 16 MB divided by the time the 64
+    extra passes take (the first pass, from DRAM, and the launch cancel). None off a GPU."""
+    if device.type != "cuda":
+        return None
+    from igc_triton.kernels.l2_read import l2_read_kernel
+    block = 4096
+    n_blocks = L2_READ_BYTES // 4 // block
+    x = torch.ones(n_blocks * block, dtype=torch.float32, device=device)
+    programs = 4 * torch.cuda.get_device_properties(device).multi_processor_count
+    out = torch.empty(programs * block, dtype=torch.float32, device=device)
+    ms = {}
+    for passes in L2_READ_PASSES:
+        def run():
+            l2_read_kernel[(programs,)](x, out, n_blocks, PASSES=passes, BLOCK=block, num_warps=8)
+        # Not time_cuda: it flushes L2 before each call, which is what this must not do.
+        run()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        times = []
+        for _ in range(20):
+            start.record()
+            run()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        ms[passes] = statistics.median(times)
+    extra = L2_READ_PASSES[1] - L2_READ_PASSES[0]
+    return extra * n_blocks * block * 4 / ((ms[L2_READ_PASSES[1]] - ms[L2_READ_PASSES[0]]) * 1e-3) / 1e9
+
+
 def gemm_tflops(device: torch.device, dtype: torch.dtype) -> float:
     """Measured dense GEMM rate in TFLOP/s (8192^3 on a GPU, 1024^3 on a CPU), for ``dtype``
     with the current TF32 settings (fp32 on a GPU is TF32 when torch allows it)."""

@@ -58,6 +58,7 @@ class Inspection:
     arch: int
     triton: str
     calls: list = field(default_factory=list)
+    l2: str = ""  # the l2 term's bandwidth and where it comes from, "" without one (devices.l2_note)
 
 
 def _device(gpu=None, arch=None):
@@ -103,7 +104,8 @@ def analyze_calls(calls: list, gpu=None, arch=None, jobs: int = 2, python=None, 
     ids = list(unique)
     reports = dict(zip(ids, analyze.analyze([unique[i] for i in ids], device, arch, jobs, progress, python)))
     triton = next((r.compiled.triton for r in reports.values() if r.compiled.triton), "")
-    result = Inspection(device.name, arch or device.arch, triton)
+    from igc_triton.lab.inspect import devices
+    result = Inspection(device.name, arch or device.arch, triton, l2=devices.l2_note(device))
     for label, launches, floor, *meta in calls:
         rs = []
         for lc in launches:

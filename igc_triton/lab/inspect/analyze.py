@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from igc_triton.lab.inspect import layouts, model, sass
 from igc_triton.lab.inspect.capture import Launch
 from igc_triton.lab.inspect.compile import Compiled, compile_all
-from igc_triton.lab.inspect.trace import Trace, trace_all, trace_from_dict, trace_to_dict
+from igc_triton.lab.inspect.trace import SECTOR, Trace, trace_all, trace_from_dict, trace_to_dict
 
 
 @dataclass
@@ -20,6 +20,7 @@ class KernelReport:
     moved_lines: list = field(default_factory=list)  # SASS line info put back on the TTGIR's lines
     solve_residual: float = 0.0
     dram_bytes: int = 0  # the DRAM traffic modelled: each tensor once, re-reads that miss L2 again
+    l2_bytes: int = 0  # between L2 and the SMs, all programs (``l2_bytes``)
     once_bytes: int = 0  # each tensor once (the kernel's memory floor)
     floor_us: float = math.nan
     prediction: model.Prediction | None = None
@@ -89,6 +90,7 @@ class KernelReport:
         r["loops"] = " ".join(f"{line}x{trip:g}" for line, trip in self.loops)
         r["unsolved_loops"] = " ".join(self.unsolved_loops)
         r["dram_mb"] = self.dram_bytes / 1e6
+        r["l2_mb"] = self.l2_bytes / 1e6
         r["floor_us"] = self.floor_us
         r["predicted_us"] = p.us
         r["bound"] = p.bound
@@ -143,6 +145,38 @@ def reread_factor(trace: Trace, ident: int, l2_bytes: int) -> float:
         if f > 0 and r["distance"] * per_program > l2_bytes:
             factor *= r["extent"] / (1 + (r["extent"] - 1) * (1 - f))
     return factor
+
+
+def l1_bypass_share(code: sass.Sass) -> dict:
+    """Per source line (file, line) with global loads, the share of their bytes (executed) that
+    skips L1: cp.async of 16 bytes, which Triton emits as ``cp.async.cg`` (``LDGSTS.E.BYPASS.128``),
+    and ``.cg`` loads (``LDG....STRONG.GPU``). A share, not a flag: line info puts some of one
+    statement's copies on the next one's line (the nhwc block's weight tile on its input's)."""
+    total: dict = {}
+    skipped: dict = {}
+    for i in code.instrs:
+        if i.subroutine or not sass.is_load(i) or i.base not in sass.GLOBAL_LOADS:
+            continue
+        n = i.mult * sass.memory_width(i.op)
+        total[i.site] = total.get(i.site, 0.0) + n
+        if (i.base == "LDGSTS" and "BYPASS" in i.op) or (i.base == "LDG" and "STRONG.GPU" in i.op):
+            skipped[i.site] = skipped.get(i.site, 0.0) + n
+    return {site: skipped.get(site, 0.0) / n for site, n in total.items() if n}
+
+
+def l2_bytes(launch: Launch, trace: Trace, bypass: dict) -> int:
+    """Bytes between L2 and the SMs, all programs: per program every sector of the loads that
+    skip L1 (``bypass``: ``l1_bypass_share`` of each line; each tap's tile again), the distinct
+    sectors of the other loads (a re-read taken from L1: the program's footprint, shared among
+    the two kinds by their sectors where both read), and every stored sector (L1 writes through)."""
+    loads = [(st.sectors, bypass.get((f, line), 0.0)) for (f, line, _), st in trace.sites.items()
+             if st.kind == "load"]
+    skipped = sum(n * b for n, b in loads)
+    cached = sum(n * (1 - b) for n, b in loads)
+    footprint = sum(trace.footprint.values())
+    kept = min(cached * SECTOR, footprint * cached / (cached + skipped)) if cached else 0.0
+    stored = sum(st.sectors for st in trace.sites.values() if st.kind == "store")
+    return int((skipped * SECTOR + kept + stored * SECTOR) * launch.programs)
 
 
 def dram_bytes(launch: Launch, trace: Trace, l2_bytes: int) -> int:
@@ -201,10 +235,11 @@ def analyze(launches: list, device, arch: int | None = None, jobs: int = 2, prog
         r.dram_bytes = dram_bytes(r.launch, tr, device.l2_bytes)
         r.once_bytes = dram_bytes(r.launch, tr, math.inf)
         r.floor_us = r.once_bytes / (device.dram_gbps * 1e9) * 1e6
+        r.l2_bytes = l2_bytes(r.launch, tr, l1_bypass_share(code))
         lines = sum(st.lines for st in tr.sites.values())
         r.prediction = model.predict(device, programs=r.launch.programs, num_warps=r.launch.num_warps,
                                      regs=r.compiled.regs, smem=r.compiled.smem, counts=r.counts,
-                                     lines_per_program=lines, dram_bytes=r.dram_bytes)
+                                     lines_per_program=lines, dram_bytes=r.dram_bytes, l2_bytes=r.l2_bytes)
     return reports
 
 

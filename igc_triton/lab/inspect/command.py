@@ -37,6 +37,9 @@ def add_arguments(p):
     p.add_argument("--gpu", choices=sorted(devices.DEVICES), help=f"device of the cost model (default: "
                                                                    f"{devices.DEFAULT_GPU}, or --arch's)")
     p.add_argument("--arch", type=int, help="compile target, compute capability x10 (default: the --gpu's, 90)")
+    p.add_argument("--l2-gbps", type=float, metavar="GB/S",
+                   help="assume this L2 read bandwidth (the model's l2 term; the device table has one only where "
+                        "measured: the bench's l2_read_gbps ceiling); not with --ship-ranking")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--out", help="write the output to this file instead of standard output")
     p.add_argument("--jobs", type=int, default=2, help="compiler processes (default 2)")
@@ -72,6 +75,9 @@ def _check(args):
         raise InspectError("--tuning needs --config tuned")
     if args.ship_ranking and args.config != "all":
         raise InspectError("--ship-ranking needs --config all (every candidate config ranked)")
+    if args.l2_gbps is not None and (args.ship_ranking or not args.l2_gbps > 0):
+        raise InspectError("--l2-gbps must be positive, and a shipped ranking uses the device table's measured "
+                           "figures only (no --ship-ranking with it)")
     modes = sum(x is not None for x in (args.op, args.suite, args.validate))
     if modes != 1:
         raise InspectError(f"give exactly one of OP ({', '.join(calls.OPS)}), --suite NAME or --validate RUN_DIR")
@@ -93,6 +99,9 @@ def _run(args) -> int:
     from igc_triton.lab.inspect import calls, render
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     gpu = ii._device(args.gpu, args.arch)
+    if args.l2_gbps is not None:
+        from igc_triton.lab.inspect import devices
+        gpu = devices.with_l2(gpu, args.l2_gbps)
     if args.validate:
         from igc_triton.lab.inspect import validate
         device = devices_for_run(args)
@@ -139,7 +148,8 @@ def _run(args) -> int:
 
 def devices_for_run(args):
     from igc_triton.lab.inspect import devices, validate
-    return devices.get(args.gpu) if args.gpu else validate.run_device(args.validate)
+    device = devices.get(args.gpu) if args.gpu else validate.run_device(args.validate)
+    return devices.with_l2(device, args.l2_gbps) if args.l2_gbps is not None else device
 
 
 def _emit(args, text: str) -> int:

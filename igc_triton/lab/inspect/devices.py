@@ -5,6 +5,7 @@ Where a number was measured on the project's own runs the entry says so; the res
 datasheet figures. To add a GPU, add an entry here (``igc-lab inspect --gpu NAME`` picks it).
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -34,6 +35,11 @@ class Device:
     max_blocks_per_sm: int = 32
     launch_us: float = 2.0  # launch, ramp-up and tail of one kernel: an order of magnitude, the same for all
     l2_bytes: int = 50 << 20  # datasheet: H100 SXM5's 50 MB (the H200 is the same chip and configuration)
+    # Rate at which the SMs read data the L2 holds, GB/s: the model's ``l2`` term. No datasheet gives it;
+    # the bench measures it (ceiling ``l2_read_gbps``, kernels/l2_read.py). None until measured: no term
+    # (``igc-lab inspect --l2-gbps`` assumes one, for a what-if).
+    l2_gbps: float | None = None
+    l2_source: str = "not measured"
 
     @property
     def clock_hz(self) -> float:
@@ -50,6 +56,18 @@ DEVICES = {
                    fp32_per_clk=0.5, smem_per_sm=167936, smem_per_block=166912, l2_bytes=40 << 20),
 }
 DEFAULT_GPU = "h100"
+
+
+def with_l2(device: Device, gbps: float) -> Device:
+    """``device`` with an assumed L2 read bandwidth (``--l2-gbps``), named so in its source."""
+    if not gbps > 0:
+        raise ValueError(f"an L2 bandwidth must be positive, got {gbps}")
+    return dataclasses.replace(device, l2_gbps=float(gbps), l2_source=f"assumed: --l2-gbps {gbps:g}")
+
+
+def l2_note(device: Device) -> str:
+    """"L2 read 7000 GB/s (source)" where the model has an l2 term, else ""."""
+    return f"L2 read {device.l2_gbps:g} GB/s ({device.l2_source})" if device.l2_gbps else ""
 
 
 def get(name: str) -> Device:

@@ -12,6 +12,10 @@ measurement; the constants are the device table's):
 - ``l1``: 128-byte lines of every warp's global loads and stores plus shared-memory and spill
   (local memory) wavefronts, one per clock per SM (the path every byte takes between
   L1/shared memory and registers);
+- ``l2``: where the device table has a measured L2 read bandwidth (``Device.l2_gbps``), the bytes
+  the program moves between L2 and the SMs (``analyze.l2_bytes``: every sector of the loads that
+  bypass L1, the cp.async of 16 bytes, ``LDGSTS.E.BYPASS``; the distinct sectors of the others, L1
+  taken to serve a program's re-reads; every stored sector) over all programs, at that rate;
 - ``dram``: each tensor the kernel reads or writes, once, at the measured copy bandwidth; a
   tensor that programs far apart in launch order read again (a slower grid axis's neighbours
   reading the same sectors, with more than the L2 moved in between: ``analyze.reread_factor``)
@@ -20,9 +24,9 @@ measurement; the constants are the device table's):
 Work per SM is the busiest SM's: ``ceil(programs / SMs)`` programs. The prediction is the
 largest term plus a fixed launch cost; the bound names that term. What the model does not
 see: L1 and L2 hit rates within the L2's reach (a re-read line is assumed to come from L1 at one
-line per clock, and data re-read by programs launched close together from L2 for free),
-shared-memory bank conflicts, instruction latency beyond the occupancy factor, and overlap
-between kernels.
+line per clock, and data re-read by programs launched close together from L2, for free without an
+l2 term), shared-memory bank conflicts, instruction latency beyond the occupancy factor, and
+overlap between kernels.
 """
 
 import math
@@ -53,7 +57,7 @@ def blocks_per_sm(device, regs: int, num_warps: int, smem: int) -> int:
 
 
 def predict(device, *, programs: int, num_warps: int, regs: int, smem: int, counts, lines_per_program: float,
-            dram_bytes: float) -> Prediction:
+            dram_bytes: float, l2_bytes: float = 0.0) -> Prediction:
     """``counts``: ``sass.Counts`` of one thread (= one warp's instructions) of a program."""
     clk = device.clock_hz
     per_sm = math.ceil(programs / device.sms)
@@ -74,6 +78,8 @@ def predict(device, *, programs: int, num_warps: int, regs: int, smem: int, coun
     macs = counts.tensor_macs + counts.hmma_macs / device.mma_sync_efficiency
     terms["tensor"] = macs * per_sm * num_warps / device.tensor_macs_per_clk / clk
     terms["l1"] = (lines_per_program + counts.shared_wavefronts * num_warps) * per_sm / device.l1_lines_per_clk / clk
+    if device.l2_gbps:
+        terms["l2"] = l2_bytes / (device.l2_gbps * 1e9)
     terms["dram"] = dram_bytes / (device.dram_gbps * 1e9)
     bound = max(terms, key=terms.get)
     us = (terms[bound] * 1e6 + device.launch_us) if blocks else math.inf

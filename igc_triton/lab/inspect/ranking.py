@@ -37,7 +37,7 @@ def rank(result, device) -> dict:
             p = model.predict(device, programs=r.launch.programs, num_warps=r.launch.num_warps, regs=r.compiled.regs,
                               smem=r.compiled.smem, counts=r.counts,
                               lines_per_program=sum(st.lines for st in r.trace.sites.values()),
-                              dram_bytes=analyze.dram_bytes(r.launch, r.trace, device.l2_bytes))
+                              dram_bytes=analyze.dram_bytes(r.launch, r.trace, device.l2_bytes), l2_bytes=r.l2_bytes)
             per = seen.setdefault(f"{r.launch.kernel}|{r.launch.key}", {})
             per[json.dumps(r.launch.config, sort_keys=True)] = (p.us, r.compiled.spills,
                                                                  candidate_index(r.launch.config_source))

@@ -53,8 +53,9 @@ def _line(cells) -> str:
 
 def table(result) -> str:
     """Per call: one line per kernel launch, then the call's prediction against its memory floor."""
-    head = (f"igc-lab inspect: {result.gpu} (sm_{result.arch}), machine code from Triton {result.triton}; "
-            "counts are per output element; times are predictions of the static model, not measurements")
+    head = (f"igc-lab inspect: {result.gpu} (sm_{result.arch}{', ' + result.l2 if result.l2 else ''}), machine code "
+            f"from Triton {result.triton}; counts are per output element; times are predictions of the static "
+            "model, not measurements")
     lines = [head]
     for call in result.calls:
         lines += ["", call.label, _line([n for n, _ in COLUMNS])]
@@ -99,7 +100,8 @@ def _notes(r) -> list[str]:
 def ranking(result) -> str:
     """Every call, fastest predicted first, with its floor and the bounds of its kernels."""
     lines = [f"igc-lab inspect: {len(result.calls)} calls ranked by predicted time on {result.gpu} (sm_{result.arch}, "
-             f"Triton {result.triton}); predictions of the static model, not measurements", "",
+             f"{result.l2 + ', ' if result.l2 else ''}Triton {result.triton}); predictions of the static model, not "
+             "measurements", "",
              f"{'#':>3s} {'call':64s} {'kernels':>7s} {'pred us':>9s} {'floor us':>9s} {'x floor':>7s}  bound"]
     order = sorted(result.calls, key=lambda c: (not c.ok, c.predicted_us if c.ok else 0))
     for i, c in enumerate(order, 1):
@@ -127,7 +129,7 @@ def records(result) -> list[dict]:
 
 
 def to_json(result) -> str:
-    data = {"gpu": result.gpu, "arch": result.arch, "triton": result.triton, "predicted": True,
+    data = {"gpu": result.gpu, "arch": result.arch, "triton": result.triton, "predicted": True, "l2": result.l2,
             "calls": [{"label": c.label, "predicted_us": c.predicted_us, "floor_us": c.floor_us,
                        "floor_bytes": c.floor_bytes, "compute_floor_us": c.compute_us,
                        "kernels": [r.row() for r in c.reports],

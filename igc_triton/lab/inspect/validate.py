@@ -49,6 +49,7 @@ class Validation:
     frozen: bool
     triton: str
     notes: list
+    l2: str = ""  # the l2 term's bandwidth and source (devices.l2_note), "" without one
 
 
 def spearman(a, b) -> float:
@@ -218,8 +219,9 @@ def evaluate(run_dir, device, live=False, python=None, jobs=2, progress=None) ->
     pred = [p for _, p, _ in rows]
     factors = sorted(max(p / m, m / p) for m, p in zip(meas, pred))
     median = factors[len(factors) // 2] if factors else math.nan
+    from igc_triton.lab.inspect import devices
     return Validation(device.name, rows, spearman(meas, pred) if len(rows) > 2 else math.nan, median, frozen,
-                      triton, notes)
+                      triton, notes, devices.l2_note(device))
 
 
 def write_predicted(v: Validation, path) -> Path:
@@ -239,7 +241,7 @@ def write_predicted(v: Validation, path) -> Path:
 
 
 def render(v: Validation) -> str:
-    lines = [f"cost model vs measured, {v.gpu}: {len(v.rows)} Triton measurements "
+    lines = [f"cost model vs measured, {v.gpu}{' with ' + v.l2 if v.l2 else ''}: {len(v.rows)} Triton measurements "
              f"(machine code from Triton {v.triton}{', frozen' if v.frozen else ''})",
              f"{'measurement':70s} {'measured ms':>11s} {'predicted':>10s} {'ratio':>6s}  bound"]
     for m, p, bound in sorted(v.rows, key=lambda t: t[0].ms):
