@@ -583,6 +583,24 @@ def test_nchw_blocks_copy_their_input_not_their_output(L, M, res_layout, device,
     assert copies == [(True, torch.channels_last)] + residual_copy + weight_copy
 
 
+@pytest.mark.parametrize("L,M", [(8, 4), (16, 2)], ids=["nhwc", "nhwc_fma"])
+def test_an_nchw_output_is_its_own_tuning_problem(L, M, device):
+    """The kernel writing an NCHW caller's output is another program (OUT_NCHW): its problem key
+    says so, so its ranking and tuning never take the channels_last one's place, nor the reverse."""
+    from igc_triton.launch import autotune
+    C = L * M
+    x = torch.randn(2, C, 5, 6, device=device)
+    wp, ws = torch.randn(C, M, 3, 3, device=device), torch.randn(C, L, 1, 1, device=device)
+    keys = []
+    for inp in (x, to_layout(x, "channels_last")):
+        with autotune.TUNER.record() as seen:
+            it.igc_block(inp, wp, ws, L)
+        [(kernel, key)] = [k for k in seen if k[0].startswith("igc_block_nhwc")]
+        keys.append(key)
+    assert keys[0] != keys[1] and "o=nchw" in keys[0] and "o=" not in keys[1]
+    assert keys[0].replace(" o=nchw", "") == keys[1]
+
+
 @pytest.mark.parametrize("form", [launchers.NHWC, launchers.NHWC_FMA])
 def test_an_image_past_the_nhwc_offsets_is_refused_every_time(form):
     # What an nhwc launch takes from shapes alone is remembered per block; a refusal is not.

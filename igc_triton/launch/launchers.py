@@ -530,14 +530,16 @@ def _nhwc_block_arguments(x, wp, ws, y, scale, shift, residual):
 
 
 @functools.lru_cache(maxsize=1024)
-def _nhwc_block_static(form, x_shape, dtype, wp_shape, L, out_hw, stride, padding, dilation):
+def _nhwc_block_static(form, x_shape, dtype, wp_shape, L, out_hw, stride, padding, dilation, out_nchw=False):
     """What an nhwc block launch takes from shapes and arguments alone, remembered per block (it
     took about 8 us of an eager call's host time): the image checks (a refused image raises each
     time), the problem key, the config space (looked up when called), and for nhwc_fma its channel
-    chunks (``tuning.nhwc_fma_chunks``)."""
+    chunks (``tuning.nhwc_fma_chunks``). An NCHW output (``OUT_NCHW``: another program, other
+    stores) is its own problem (``o=nchw`` in the key): ranked or tuned apart from channels_last's."""
     (N, _, H, W), (C, M, kh, kw), (OH, OW) = x_shape, wp_shape, out_hw
     _check_nhwc_image(C, H, W, OH, OW)
-    fields = dict(cin=C, L=L, M=M, k=(kh, kw), s=stride, d=dilation, w=tuning.nhwc_tile_width_cap(OW))
+    fields = dict(cin=C, L=L, M=M, k=(kh, kw), s=stride, d=dilation, w=tuning.nhwc_tile_width_cap(OW),
+                  **({"o": "nchw"} if out_nchw else {}))
     key = autotune.key_for(dtype, "nhwc", N * OH * OW, **fields)
     if form == NHWC_FMA:
         return key, lambda: tuning.nhwc_fma_candidates(C, OW), tuning.nhwc_fma_chunks(C)
@@ -554,7 +556,7 @@ def _nhwc_static(form, x, wp, L, y, stride, padding, dilation):
         raise ValueError(f"the {form} form needs a contiguous channels_last input and a block it applies to "
                          f"(launchers.{applies.__name__}); got {tuple(x.shape)}, strides {x.stride()}, L={L}")
     return _nhwc_block_static(form, x.shape, x.dtype, wp.shape, L, y.shape[2:], tuple(stride), tuple(padding),
-                              tuple(dilation))
+                              tuple(dilation), not y.is_contiguous(memory_format=torch.channels_last))
 
 
 def _igc_block_nhwc(x, wp, ws, L, stride, padding, dilation, y, scale, shift, residual, relu):
