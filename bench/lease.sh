@@ -6,8 +6,8 @@
 #   3. latency-hiding and L1-reuse A/B of the tensor-core forms (bench/pipeline_ab.py ->
 #      pipeline_ab.csv: each block in its picked config against the same tile unpipelined /
 #      unrolling flipped / input in L1-kept 8-byte copies (nhwc), with the kernel-row prefetch
-#      flipped (nhwc_fma), and the two-kernel call's nhwc_gemm primary with TAPS_L1 flipped, with
-#      and without the pipeline; AB_FORMS narrows the forms, CASES the layers);
+#      flipped (nhwc_fma), and the two-kernel call's nhwc_gemm primary with TAPS_L1 flipped,
+#      unpipelined, and TAPS_L1 flipped at 2 stages; AB_FORMS narrows the forms, CASES the layers);
 #   4. every candidate config of the suite's channels_last bf16 problems timed (tune.log and
 #      tuning-timed.json, "timed" per problem, which `igc-lab inspect --validate` scores the
 #      cost model's first choices against), budget TUNE_S;
@@ -25,7 +25,7 @@
 #   PASSES="bf16/channels_last/PROVIDERS/200 fp32/nchw/PROVIDERS/90 ...": step 2 as several bench
 #   runs into one results folder, each DTYPES/LAYOUTS/PROVIDERS/BUDGET_S, the most wanted first, so
 #   that a budget cut loses the least wanted (default: one pass of DTYPES, LAYOUTS, PROVIDERS,
-#   BENCH_S); STEPS="host bench ab tune tests" (the default) names the steps to run)
+#   BENCH_S); STEPS="host bench ab tune tests" (the default) names the steps to run, in its order)
 #
 # Autotuning is off in 2 (the first call would otherwise time 3 configs per problem, seconds
 # each) and so are NVML energy rows (>= 0.5 s per measurement); the bench stops itself within
@@ -42,29 +42,16 @@ mkdir -p "$OUT"
 W=$(mktemp -d)
 
 pack() { tar -czf "$OUT/results.tgz" -C "$W" . ; }
-wants() { case " ${STEPS:-host bench ab tune tests} " in *" $1 "*) return 0 ;; esac; return 1; }
 step() { echo "== $(date +%T) $*"; }
 
-{
-  step install
-  $PY -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -3
-  $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
-  nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1
-  if [ -n "${PRECOMPILED:-}" ]; then
-    export TRITON_CACHE_DIR=$(mktemp -d)  # not under $W: results.tgz packs $W
-    $PY bench/precompile.py install "$PRECOMPILED" --dir "$TRITON_CACHE_DIR"
-    PRE=$(ls "$TRITON_CACHE_DIR" | wc -l)
-  fi
-
-  # The run before first, so that what this run measures (host.csv, logs) replaces its files.
-  if [ -n "${RESUME:-}" ]; then cp -r "$RESUME"/. "$W"/; fi
-
-  if wants host; then
+# Each step; run in STEPS' order below.
+run_host() {
   step "host time per eager call"
   timeout 120 $PY bench/host_overhead.py --csv "$W/host.csv" --profile "$W/host_profile.txt"
-  fi
+  
+}
 
-  if wants bench; then
+run_bench() {
   resume=${RESUME:+--resume}
   for pass in ${PASSES:-"${DTYPES:-}/${LAYOUTS:-}/$PROVIDERS/$BENCH_S"}; do
     IFS=/ read -r p_dtypes p_layouts p_providers p_budget <<< "$pass"
@@ -94,17 +81,19 @@ pd.set_option("display.width", 250, "display.max_columns", 20, "display.max_rows
 print("median us\n", t.round(1).to_string())
 print(bad[["case", "provider", "dtype", "layout", "status", "detail"]].to_string() if len(bad) else "no wrong/error rows")
 PYEOF
-  fi
+  
+}
 
-  if wants ab; then
+run_ab() {
   step "tensor-core forms: latency-hiding and L1-reuse A/B"
   timeout ${AB_S:-200} $PY bench/pipeline_ab.py --suite "$SUITE" --csv "$W/pipeline_ab.csv" --device "${DEVICE:-cuda}" \
     ${AB_FORMS:+--forms "$AB_FORMS"} ${CASES:+--cases "$CASES"} $( [ "${DEVICE:-cuda}" = cpu ] && echo --dtype fp16 )
   echo "pipeline_ab exit $?"
   pack
-  fi
+  
+}
 
-  if wants tune; then
+run_tune() {
   step "every candidate config timed, $SUITE suite, channels_last bf16 (budget ${TUNE_S:-120} s)"
   # The measured ranking of each problem's configs ("timed" in the tuning cache, kept as it
   # goes): what the cost model's ranking, the autotuner's default, is checked against.
@@ -114,9 +103,10 @@ PYEOF
   # Where `igc-lab inspect --validate RUN` scores the model's first choice against them.
   cp "$W"/cache/tuning/*.json "$W/tuning-timed.json" 2>/dev/null
   pack
-  fi
+  
+}
 
-  if wants tests; then
+run_tests() {
   step "compiled tests (budget ${TEST_S} s)"
   PER_TEST=$($PY -c "import pytest_timeout" 2>/dev/null && echo --timeout=300)
   IGC_TEST_FAILURES="$W/failures.txt" timeout "$TEST_S" $PY -m pytest -v -n "${WORKERS:-16}" -p no:cacheprovider $PER_TEST -rfE \
@@ -127,6 +117,29 @@ PYEOF
        "errors: $(grep -c ' ERROR ' "$W/tests.log")"
   tail -2 "$W/tests.log"
   pack
+  
+}
+
+{
+  step install
+  $PY -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -3
+  $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+  nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1
+  if [ -n "${PRECOMPILED:-}" ]; then
+    export TRITON_CACHE_DIR=$(mktemp -d)  # not under $W: results.tgz packs $W
+    $PY bench/precompile.py install "$PRECOMPILED" --dir "$TRITON_CACHE_DIR"
+    PRE=$(ls "$TRITON_CACHE_DIR" | wc -l)
   fi
+
+  # The run before first, so that what this run measures (host.csv, logs) replaces its files.
+  if [ -n "${RESUME:-}" ]; then cp -r "$RESUME"/. "$W"/; fi
+
+  # The steps in the order STEPS names them (default: host bench ab tune tests).
+  for s in ${STEPS:-host bench ab tune tests}; do
+    case "$s" in
+      host | bench | ab | tune | tests) "run_$s" ;;
+      *) echo "unknown step $s (steps: host bench ab tune tests)" ;;
+    esac
+  done
   step done
 } 2>&1 | tee "$OUT/log"

@@ -7,8 +7,11 @@ and with the input copied in 8-byte pieces that L1 keeps (TAPS_L1=1: 16-byte cp.
 L1, so each tap re-reads its tile from L2). The *nhwc_fma* form (M = 1, 2): with its kernel-row
 prefetch flipped (PREFETCH). The *primary* of the two-kernel call where the nhwc_gemm kernel
 takes it (the call timed whole, its secondary unchanged): TAPS_L1 flipped, without the
-pipeline, and both. Checked against the float64 reference first. Prints a table; ``--csv PATH``
-also writes it.
+pipeline (num_stages=1: plain loads, which L1 caches, staged through shared memory), and TAPS_L1
+flipped at 2 stages (less shared memory, more of the SM left to L1). Checked against the float64
+reference. Prints a table; ``--csv PATH`` also writes it, row by row (a run cut off keeps what it
+timed); a layer that fails (compile error, out of memory) is a row with its error, and the run
+goes on.
 
     python3 bench/pipeline_ab.py [--suite roofline] [--dtype bf16] [--forms nhwc,primary] [--cases 'igc-*']
                                  [--csv ab.csv]
@@ -123,36 +126,51 @@ def main(argv=None) -> int:
     if not layers:
         print(f"no layer of {args.suite} matches {args.cases or '*'} in the forms {', '.join(forms)}", file=sys.stderr)
         return 2
-    rows = []
+    gpu = torch.cuda.get_device_name() if dev.type == "cuda" else "cpu (dry run)"
+    f = open(args.csv, "w", newline="") if args.csv else None
+    writer = csv.writer(f) if f else None
+    if writer:
+        writer.writerow(["case", "variant", "config", "median_us", "correct", "gpu", "triton", "dtype", "error"])
+    ok_all = True
+
+    def emit(case, variant, desc, us, ok, error=""):
+        # Row by row, flushed: a run cut off by its budget keeps what it timed.
+        print(f"{case:<32} {variant:<36} {desc:<48} {us:8.1f} us  {'ok' if ok else error or 'WRONG'}", flush=True)
+        if writer:
+            writer.writerow([case, variant, desc, f"{us:.2f}", ok, gpu, triton.__version__, args.dtype, error])
+            f.flush()
     with torch.no_grad():
+        data = {}
         for ly, form in layers:
-            g = torch.Generator(device="cpu").manual_seed(0)
-            n, hw = (ly.batch, ly.hw) if dev.type == "cuda" else (1, min(ly.hw, 8))
-            x64 = torch.randn(n, ly.cin, hw, hw, dtype=torch.float64, generator=g)
-            wp64 = torch.randn(ly.cout, ly.M, 3, 3, dtype=torch.float64, generator=g) / 3
-            ws64 = torch.randn(ly.cout, ly.L, 1, 1, dtype=torch.float64, generator=g) / ly.L ** 0.5
-            x = x64.to(dev, dt).contiguous(memory_format=torch.channels_last)
-            wp, ws = wp64.to(dev, dt), ws64.to(dev, dt)
-            ref = reference.igc_conv2d(x.double(), wp.double(), ws.double(), ly.L, padding=1)
-            picked = picked_config(form, x, wp, ws, ly.L)
-            if picked is None:
-                print(f"{ly.name:<32} {form}: its kernel did not run (skipped)", flush=True)
-                continue
-            for name, cfg in variants(form, picked):
-                out, t = run_forced(form, cfg, x, wp, ws, ly.L, dev)
-                ok = testing.rel_error(out.double(), ref) <= testing.tolerance(dt, dev.type)
-                desc = " ".join(f"{k}={v}" for k, v in cfg.kwargs.items()) + f" w{cfg.num_warps} s{cfg.num_stages}"
-                rows.append((ly.name, f"{form}: {name}", desc, t.p50 * 1e3, ok))
-                verdict = "ok" if ok else "WRONG"
-                print(f"{ly.name:<32} {form + ': ' + name:<36} {desc:<48} {t.p50 * 1e3:8.1f} us  {verdict}", flush=True)
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["case", "variant", "config", "median_us", "correct", "gpu", "triton", "dtype"])
-            for r in rows:
-                gpu = torch.cuda.get_device_name() if dev.type == "cuda" else "cpu (dry run)"
-                w.writerow([*r[:3], f"{r[3]:.2f}", r[4], gpu, triton.__version__, args.dtype])
-    return 0 if all(r[4] for r in rows) else 1
+            if ly.name not in data:  # the same inputs and reference for each form of a layer
+                g = torch.Generator(device="cpu").manual_seed(0)
+                n, hw = (ly.batch, ly.hw) if dev.type == "cuda" else (1, min(ly.hw, 8))
+                x64 = torch.randn(n, ly.cin, hw, hw, dtype=torch.float64, generator=g)
+                wp64 = torch.randn(ly.cout, ly.cin // ly.L, 3, 3, dtype=torch.float64, generator=g) / 3
+                ws64 = torch.randn(ly.cout, ly.L, 1, 1, dtype=torch.float64, generator=g) / ly.L ** 0.5
+                x = x64.to(dev, dt).contiguous(memory_format=torch.channels_last)
+                data = {ly.name: [x, wp64.to(dev, dt), ws64.to(dev, dt), None]}
+            x, wp, ws, ref = data[ly.name]
+            try:
+                picked = picked_config(form, x, wp, ws, ly.L)
+                if picked is None:
+                    print(f"{ly.name:<32} {form}: its kernel did not run (skipped)", flush=True)
+                    continue
+                if ref is None:
+                    ref = data[ly.name][3] = reference.igc_conv2d(x.double(), wp.double(), ws.double(), ly.L,
+                                                                   padding=1)
+                for name, cfg in variants(form, picked):
+                    desc = " ".join(f"{k}={v}" for k, v in cfg.kwargs.items()) + f" w{cfg.num_warps} s{cfg.num_stages}"
+                    out, t = run_forced(form, cfg, x, wp, ws, ly.L, dev)
+                    ok = testing.rel_error(out.double(), ref) <= testing.tolerance(dt, dev.type)
+                    ok_all &= ok
+                    emit(ly.name, f"{form}: {name}", desc, t.p50 * 1e3, ok)
+            except Exception as e:  # noqa: BLE001 - one layer's failure (compile, memory) must not end the run
+                ok_all = False
+                emit(ly.name, form, "", float("nan"), False, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+    if f:
+        f.close()
+    return 0 if ok_all else 1
 
 
 if __name__ == "__main__":

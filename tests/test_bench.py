@@ -510,3 +510,17 @@ def test_l2_ceiling_is_a_gpu_measurement_with_its_method_in_the_row():
     assert timing.l2_read_bandwidth(torch.device("cpu")) is None
     [row] = harness.ceiling_rows("s", torch.device("cuda"), {"l2_read_gbps": 7000.0})
     assert row["unit"] == "GB/s" and "L2" in row["detail"] and "L1 bypassed" in row["detail"]
+
+
+def test_the_l2_ceiling_is_measured_with_the_copy_or_alone_and_a_failure_leaves_it_out(monkeypatch):
+    """A resumed run that lacks it measures the L2 ceiling alone (``l2=True``); one that cannot be
+    measured (``None``: a failed kernel, times that do not differ) is left out, not an error."""
+    from igc_triton.launch import timing
+    monkeypatch.setattr(timing, "copy_bandwidth", lambda device: 1000.0)
+    monkeypatch.setattr(timing, "l2_read_bandwidth", lambda device: 7000.0)
+    cpu = torch.device("cpu")
+    assert harness.measure_ceilings(cpu, []) == {"copy_gbps": 1000.0, "l2_read_gbps": 7000.0}
+    assert harness.measure_ceilings(cpu, [], copy=False) == {}
+    assert harness.measure_ceilings(cpu, [], copy=False, l2=True) == {"l2_read_gbps": 7000.0}
+    monkeypatch.setattr(timing, "l2_read_bandwidth", lambda device: None)
+    assert harness.measure_ceilings(cpu, []) == {"copy_gbps": 1000.0}

@@ -368,6 +368,8 @@ def test_the_h200_runs_tap_tiles_bypass_l1_and_an_assumed_l2_bandwidth_bounds_th
     assert bound["triton-igc-fused+graph igc-256-256-56px-L16M16 channels_last bf16"] == "l2"
     assert bound["triton-igc+graph igc-256-256-56px-L16M16 channels_last fp32"].startswith("l2+")
 
+
+def test_launches_survive_a_round_trip_through_json():
     x = torch.empty(1, 12, 8, 8)  # C % 8 != 0: one launch, the generic fused kernel
     launches, _ = ii.capture_call(igc_triton.igc_block, x, torch.empty(12, 2, 3, 3), torch.empty(12, 6, 1, 1), 6)
     [lc] = launches

@@ -316,11 +316,12 @@ def config_metrics(chosen: dict) -> list[tuple]:
             for (kernel, key), (cfg, source) in sorted(chosen.items(), key=lambda kv: kv[0])]
 
 
-def measure_ceilings(device: torch.device, dtypes, copy: bool = True) -> dict:
-    """Device copy bandwidth (unless ``copy`` is false) and dense GEMM rate per dtype, measured
-    now (TF32 for fp32 when cuDNN may use it, since that is what fp32 convolutions run on)."""
+def measure_ceilings(device: torch.device, dtypes, copy: bool = True, l2: bool | None = None) -> dict:
+    """Device copy bandwidth (unless ``copy`` is false), the L2 read bandwidth on a GPU (with the
+    copy's unless ``l2`` says), and dense GEMM rate per dtype, measured now (TF32 for fp32 when
+    cuDNN may use it, since that is what fp32 convolutions run on)."""
     out = {"copy_gbps": timing.copy_bandwidth(device)} if copy else {}
-    l2 = timing.l2_read_bandwidth(device) if copy else None
+    l2 = timing.l2_read_bandwidth(device) if (copy if l2 is None else l2) else None
     if l2 is not None:
         out["l2_read_gbps"] = l2
     for d in dtypes:
@@ -407,10 +408,12 @@ def _run(suite, out_dir, provider_names, dtypes, layouts, resume, shard, device,
     ceilings = _read_ceilings(results.path) if results.has_ceilings else {}
     # A resumed run that adds a dtype (one dtype per lease pass) measures that dtype's GEMM alone.
     missing = [d for d in dtypes_run if f"gemm_tflops_{d}" not in ceilings]
-    if not ceilings or missing:
-        progress("measuring the ceilings (copy bandwidth, dense GEMM) ..." if not ceilings else
-                 f"measuring the dense GEMM ceiling of {', '.join(missing)} ...")
-        new = measure_ceilings(device, missing, copy=not ceilings)
+    # A run resumed from one made before the L2 ceiling existed (or whose L2 measurement failed) gets it now.
+    need_l2 = device.type == "cuda" and "l2_read_gbps" not in ceilings
+    if not ceilings or missing or need_l2:
+        progress("measuring the ceilings (copy bandwidth, L2 read, dense GEMM) ..." if not ceilings else
+                 f"measuring the missing ceilings ({', '.join(missing + ['L2 read'] * need_l2)}) ...")
+        new = measure_ceilings(device, missing, copy=not ceilings, l2=need_l2)
         results.append(ceiling_rows(suite.name, device, new) + ([] if ceilings else claim_rows(suite, device)))
         ceilings.update(new)
     env["ceilings"] = ceilings
