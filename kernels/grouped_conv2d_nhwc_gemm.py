@@ -41,8 +41,8 @@ over (tap, channel block):
   L1, so a tap can find its neighbour's lines there (what L1 holds beside the shared memory the
   stages take decides how many; not measured yet: ``bench/pipeline_ab.py`` times both).
 
-Its configs are the generic GEMM kernel's, 4 warps (the same flattened tap loop; see
-``grouped_conv2d_fwd.py`` on pytorch#173068).
+Its configs (``configs.NHWC_GEMM_CONFIGS``) are the generic GEMM kernel's, 4 warps (the same
+flattened tap loop; see ``grouped_conv2d_fwd.py`` on pytorch#173068), and four with TAPS_L1.
 """
 
 import triton
