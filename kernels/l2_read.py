@@ -4,8 +4,8 @@ The cost model's tensor-core kernels copy their input tiles with 16-byte ``cp.as
 does not allocate in L1: a 3x3 convolution's nine taps read overlapping tiles from L2 nine times.
 Whether that bounds them needs the L2's read bandwidth, which no datasheet gives. Every program
 reads blocks of a buffer small enough to stay in L2, pass after pass, with ``.cg`` loads (cached
-in L2 only, so L1 serves none of it); ``timing.l2_read_bandwidth`` times two pass counts and takes
-the difference, which cancels the first pass (from DRAM) and the launch.
+in L2 only, so L1 serves none of it); ``timing.l2_read_bandwidth`` times two pass counts, L2
+warm, and takes the difference, which cancels the launch and whatever else both calls pay once.
 """
 
 import triton

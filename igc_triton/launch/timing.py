@@ -7,6 +7,7 @@ captured once as a CUDA graph and the graph replayed (no launch gaps). CPU:
 median and the 20th/80th percentiles in milliseconds.
 """
 
+import functools
 import statistics
 import time
 import warnings
@@ -32,8 +33,10 @@ def _quantiles(ms: list[float], timer: str) -> Timing:
     return Timing(statistics.median(ms), q[1], q[7], len(ms), timer)
 
 
-def time_cuda(fn, warmup_ms: float = 25, rep_ms: float = 100, graph: bool = False, max_reps: int = 1000) -> Timing:
-    cache = torch.empty(256 * 1024 * 1024 // 4, dtype=torch.int32, device="cuda")
+def time_cuda(fn, warmup_ms: float = 25, rep_ms: float = 100, graph: bool = False, max_reps: int = 1000,
+              flush: bool = True) -> Timing:
+    """``flush=False`` keeps what the last call left in L2 (for the L2 ceiling, which needs it there)."""
+    cache = torch.empty(256 * 1024 * 1024 // 4, dtype=torch.int32, device="cuda") if flush else None
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
@@ -52,7 +55,8 @@ def time_cuda(fn, warmup_ms: float = 25, rep_ms: float = 100, graph: bool = Fals
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
     for _ in range(5):
-        cache.zero_()
+        if flush:
+            cache.zero_()
         call()
     end.record()
     torch.cuda.synchronize()
@@ -63,7 +67,8 @@ def time_cuda(fn, warmup_ms: float = 25, rep_ms: float = 100, graph: bool = Fals
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     for s, e in zip(starts, ends):
-        cache.zero_()  # flush L2 so every call reads its inputs from HBM
+        if flush:
+            cache.zero_()  # flush L2 so every call reads its inputs from HBM
         s.record()
         call()
         e.record()
@@ -139,22 +144,9 @@ def _l2_read_bandwidth(device: torch.device) -> float | None:
     x = torch.ones(n_blocks * block, dtype=torch.float32, device=device)
     programs = 4 * torch.cuda.get_device_properties(device).multi_processor_count
     out = torch.empty(programs * block, dtype=torch.float32, device=device)
-    ms = {}
-    for passes in L2_READ_PASSES:
-        def run():
-            l2_read_kernel[(programs,)](x, out, n_blocks, PASSES=passes, BLOCK=block, num_warps=8)
-        # Not time_cuda: it flushes L2 before each call, which is what this must not do.
-        run()
-        torch.cuda.synchronize()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        times = []
-        for _ in range(20):
-            start.record()
-            run()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        ms[passes] = statistics.median(times)
+    ms = {passes: time_cuda(functools.partial(l2_read_kernel[(programs,)], x, out, n_blocks, PASSES=passes,
+                                              BLOCK=block, num_warps=8), flush=False).p50
+          for passes in L2_READ_PASSES}
     extra = L2_READ_PASSES[1] - L2_READ_PASSES[0]
     dt_ms = ms[L2_READ_PASSES[1]] - ms[L2_READ_PASSES[0]]
     if not dt_ms > 0:
